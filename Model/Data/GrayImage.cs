@@ -1,0 +1,29 @@
+namespace SimilarFaces.Model.Data;
+
+/// <summary>An 8-bit grayscale image, PIL mode "L": pixels row-major, top row first.</summary>
+public sealed class GrayImage
+{
+    public GrayImage(int width, int height, byte[] pixels)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
+        if (pixels.Length != (long)width * height)
+            throw new ArgumentException($"{width}x{height} image needs {(long)width * height} pixels, got {pixels.Length}", nameof(pixels));
+        Width = width;
+        Height = height;
+        Pixels = pixels;
+    }
+
+    public int Width { get; }
+    public int Height { get; }
+    public byte[] Pixels { get; }
+
+    /// <summary>torchvision's ToTensor: each byte divided by 255 in float32, into (Height, Width).</summary>
+    public void ToUnitRange(Span<float> destination)
+    {
+        if (destination.Length != Pixels.Length)
+            throw new ArgumentException($"destination holds {destination.Length} values, image has {Pixels.Length}", nameof(destination));
+        for (int i = 0; i < Pixels.Length; i++)
+            destination[i] = Pixels[i] / 255f;
+    }
+}

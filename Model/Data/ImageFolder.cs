@@ -1,0 +1,101 @@
+namespace SimilarFaces.Model.Data;
+
+/// <summary>
+/// A dataset laid out like torchvision's ImageFolder: one sub-folder per identity under the root,
+/// identities sorted by ordinal name, and within an identity every image in it or its sub-folders,
+/// sorted by path (as sorted(os.walk) and sorted file names give). Each image is decoded and put
+/// through the seed notebook's input transform (<see cref="ImageLoader.LoadResized"/>) once, at load.
+/// Hidden files and folders (leading '.') are ignored; files without an image extension are
+/// skipped with a warning. An identity with one image is allowed, with a warning: it can only be
+/// paired with itself or with other identities.
+/// </summary>
+public sealed class ImageFolder : IFaceDataset
+{
+    private readonly float[] _pixels;
+    private readonly int[] _labels;
+    private readonly string[] _paths;
+
+    public ImageFolder(string root, int width = 100, int height = 100)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
+        if (!Directory.Exists(root))
+            throw new DirectoryNotFoundException($"image folder '{root}' does not exist");
+        Root = root;
+        Width = width;
+        Height = height;
+
+        var warnings = new List<string>();
+        var identities = Sorted(Directory.EnumerateDirectories(root).Where(d => !IsHidden(d)).Select(Path.GetFileName).OfType<string>());
+        if (identities.Count == 0)
+            throw new InvalidDataException($"image folder '{root}' has no identity sub-folders (expected one folder per person, e.g. {Path.Combine(root, "s1", "1.pgm")})");
+        var files = identities.Select(identity => ImagesOf(identity, warnings)).ToList();
+        if (files.All(f => f.Count == 0))
+            throw new InvalidDataException($"no images found under '{root}' (extensions read: {string.Join(", ", ImageLoader.Extensions)})");
+        var empty = identities.Where((_, i) => files[i].Count == 0).ToList();
+        if (empty.Count > 0)
+            throw new InvalidDataException($"identity folder{(empty.Count > 1 ? "s" : "")} {string.Join(", ", empty.Select(e => $"'{e}'"))} in '{root}' contain{(empty.Count > 1 ? "" : "s")} no images");
+        if (identities.Count < 2)
+            throw new InvalidDataException($"image folder '{root}' has one identity ('{identities[0]}'): pairs of different people need at least two");
+        for (int i = 0; i < identities.Count; i++)
+            if (files[i].Count == 1)
+                warnings.Add($"identity '{identities[i]}' has 1 image: usable only in different-identity pairs");
+
+        Identities = identities;
+        Warnings = warnings;
+        _paths = files.SelectMany(f => f).ToArray();
+        _labels = files.SelectMany((f, label) => Enumerable.Repeat(label, f.Count)).ToArray();
+        int size = width * height;
+        _pixels = new float[(long)_paths.Length * size];
+        for (int i = 0; i < _paths.Length; i++)
+            ImageLoader.LoadResized(Path.Combine(root, _paths[i]), width, height, _pixels.AsSpan(i * size, size));
+    }
+
+    public string Root { get; }
+    public int Count => _paths.Length;
+    public int Width { get; }
+    public int Height { get; }
+    public IReadOnlyList<string> Identities { get; }
+
+    /// <summary>What was skipped or is questionable, one sentence each.</summary>
+    public IReadOnlyList<string> Warnings { get; }
+
+    public int Label(int index) => _labels[index];
+    public ReadOnlySpan<float> Image(int index) => _pixels.AsSpan(index * Width * Height, Width * Height);
+    public string RelativePath(int index) => _paths[index];
+
+    // image paths relative to the root, '/'-separated: folders in sorted path order, files sorted within
+    private List<string> ImagesOf(string identity, List<string> warnings)
+    {
+        var folders = new List<string>();
+        void Walk(string relative)
+        {
+            folders.Add(relative);
+            foreach (var sub in Directory.EnumerateDirectories(Path.Combine(Root, relative)).Where(d => !IsHidden(d)))
+                Walk(relative + "/" + Path.GetFileName(sub));
+        }
+        Walk(identity);
+
+        var images = new List<string>();
+        foreach (var folder in Sorted(folders))
+            foreach (var name in Sorted(Directory.EnumerateFiles(Path.Combine(Root, folder)).Where(f => !IsHidden(f)).Select(Path.GetFileName).OfType<string>()))
+            {
+                string relative = folder + "/" + name;
+                if (ImageLoader.Extensions.Contains(Path.GetExtension(name).ToLowerInvariant()))
+                    images.Add(relative);
+                else
+                    warnings.Add($"skipped '{relative}': not an image extension");
+            }
+        return images;
+    }
+
+    private static List<string> Sorted(IEnumerable<string> names)
+    {
+        var list = names.ToList();
+        list.Sort(StringComparer.Ordinal);
+        return list;
+    }
+
+    private static bool IsHidden(string path) =>
+        Path.GetFileName(path).StartsWith('.') || File.GetAttributes(path).HasFlag(FileAttributes.Hidden);
+}

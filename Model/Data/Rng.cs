@@ -1,0 +1,39 @@
+namespace SimilarFaces.Model.Data;
+
+/// <summary>SplitMix64 (Steele, Lea, Flood 2014): a small seeded generator whose sequence is fixed
+/// by this code alone, unlike System.Random's across .NET versions.</summary>
+public sealed class Rng(ulong seed)
+{
+    private ulong _state = seed;
+
+    public ulong NextUInt64()
+    {
+        ulong z = _state += 0x9E3779B97F4A7C15;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>Uniform in [0, n), unbiased (Lemire's multiply-and-reject).</summary>
+    public int NextInt(int n)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(n, 1);
+        ulong high = Math.BigMul(NextUInt64(), (ulong)n, out ulong low);
+        if (low < (ulong)n)
+        {
+            ulong threshold = (0UL - (ulong)n) % (ulong)n;
+            while (low < threshold)
+                high = Math.BigMul(NextUInt64(), (ulong)n, out low);
+        }
+        return (int)high;
+    }
+
+    /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
+    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+
+    /// <summary>Uniform in [low, high).</summary>
+    public double NextDouble(double low, double high) => low + (high - low) * NextDouble();
+
+    /// <summary>Standard normal, Box–Muller.</summary>
+    public double NextGaussian() => Math.Sqrt(-2 * Math.Log(1 - NextDouble())) * Math.Cos(2 * Math.PI * NextDouble());
+}

@@ -1,0 +1,179 @@
+using NUnit.Framework;
+using SimilarFaces.Model.Data;
+
+namespace SimilarFaces.Tests.Data;
+
+public class ImageFolderTests
+{
+    private string _root = "";
+
+    [SetUp]
+    public void CreateFolder() => _root = DataTestFiles.NewScratchFolder();
+
+    [TearDown]
+    public void DeleteFolder() => Directory.Delete(_root, recursive: true);
+
+    // a 2x2 binary graymap whose pixels are all `value`
+    private void Image(string relative, byte value = 0)
+    {
+        string path = Path.Combine(_root, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllBytes(path, [.. "P5 2 2 255\n"u8, value, value, value, value]);
+    }
+
+    private void Text(string relative, string content)
+    {
+        string path = Path.Combine(_root, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, content);
+    }
+
+    private InvalidDataException Fails() => Assert.Throws<InvalidDataException>(() => new ImageFolder(_root, 4, 3))!;
+
+    [Test]
+    public void IdentitiesAndFilesAreSortedOrdinally()
+    {
+        foreach (var name in new[] { "s10/2.pgm", "s10/10.pgm", "s2/1.pgm", "s1/b.pgm", "s1/a.PGM", "S3/1.png.pgm" })
+            Image(name);
+        var data = new ImageFolder(_root, 4, 3);
+        Assert.That(data.Identities, Is.EqualTo(new[] { "S3", "s1", "s10", "s2" }));
+        Assert.That(Enumerable.Range(0, data.Count).Select(data.RelativePath),
+            Is.EqualTo(new[] { "S3/1.png.pgm", "s1/a.PGM", "s1/b.pgm", "s10/10.pgm", "s10/2.pgm", "s2/1.pgm" }));
+        Assert.That(Enumerable.Range(0, data.Count).Select(data.Label), Is.EqualTo(new[] { 0, 1, 1, 2, 2, 3 }));
+    }
+
+    [Test]
+    public void NestedFoldersFollowSortedWalkOrder()
+    {
+        // sorted(os.walk): "p/a" < "p/a-b" < "p/a/c" because '-' sorts before '/'
+        Image("p/z.pgm");
+        Image("p/a/c/1.pgm");
+        Image("p/a-b/1.pgm");
+        Image("p/a/1.pgm");
+        Image("q/1.pgm");
+        var data = new ImageFolder(_root, 4, 3);
+        Assert.That(Enumerable.Range(0, data.Count).Select(data.RelativePath),
+            Is.EqualTo(new[] { "p/z.pgm", "p/a/1.pgm", "p/a-b/1.pgm", "p/a/c/1.pgm", "q/1.pgm" }));
+    }
+
+    [Test]
+    public void ImagesAreDecodedAndResizedOnceAtLoad()
+    {
+        Image("a/1.pgm", 51);
+        Image("b/1.pgm", 255);
+        Image("b/2.pgm", 0);
+        var data = new ImageFolder(_root, 4, 3);
+        Assert.That((data.Count, data.Width, data.Height), Is.EqualTo((3, 4, 3)));
+        Assert.That(data.Image(0).ToArray(), Has.Length.EqualTo(12).And.All.EqualTo(0.2f));
+        Assert.That(data.Image(1).ToArray(), Is.All.EqualTo(1f));
+        Assert.That(data.Image(2).ToArray(), Is.All.EqualTo(0f));
+    }
+
+    [Test]
+    public void HiddenFilesAreIgnoredAndUnknownExtensionsWarned()
+    {
+        Image("a/1.pgm");
+        Image("a/.2.pgm");
+        Image(".hidden/1.pgm");
+        Text("a/notes.txt", "not an image");
+        Image("b/1.pgm");
+        Image("b/2.pgm");
+        var data = new ImageFolder(_root, 4, 3);
+        Assert.That(data.Identities, Is.EqualTo(new[] { "a", "b" }));
+        Assert.That(data.Count, Is.EqualTo(3));
+        Assert.That(data.Warnings, Is.EqualTo(new[]
+        {
+            "skipped 'a/notes.txt': not an image extension",
+            "identity 'a' has 1 image: usable only in different-identity pairs",
+        }));
+    }
+
+    [Test]
+    public void MissingFolder()
+    {
+        string missing = Path.Combine(_root, "nowhere");
+        var error = Assert.Throws<DirectoryNotFoundException>(() => new ImageFolder(missing))!;
+        Assert.That(error.Message, Does.Contain(missing).And.Contain("does not exist"));
+    }
+
+    [Test]
+    public void EmptyFolder() =>
+        Assert.That(Fails().Message, Does.Contain(_root).And.Contain("no identity sub-folders"));
+
+    [Test]
+    public void ImagesWithoutIdentityFolders()
+    {
+        Image("1.pgm");
+        Assert.That(Fails().Message, Does.Contain("no identity sub-folders"));
+    }
+
+    [Test]
+    public void NoImages()
+    {
+        Text("a/readme.txt", "x");
+        Directory.CreateDirectory(Path.Combine(_root, "b"));
+        Assert.That(Fails().Message, Does.StartWith($"no images found under '{_root}'"));
+    }
+
+    [Test]
+    public void IdentityWithoutImages()
+    {
+        Image("a/1.pgm");
+        Image("b/1.pgm");
+        Directory.CreateDirectory(Path.Combine(_root, "c"));
+        Assert.That(Fails().Message, Is.EqualTo($"identity folder 'c' in '{_root}' contains no images"));
+    }
+
+    [Test]
+    public void FewerThanTwoIdentities()
+    {
+        Image("a/1.pgm");
+        Image("a/2.pgm");
+        Assert.That(Fails().Message, Does.Contain("one identity ('a')").And.Contain("at least two"));
+    }
+
+    [Test]
+    public void NonImageFileIsNamed()
+    {
+        Image("a/1.pgm");
+        Text("b/1.png", "plain text, not a PNG");
+        string path = Path.Combine(_root, "b/1.png");
+        Assert.That(Fails().Message, Does.StartWith($"cannot decode {path} as an image"));
+    }
+
+    [Test]
+    public void TruncatedFilesAreNamed()
+    {
+        Image("a/1.pgm");
+        string pgm = Path.Combine(_root, "b", "1.pgm");
+        Directory.CreateDirectory(Path.GetDirectoryName(pgm)!);
+        File.WriteAllBytes(pgm, [.. "P5 92 112 255\n"u8, 1, 2, 3]);
+        Assert.That(Fails().Message, Does.StartWith($"truncated data in {pgm}"));
+
+        File.Delete(pgm);
+
+        foreach (var (name, problem) in new[] { ("synthetic_rgb.png", "cannot decode"), ("synthetic_rgb.jpg", "truncated data in"), ("synthetic_rgb.bmp", "truncated data in") })
+        {
+            var whole = File.ReadAllBytes(Path.Combine(DataTestFiles.Fixtures, "images", name));
+            string truncated = Path.Combine(_root, "b", name);
+            File.WriteAllBytes(truncated, whole[..(whole.Length * 2 / 3)]);
+            Assert.That(Fails().Message, Does.StartWith($"{problem} {truncated}"), name);
+            File.Delete(truncated);
+        }
+    }
+
+    [Test]
+    public void CompleteImagesOfEachFormatLoad()
+    {
+        foreach (var name in new[] { "synthetic_rgb.png", "synthetic_rgb.jpg", "synthetic_rgb.bmp", "synthetic_palette.png" })
+        {
+            // identity = the file's stem
+            string folder = Path.Combine(_root, Path.GetFileNameWithoutExtension(name));
+            Directory.CreateDirectory(folder);
+            File.Copy(Path.Combine(DataTestFiles.Fixtures, "images", name), Path.Combine(folder, name));
+        }
+        var data = new ImageFolder(_root, 4, 3);
+        Assert.That(data.Identities, Is.EqualTo(new[] { "synthetic_palette", "synthetic_rgb" }));
+        Assert.That(data.Count, Is.EqualTo(4));
+    }
+}

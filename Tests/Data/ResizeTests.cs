@@ -1,0 +1,110 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using NUnit.Framework;
+using SimilarFaces.Model.Data;
+
+namespace SimilarFaces.Tests.Data;
+
+/// <summary>Tests/Fixtures/resize_pil.json, written by tools/reference/gen_resize_fixture.py with PIL.</summary>
+internal sealed record ResizeFixture(
+    [property: JsonPropertyName("pil_version")] string PilVersion,
+    [property: JsonPropertyName("files")] List<ResizeFixture.Entry> Files,
+    [property: JsonPropertyName("att_faces")] List<ResizeFixture.Entry> AttFaces)
+{
+    internal sealed record Entry(
+        [property: JsonPropertyName("file")] string File,
+        [property: JsonPropertyName("source")] string Source,
+        [property: JsonPropertyName("width")] int Width,
+        [property: JsonPropertyName("height")] int Height,
+        [property: JsonPropertyName("gray")] byte[]? Gray,
+        [property: JsonPropertyName("resized")] List<Resized> Resized);
+
+    internal sealed record Resized(
+        [property: JsonPropertyName("width")] int Width,
+        [property: JsonPropertyName("height")] int Height,
+        [property: JsonPropertyName("pixels")] byte[] Pixels);
+
+    public static ResizeFixture Load() =>
+        JsonSerializer.Deserialize<ResizeFixture>(File.ReadAllText(Path.Combine(DataTestFiles.Fixtures, "resize_pil.json")))!;
+}
+
+public class ResizeTests
+{
+    private static int MaxDifference(byte[] ours, byte[] pil)
+    {
+        Assert.That(ours, Has.Length.EqualTo(pil.Length));
+        return ours.Zip(pil, (a, b) => Math.Abs(a - b)).Max();
+    }
+
+    [Test]
+    public void GeneratedImagesDecodeAndResizeLikePil()
+    {
+        var fixture = ResizeFixture.Load();
+        int worst = 0;
+        foreach (var file in fixture.Files.Where(f => !IsJpeg(f)))
+        {
+            var gray = ImageLoader.Load(Path.Combine(DataTestFiles.Fixtures, file.File));
+            Assert.That((gray.Width, gray.Height), Is.EqualTo((file.Width, file.Height)), file.File);
+            Assert.That(gray.Pixels, Is.EqualTo(file.Gray), $"{file.File}: convert(\"L\")");
+            foreach (var expected in file.Resized)
+            {
+                var resized = Resize.Bilinear(gray, expected.Width, expected.Height);
+                int difference = MaxDifference(resized.Pixels, expected.Pixels);
+                TestContext.Out.WriteLine($"{file.File} → {expected.Width}x{expected.Height}: max |ours − PIL {fixture.PilVersion}| = {difference}/255");
+                worst = Math.Max(worst, difference);
+            }
+        }
+        Assert.That(worst, Is.LessThanOrEqualTo(1));
+    }
+
+    private static bool IsJpeg(ResizeFixture.Entry file) => file.File.EndsWith(".jpg");
+
+    [Test]
+    public void JpegDecodesWithinALevelOfLibjpeg()
+    {
+        // stb's JPEG decoder is not libjpeg: its IDCT and chroma upsampling round differently
+        var file = ResizeFixture.Load().Files.Single(IsJpeg);
+        var gray = ImageLoader.Load(Path.Combine(DataTestFiles.Fixtures, file.File));
+        int difference = MaxDifference(gray.Pixels, file.Gray!);
+        TestContext.Out.WriteLine($"{file.File}: max |ours − PIL| = {difference}/255 after convert(\"L\")");
+        Assert.That(difference, Is.LessThanOrEqualTo(1));
+    }
+
+    [Test]
+    public void AttFacesMatchPil()
+    {
+        string att = DataTestFiles.AttFacesOrIgnore();
+        var fixture = ResizeFixture.Load();
+        Assert.That(fixture.AttFaces, Is.Not.Empty);
+        int worst = 0;
+        foreach (var face in fixture.AttFaces)
+        {
+            var expected = face.Resized.Single();
+            var values = new float[expected.Width * expected.Height];
+            ImageLoader.LoadResized(Path.Combine(att, face.Source), expected.Width, expected.Height, values);
+            int difference = values.Zip(expected.Pixels, (ours, pil) => (int)Math.Round(Math.Abs(ours * 255 - pil))).Max();
+            TestContext.Out.WriteLine($"{face.Source} {face.Width}x{face.Height} → {expected.Width}x{expected.Height}: max |ours − PIL {fixture.PilVersion}| = {difference}/255");
+            worst = Math.Max(worst, difference);
+        }
+        Assert.That(worst, Is.LessThanOrEqualTo(1));
+    }
+
+    [Test]
+    public void UnitRangeIsByteOver255InFloat()
+    {
+        var image = new GrayImage(3, 1, [0, 51, 255]);
+        var values = new float[3];
+        image.ToUnitRange(values);
+        Assert.That(values, Is.EqualTo(new[] { 0f, 0.2f, 1f }));
+    }
+
+    [Test]
+    public void SameSizeIsACopyAndConstantImagesStayConstant()
+    {
+        var image = new GrayImage(5, 4, Enumerable.Range(0, 20).Select(i => (byte)(i * 12)).ToArray());
+        var copy = Resize.Bilinear(image, 5, 4);
+        Assert.That(copy.Pixels, Is.EqualTo(image.Pixels).And.Not.SameAs(image.Pixels));
+        var flat = new GrayImage(92, 112, Enumerable.Repeat((byte)77, 92 * 112).ToArray());
+        Assert.That(Resize.Bilinear(flat, 100, 100).Pixels, Is.All.EqualTo((byte)77));
+    }
+}
