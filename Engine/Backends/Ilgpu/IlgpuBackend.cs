@@ -27,8 +27,7 @@ public sealed partial class IlgpuBackend : IBackend
         Name = name;
         _context = context;
         _accelerator = accelerator;
-        _pool = new BufferPool<MemoryBuffer1D<float, Stride1D.Dense>>(
-            length => _accelerator.Allocate1D<float>(length), storage => storage.Dispose());
+        _pool = new BufferPool<MemoryBuffer1D<float, Stride1D.Dense>>(AllocateStorage, storage => storage.Dispose());
         Description = $"{accelerator.Name} ({accelerator.AcceleratorType}, {accelerator.NumMultiprocessors} multiprocessors, " +
                       $"warp {accelerator.WarpSize}, {accelerator.MaxNumThreadsPerGroup} threads per group" +
                       (accelerator.AcceleratorType == AcceleratorType.CPU ? ")" : $", {accelerator.MemorySize / (1 << 20)} MiB)");
@@ -130,6 +129,20 @@ public sealed partial class IlgpuBackend : IBackend
     }
 
     // ---- buffers ------------------------------------------------------------------------------------
+
+    /// <summary>Device memory for the pool; when the device is full, the pool's idle buffers are freed and the allocation retried.</summary>
+    private MemoryBuffer1D<float, Stride1D.Dense> AllocateStorage(long length)
+    {
+        try
+        {
+            return _accelerator.Allocate1D<float>(length);
+        }
+        catch (Exception e) when (e is AcceleratorException or OutOfMemoryException)
+        {
+            _pool.Clear();
+            return _accelerator.Allocate1D<float>(length);
+        }
+    }
 
     /// <summary>The storage of <paramref name="buffer"/>, after checking it belongs to this backend and holds at least <paramref name="length"/> floats.</summary>
     private ArrayView<float> View(DeviceBuffer buffer, long length)

@@ -50,18 +50,11 @@ public static class IlgpuDevices
     internal static IlgpuBackend Open(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-        if (name == CpuName)
-            return Create(name, builder => builder.CPU(CpuDevice), context => Devices(context, AcceleratorType.CPU)[0]);
-        if (TryParseIndex(name, CudaPrefix, out int cuda))
-        {
-            var backend = TryCreate(name, builder => builder.Cuda(), AcceleratorType.Cuda, cuda);
-            if (backend != null) return backend;
-        }
-        if (TryParseIndex(name, OpenClPrefix, out int openCl))
-        {
-            var backend = TryCreate(name, builder => builder.OpenCL(IsGpu), AcceleratorType.OpenCL, openCl, device => OpenClProblem((CLDevice)device));
-            if (backend != null) return backend;
-        }
+        var backend = name == CpuName ? TryOpen(name, builder => builder.CPU(CpuDevice), AcceleratorType.CPU, 0)
+            : TryParseIndex(name, CudaPrefix, out int cuda) ? TryOpen(name, builder => builder.Cuda(), AcceleratorType.Cuda, cuda)
+            : TryParseIndex(name, OpenClPrefix, out int openCl) ? TryOpen(name, builder => builder.OpenCL(IsGpu), AcceleratorType.OpenCL, openCl)
+            : null;
+        if (backend != null) return backend;
         var available = string.Join(", ", Discover().Where(d => d.IsUsable).Select(d => d.Name));
         throw new ArgumentException($"Unknown ILGPU device '{name}'. Available: {available}.", nameof(name));
     }
@@ -72,42 +65,36 @@ public static class IlgpuDevices
         return Context.Create(builder => devices(builder).EnableAlgorithms().Optimize(OptimizationLevel.O2));
     }
 
-    private static IlgpuBackend Create(string name, Func<Context.Builder, Context.Builder> devices, Func<Context, Device> select)
+    /// <summary>Opens device <paramref name="index"/> of the given type; null when there is no such device.</summary>
+    private static IlgpuBackend? TryOpen(string name, Func<Context.Builder, Context.Builder> devices, AcceleratorType type, int index)
     {
-        var context = CreateContext(devices);
+        Context context;
         try
         {
-            return new IlgpuBackend(name, context, select(context).CreateAccelerator(context));
+            context = CreateContext(devices);
+        }
+        catch (Exception)
+        {
+            return null; // no driver: the device does not exist
+        }
+        try
+        {
+            var found = Devices(context, type);
+            if (index >= found.Count)
+            {
+                context.Dispose();
+                return null;
+            }
+            var device = found[index];
+            if (device is CLDevice openCl && OpenClProblem(openCl) is { } reason)
+                throw new NotSupportedException($"Device '{name}' ({device.Name}) cannot run ILGPU kernels: {reason}.");
+            return new IlgpuBackend(name, context, device.CreateAccelerator(context));
         }
         catch
         {
             context.Dispose();
             throw;
         }
-    }
-
-    /// <summary>Opens device <paramref name="index"/> of the given type; null when there is no such device.</summary>
-    private static IlgpuBackend? TryCreate(string name, Func<Context.Builder, Context.Builder> devices, AcceleratorType type,
-        int index, Func<Device, string?>? problem = null)
-    {
-        int count;
-        try
-        {
-            using var context = CreateContext(devices);
-            count = Devices(context, type).Count;
-        }
-        catch (Exception)
-        {
-            return null; // no driver: the device does not exist
-        }
-        if (index >= count) return null;
-        return Create(name, devices, context =>
-        {
-            var device = Devices(context, type)[index];
-            if (problem?.Invoke(device) is { } reason)
-                throw new NotSupportedException($"Device '{name}' ({device.Name}) cannot run ILGPU kernels: {reason}.");
-            return device;
-        });
     }
 
     private static void TryEnumerate(Func<Context.Builder, Context.Builder> devices, AcceleratorType type, Action<Device, int> add)
