@@ -1,1 +1,4 @@
-Console.WriteLine("similar-faces");
+using System.CommandLine;
+using SimilarFaces.Cli;
+
+return CommandLine.Run(args);

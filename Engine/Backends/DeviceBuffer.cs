@@ -99,6 +99,6 @@ public static class DropoutHash
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         z ^= z >> 31;
-        return (z >> 40) * (1.0f / (1 << 24));
+        return (int)(z >> 40) * (1.0f / (1 << 24));
     }
 }

@@ -108,6 +108,10 @@ public interface IBackend : IDisposable
     void BatchNormBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer mean,
         DeviceBuffer invStd, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta);
 
+    /// <summary>Eval-mode backward (running statistics are constants): dx = dy·gamma/√(runningVar+eps), dgamma = Σ dy·x̂, dbeta = Σ dy.</summary>
+    void BatchNormEvalBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer runningMean,
+        DeviceBuffer runningVar, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta, float eps);
+
     // ---- regularisation ---------------------------------------------------------------------
 
     /// <summary>mask[i] = 0 when DropoutHash.Uniform(seed, i) &lt; p, else 1/(1−p).</summary>

@@ -39,7 +39,7 @@ public sealed class ImageFolder : IFaceDataset
             throw new InvalidDataException($"image folder '{root}' has one identity ('{identities[0]}'): pairs of different people need at least two");
         for (int i = 0; i < identities.Count; i++)
             if (files[i].Count == 1)
-                warnings.Add($"identity '{identities[i]}' has 1 image: usable only in different-identity pairs");
+                warnings.Add($"identity '{identities[i]}' has 1 image: usable only in different-identity pairs (a same-identity pair can only repeat it)");
 
         Identities = identities;
         Warnings = warnings;

@@ -1,3 +1,5 @@
+using SimilarFaces.Engine;
+
 namespace SimilarFaces.Model.Data;
 
 /// <summary>Caller-owned buffers for one batch of pairs, reused batch after batch so training
@@ -44,13 +46,13 @@ public sealed class PairBatch
 /// up (different) gives the same distribution. An identity with a single image still gives same
 /// pairs: that image with itself, as the seed does. An epoch is as many pairs as there are images,
 /// in batches of the buffer's capacity, the last one possibly smaller (DataLoader without
-/// drop_last). Every draw comes from one seeded <see cref="Rng"/>, so a seed fixes all epochs.
+/// drop_last). Every draw comes from one seeded <see cref="SeededRandom"/>, so a seed fixes all epochs.
 /// </summary>
 public sealed class PairSampler
 {
     private readonly IFaceDataset _dataset;
     private readonly int[][] _imagesOfIdentity;
-    private readonly Rng _rng;
+    private readonly SeededRandom _rng;
 
     public PairSampler(IFaceDataset dataset, ulong seed)
     {
@@ -63,10 +65,17 @@ public sealed class PairSampler
         if (members.Any(images => images.Count == 0))
             throw new ArgumentException("every identity needs at least one image", nameof(dataset));
         _imagesOfIdentity = members.Select(images => images.ToArray()).ToArray();
-        _rng = new Rng(seed);
+        _rng = new SeededRandom(seed);
     }
 
     public int PairsPerEpoch => _dataset.Count;
+
+    /// <summary>The generator's position: saving and restoring it resumes the pair sequence exactly.</summary>
+    public ulong State
+    {
+        get => _rng.State;
+        set => _rng.State = value;
+    }
 
     public (int First, int Second) NextPair()
     {
@@ -97,8 +106,11 @@ public sealed class PairSampler
         }
     }
 
-    private void Fill(PairBatch batch, int count)
+    /// <summary>Fills the first <paramref name="count"/> pairs of <paramref name="batch"/> with the next pairs.</summary>
+    public void Fill(PairBatch batch, int count)
     {
+        if (count < 1 || count > batch.Capacity)
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"must be 1..{batch.Capacity}");
         int size = batch.Height * batch.Width;
         for (int i = 0; i < count; i++)
         {

@@ -1,3 +1,5 @@
+using SimilarFaces.Engine;
+
 namespace SimilarFaces.Model.Data;
 
 /// <summary>
@@ -29,7 +31,7 @@ public sealed class SyntheticFaces : IFaceDataset
         Identities = Enumerable.Range(0, identities).Select(k => $"id{k:D3}").ToArray();
         _pixels = new float[(long)identities * imagesPerIdentity * height * width];
 
-        var rng = new Rng(seed);
+        var rng = new SeededRandom(seed);
         var blobs = new Blob[BlobsPerIdentity];
         for (int k = 0; k < identities; k++)
         {
@@ -57,7 +59,7 @@ public sealed class SyntheticFaces : IFaceDataset
     private readonly record struct Blob(double X, double Y, double SigmaX, double SigmaY, double Amplitude);
 
     // image (Height, Width): the identity's pattern with this image's shift, contrast, brightness, noise
-    private void Draw(Blob[] blobs, Rng rng, Span<float> image)
+    private void Draw(Blob[] blobs, SeededRandom rng, Span<float> image)
     {
         double shiftX = rng.NextDouble(-0.04, 0.04) * Width;
         double shiftY = rng.NextDouble(-0.04, 0.04) * Height;

@@ -19,16 +19,9 @@ namespace SimilarFaces.Tests.Backends;
 [TestFixture]
 public sealed class OfflineCompileTests
 {
-    /// <summary>
-    /// Kernels allowed to compute in double precision. DropoutHash.Uniform converts its ulong to float, which the IL
-    /// does through a 64-bit float (conv.r.un); the value is exact either way, because it is below 2^24.
-    /// </summary>
-    private static readonly HashSet<string> DoublePrecisionKernels = ["DropoutKernel"];
-
     private Context _context = null!;
     private Backend _ptx = null!;
     private Backend _openCl = null!;
-    private Backend _openClWithDoubles = null!;
 
     public static IEnumerable<TestCaseData> Cases() =>
         from kernel in IlgpuBackend.Kernels
@@ -42,19 +35,15 @@ public sealed class OfflineCompileTests
         _ptx = new PTXBackend(_context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90,
             CudaInstructionSet.ISA_80, null);
         // Without 64-bit floats a stray double in a kernel fails here instead of running slowly, or not at all, on GPUs.
-        _openCl = OpenClBackend(float64: false);
-        _openClWithDoubles = OpenClBackend(float64: true);
+        _openCl = new CLBackend(_context, new CLCapabilityContext(float16: false, float64: false,
+            genericAddressSpace: true, int64_Atomics: false, subGroups: false), CLDeviceVendor.Other, CLCVersion.CL20);
     }
-
-    private CLBackend OpenClBackend(bool float64) => new(_context, new CLCapabilityContext(float16: false, float64: float64,
-        genericAddressSpace: true, int64_Atomics: false, subGroups: false), CLDeviceVendor.Other, CLCVersion.CL20);
 
     [OneTimeTearDown]
     public void DisposeBackends()
     {
         _ptx.Dispose();
         _openCl.Dispose();
-        _openClWithDoubles.Dispose();
         _context.Dispose();
     }
 
@@ -65,8 +54,7 @@ public sealed class OfflineCompileTests
         var entry = kernel.ExplicitlyGrouped
             ? EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method)
             : EntryPointDescription.FromImplicitlyGroupedKernel(kernel.Method);
-        bool doublesAllowed = DoublePrecisionKernels.Contains(kernel.Name);
-        var backend = target == "PTX" ? _ptx : doublesAllowed ? _openClWithDoubles : _openCl;
+        var backend = target == "PTX" ? _ptx : _openCl;
         CompiledKernel compiled;
         try
         {
@@ -87,7 +75,7 @@ public sealed class OfflineCompileTests
             Assert.That(ptx.PTXAssembly, Does.Not.Contain(".extern"), "kernel calls a function with no PTX implementation");
             // Registers only: a spill or a local array would show as local memory.
             Assert.That(ptx.PTXAssembly, Does.Not.Contain(".local"), "kernel uses local memory");
-            if (!doublesAllowed) Assert.That(ptx.PTXAssembly, Does.Not.Contain(".f64"), "kernel computes in double precision");
+            Assert.That(ptx.PTXAssembly, Does.Not.Contain(".f64"), "kernel computes in double precision");
         }
         else
         {

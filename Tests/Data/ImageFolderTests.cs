@@ -8,7 +8,7 @@ public class ImageFolderTests
     private string _root = "";
 
     [SetUp]
-    public void CreateFolder() => _root = DataTestFiles.NewScratchFolder();
+    public void CreateFolder() => _root = Fixtures.NewScratchFolder();
 
     [TearDown]
     public void DeleteFolder() => Directory.Delete(_root, recursive: true);
@@ -84,7 +84,7 @@ public class ImageFolderTests
         Assert.That(data.Warnings, Is.EqualTo(new[]
         {
             "skipped 'a/notes.txt': not an image extension",
-            "identity 'a' has 1 image: usable only in different-identity pairs",
+            "identity 'a' has 1 image: usable only in different-identity pairs (a same-identity pair can only repeat it)",
         }));
     }
 
@@ -154,7 +154,7 @@ public class ImageFolderTests
 
         foreach (var (name, problem) in new[] { ("synthetic_rgb.png", "cannot decode"), ("synthetic_rgb.jpg", "truncated data in"), ("synthetic_rgb.bmp", "truncated data in") })
         {
-            var whole = File.ReadAllBytes(Path.Combine(DataTestFiles.Fixtures, "images", name));
+            var whole = File.ReadAllBytes(Path.Combine(Fixtures.Directory, "images", name));
             string truncated = Path.Combine(_root, "b", name);
             File.WriteAllBytes(truncated, whole[..(whole.Length * 2 / 3)]);
             Assert.That(Fails().Message, Does.StartWith($"{problem} {truncated}"), name);
@@ -170,7 +170,7 @@ public class ImageFolderTests
             // identity = the file's stem
             string folder = Path.Combine(_root, Path.GetFileNameWithoutExtension(name));
             Directory.CreateDirectory(folder);
-            File.Copy(Path.Combine(DataTestFiles.Fixtures, "images", name), Path.Combine(folder, name));
+            File.Copy(Path.Combine(Fixtures.Directory, "images", name), Path.Combine(folder, name));
         }
         var data = new ImageFolder(_root, 4, 3);
         Assert.That(data.Identities, Is.EqualTo(new[] { "synthetic_palette", "synthetic_rgb" }));

@@ -9,7 +9,7 @@ public class PgmTests
     private string _dir = "";
 
     [SetUp]
-    public void CreateFolder() => _dir = DataTestFiles.NewScratchFolder();
+    public void CreateFolder() => _dir = Fixtures.NewScratchFolder();
 
     [TearDown]
     public void DeleteFolder() => Directory.Delete(_dir, recursive: true);
@@ -142,7 +142,7 @@ public class PgmTests
         Assert.That(netpbm, Has.Count.EqualTo(4));
         foreach (var file in netpbm)
         {
-            var gray = ImageLoader.Load(Path.Combine(DataTestFiles.Fixtures, file.File));
+            var gray = ImageLoader.Load(Path.Combine(Fixtures.Directory, file.File));
             Assert.That(gray.Pixels, Is.EqualTo(file.Gray), file.File);
         }
     }

@@ -25,7 +25,7 @@ internal sealed record ResizeFixture(
         [property: JsonPropertyName("pixels")] byte[] Pixels);
 
     public static ResizeFixture Load() =>
-        JsonSerializer.Deserialize<ResizeFixture>(File.ReadAllText(Path.Combine(DataTestFiles.Fixtures, "resize_pil.json")))!;
+        JsonSerializer.Deserialize<ResizeFixture>(File.ReadAllText(Path.Combine(Fixtures.Directory, "resize_pil.json")))!;
 }
 
 public class ResizeTests
@@ -43,7 +43,7 @@ public class ResizeTests
         int worst = 0;
         foreach (var file in fixture.Files.Where(f => !IsJpeg(f)))
         {
-            var gray = ImageLoader.Load(Path.Combine(DataTestFiles.Fixtures, file.File));
+            var gray = ImageLoader.Load(Path.Combine(Fixtures.Directory, file.File));
             Assert.That((gray.Width, gray.Height), Is.EqualTo((file.Width, file.Height)), file.File);
             Assert.That(gray.Pixels, Is.EqualTo(file.Gray), $"{file.File}: convert(\"L\")");
             foreach (var expected in file.Resized)
@@ -64,7 +64,7 @@ public class ResizeTests
     {
         // stb's JPEG decoder is not libjpeg: its IDCT and chroma upsampling round differently
         var file = ResizeFixture.Load().Files.Single(IsJpeg);
-        var gray = ImageLoader.Load(Path.Combine(DataTestFiles.Fixtures, file.File));
+        var gray = ImageLoader.Load(Path.Combine(Fixtures.Directory, file.File));
         int difference = MaxDifference(gray.Pixels, file.Gray!);
         TestContext.Out.WriteLine($"{file.File}: max |ours − PIL| = {difference}/255 after convert(\"L\")");
         Assert.That(difference, Is.LessThanOrEqualTo(1));
@@ -73,7 +73,7 @@ public class ResizeTests
     [Test]
     public void AttFacesMatchPil()
     {
-        string att = DataTestFiles.AttFacesOrIgnore();
+        string att = Fixtures.AttFacesOrIgnore();
         var fixture = ResizeFixture.Load();
         Assert.That(fixture.AttFaces, Is.Not.Empty);
         int worst = 0;

@@ -557,10 +557,26 @@ SIAMESE_DESCRIPTION = (
     " sum|.|, L2] (float64-computed, stored F32); after.<key> = BatchNorm running_mean/running_var/"
     "num_batches_tracked (I64, shape []) after that first forward pair. adam.losses (5): a fresh model with the"
     " same weights, 5 steps of torch.optim.Adam(lr 5e-4) on the same batch (zero_grad, forward, loss,"
-    " backward, step), each loss taken before its step's update. Edge: grad.fully_connect.4.bias is exactly 0"
+    " backward, step), each loss taken before its step's update; adam.losses_float64: the same"
+    " run with the model in float64 (stored F32), which shows how far float32 rounding alone moves later steps. Edge: grad.fully_connect.4.bias is exactly 0"
     " (both towers share the bias and the loss's gradients w.r.t. emb0 and emb1 are exact negatives), so"
     " compare it with an absolute tolerance."
 )
+
+
+def adam_losses(img0, img1, label, dtype: torch.dtype) -> torch.Tensor:
+    """The losses of 5 Adam steps from the formula weights on one batch, with the model in the given dtype."""
+    model = make_siamese().to(dtype)
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                                 foreach=False)
+    losses = []
+    for _ in range(SIAMESE_ARGS["adam_steps"]):
+        optimizer.zero_grad()
+        step_loss = contrastive_loss_of_embeddings(*model(img0.to(dtype), img1.to(dtype)), label.to(dtype))
+        step_loss.backward()
+        optimizer.step()
+        losses.append(step_loss.detach())
+    return torch.stack(losses)
 
 
 def write_siamese(path: Path) -> Path:
@@ -591,18 +607,9 @@ def write_siamese(path: Path) -> Path:
     for key, buffer in model.named_buffers():
         tensors["after." + key] = buffer.clone()
 
-    model = make_siamese()
-    optimizer = torch.optim.Adam(model.parameters(), lr=5e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                                 foreach=False)
-    losses = []
-    for _ in range(SIAMESE_ARGS["adam_steps"]):
-        optimizer.zero_grad()
-        step_loss = contrastive_loss_of_embeddings(*model(img0, img1), label)
-        step_loss.backward()
-        optimizer.step()
-        losses.append(step_loss.detach())
-    tensors["adam.losses"] = torch.stack(losses)
+    tensors["adam.losses"] = adam_losses(img0, img1, label, torch.float32)
     assert torch.equal(tensors["adam.losses"][0], tensors["out.loss"])
+    tensors["adam.losses_float64"] = adam_losses(img0, img1, label, torch.float64).to(torch.float32)
 
     write_fixture(path, tensors, fixture_metadata("siamese", SIAMESE_ARGS, SIAMESE_DESCRIPTION, init=INIT_FORMULA))
     return path

@@ -8,7 +8,8 @@ namespace SimilarFaces.Engine.Backends.Ilgpu;
 //   running ← (1 − momentum)·running + momentum·batch, using the unbiased var·m/(m − 1) for runningVar
 // backward, with x̂ = (x − mean)·invStd:
 //   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·invStd/m · (m·dy − dβ − x̂·dγ)
-// eval:  y = γ·(x − runningMean)/√(runningVar + eps) + β
+// eval:  y = γ·(x − runningMean)/√(runningVar + eps) + β; backward with invStd = 1/√(runningVar + eps) constant:
+//   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·invStd·dy
 // The per-channel sums are the deterministic reductions of Reduction.cs.
 
 /// <summary>(x − mean[c])² of x (N, C, L): segment = channel.</summary>
@@ -49,6 +50,11 @@ internal readonly record struct NormBackwardArgs(
     ArrayView<float> X, ArrayView<float> Dy, ArrayView<float> Dx, ArrayView<float> Gamma, ArrayView<float> Mean,
     ArrayView<float> InvStd, ArrayView<float> DGamma, ArrayView<float> DBeta, int Channels, int Length, float Count);
 
+internal readonly record struct EvalInvStdArgs(ArrayView<float> RunningVar, ArrayView<float> InvStd, float Eps);
+
+internal readonly record struct EvalBackwardArgs(
+    ArrayView<float> Dy, ArrayView<float> Dx, ArrayView<float> Gamma, ArrayView<float> InvStd, int Channels, int Length);
+
 public sealed partial class IlgpuBackend
 {
     private static readonly GroupedKernel<ReduceArgs<SquaredDeviation>> s_squaredDeviationSum = new(ReduceKernel);
@@ -57,6 +63,8 @@ public sealed partial class IlgpuBackend
     private static readonly PointwiseKernel<NormalizeArgs> s_normalize = new(NormalizeKernel);
     private static readonly PointwiseKernel<NormalizeEvalArgs> s_normalizeEval = new(NormalizeEvalKernel);
     private static readonly PointwiseKernel<NormBackwardArgs> s_normBackward = new(NormBackwardKernel);
+    private static readonly PointwiseKernel<EvalInvStdArgs> s_evalInvStd = new(EvalInvStdKernel);
+    private static readonly PointwiseKernel<EvalBackwardArgs> s_evalBackward = new(EvalBackwardKernel);
 
     public void BatchNormTrainForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer y,
         DeviceBuffer mean, DeviceBuffer invStd, DeviceBuffer runningMean, DeviceBuffer runningVar, float eps, float momentum)
@@ -93,6 +101,30 @@ public sealed partial class IlgpuBackend
             dgammaView, 1f);
         Launch(s_normBackward, s.Length, new NormBackwardArgs(xv, dyView, View(dx, s.Length), View(gamma, s.C), meanView,
             invStdView, dgammaView, dbetaView, s.C, s.L, count));
+    }
+
+    public void BatchNormEvalBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer runningMean,
+        DeviceBuffer runningVar, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta, float eps)
+    {
+        var dyView = View(dy, s.Length);
+        using var invStd = Allocate(s.C);
+        var invStdView = View(invStd, s.C);
+        Launch(s_evalInvStd, s.C, new EvalInvStdArgs(View(runningVar, s.C), invStdView, eps));
+        long count = (long)s.N * s.L;
+        Reduce(s_channelSum, new ChannelMajor(dyView, s.C, s.L), s.C, count, View(dbeta, s.C), 1f);
+        Reduce(s_gradientTimesNormalizedSum, new GradientTimesNormalized(dyView, View(x, s.Length), View(runningMean, s.C), invStdView, s.C, s.L),
+            s.C, count, View(dgamma, s.C), 1f);
+        Launch(s_evalBackward, s.Length, new EvalBackwardArgs(dyView, View(dx, s.Length), View(gamma, s.C), invStdView, s.C, s.L));
+    }
+
+    // runningVar, invStd (C); one thread per channel
+    internal static void EvalInvStdKernel(Index1D c, EvalInvStdArgs a) => a.InvStd[c] = 1f / MathF.Sqrt(a.RunningVar[c] + a.Eps);
+
+    // dy, dx (N, C, L); gamma, invStd (C)
+    internal static void EvalBackwardKernel(Index1D i, EvalBackwardArgs a)
+    {
+        int c = i / a.Length % a.Channels;
+        a.Dx[i] = a.Gamma[c] * a.InvStd[c] * a.Dy[i];
     }
 
     // mean, invStd (holding var), runningMean, runningVar (C); one thread per channel

@@ -1,0 +1,47 @@
+using System.CommandLine;
+using SimilarFaces.Engine;
+using SimilarFaces.Engine.Diagnostics;
+using Spectre.Console;
+
+namespace SimilarFaces.Cli;
+
+/// <summary>
+/// `similar-faces gradcheck`: runs the engine's finite-difference gradient checks and prints each op's
+/// worst error — a way to watch backpropagation being verified.
+/// </summary>
+public static class GradCheckCommand
+{
+    public static Command Create()
+    {
+        var device = new Option<string>("--device") { Description = "Device to check (see `devices`)", DefaultValueFactory = _ => "cpu" };
+        var op = new Option<string?>("--op") { Description = "Only the cases of this op (e.g. Conv2d)" };
+        var command = new Command("gradcheck", "Check every op's backward against finite differences and print the worst errors");
+        command.Options.Add(device);
+        command.Options.Add(op);
+        command.SetAction(parse =>
+        {
+            using var backend = Devices.Open(parse.GetValue(device)!);
+            var only = parse.GetValue(op);
+            var cases = GradCheckCases.All.Where(c => only == null || c.Op.Equals(only, StringComparison.OrdinalIgnoreCase)).ToList();
+            if (cases.Count == 0)
+                throw new ArgumentException($"--op: no op named '{only}'; ops: {string.Join(", ", GradCheckCases.All.Select(c => c.Op).Distinct())}");
+
+            var console = CommandLine.Console;
+            console.MarkupLine($"Gradient checks on [bold]{Markup.Escape(backend.Name)}[/]: central differences, h = {GradCheck.Step}, error = max |numeric − analytic| / max |numeric|");
+            var table = new Table().AddColumn("case").AddColumn("input").AddColumn(new TableColumn("checked").RightAligned())
+                .AddColumn(new TableColumn("worst error").RightAligned()).AddColumn(new TableColumn("tolerance").RightAligned()).AddColumn("kinks avoided").AddColumn("");
+            int failed = 0;
+            foreach (var c in cases)
+                foreach (var r in GradCheck.Run(c, backend))
+                {
+                    if (!r.Passed) failed++;
+                    table.AddRow(Markup.Escape(r.Case), Markup.Escape(r.Input), r.Checked.ToString(), r.MaxError.ToString("E2"),
+                        r.Tolerance.ToString("E0"), Markup.Escape(c.Kinks), r.Passed ? "[green]ok[/]" : "[red]FAIL[/]");
+                }
+            console.Write(table);
+            console.MarkupLine(failed == 0 ? "[green]all gradients agree[/]" : $"[red]{failed} gradient(s) disagree[/]");
+            return failed == 0 ? 0 : 1;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,376 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace SimilarFaces.Engine.Backends.Cpu;
+
+// Direct 2-D convolution (cross-correlation, as PyTorch), x (N,C,H,W), w (K,C,R,S), y (N,K,OH,OW):
+//   y[n,k,oh,ow]  = bias[k] + Σ_{c,r,s} w[k,c,r,s] · x[n, c, oh·sh + r − ph, ow·sw + s − pw]      (zero outside x)
+//   dx[n,c,ih,iw] = Σ_{k,r,s} w[k,c,r,s] · dy[n,k,oh,ow]   over oh·sh + r − ph = ih, ow·sw + s − pw = iw
+//   dw[k,c,r,s]   = Σ_{n,oh,ow} dy[n,k,oh,ow] · x[n, c, oh·sh + r − ph, ow·sw + s − pw];   dbias[k] = Σ dy[n,k,·,·]
+// Every pass reads a zero-padded copy of its source rows, so the kernels never test bounds. At stride 1 the
+// input gradient is itself a correlation: dy padded by (R−1−ph, S−1−pw) with w flipped and its channels swapped.
+// Correlations keep four output channels × two vectors of an output row in registers; outputs narrower than two
+// vectors, and strides above 1, take a scalar path with the same FMA order. The weight gradient is summed per
+// group of images (groups fixed by N) and the groups added in order.
+public sealed unsafe partial class CpuBackend
+{
+    private const int ChannelBlock = 4;   // output channels per register block
+
+    [ThreadStatic] private static float[]? t_paddedSource;
+
+    /// <summary>One image's correlation: source (Ci, Hs, Ws) zero-padded by (PadH, PadW), kernel R×S, output (Co, Ho, Wo).</summary>
+    private readonly record struct Correlation(int Ci, int Hs, int Ws, int PadH, int PadW, int Co, int R, int S, int StrideH, int StrideW, int Ho, int Wo)
+    {
+        public int PaddedWidth => Ws + 2 * PadW;
+        public long SourceLength => (long)Ci * Hs * Ws;
+        public long OutputLength => (long)Co * Ho * Wo;
+        /// <summary>Packed weights: [Co/4 blocks][Ci][R][S][4 channels], zero past Co.</summary>
+        public int PackedWeightLength => (Co + ChannelBlock - 1) / ChannelBlock * ChannelBlock * Ci * R * S;
+    }
+
+    public void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, DeviceBuffer y)
+    {
+        float[] xs = Data(x), ws = Data(w), ys = Data(y);
+        float[]? biases = bias == null ? null : Data(bias);
+        var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW);
+        Correlate(g, s.N, xs, ws, flipped: false, biases, ys);
+    }
+
+    public void Conv2dBackwardInput(in Conv2dShape s, DeviceBuffer dy, DeviceBuffer w, DeviceBuffer dx)
+    {
+        float[] dys = Data(dy), ws = Data(w), dxs = Data(dx);
+        if (s.StrideH == 1 && s.StrideW == 1 && s.PadH < s.R && s.PadW < s.S)
+        {
+            var g = new Correlation(s.K, s.OutH, s.OutW, s.R - 1 - s.PadH, s.S - 1 - s.PadW, s.C, s.R, s.S, 1, 1, s.H, s.W);
+            Correlate(g, s.N, dys, ws, flipped: true, null, dxs);
+            return;
+        }
+        // Any stride: each image scatters w · dy into its own dx, in a fixed order.
+        var shape = s;
+        ForEachPiece(s.N, n =>
+        {
+            fixed (float* dy0 = dys, w0 = ws, dx0 = dxs)
+            {
+                float* dyImage = dy0 + n * (long)shape.K * shape.OutH * shape.OutW;
+                float* dxImage = dx0 + n * (long)shape.C * shape.H * shape.W;
+                new Span<float>(dxImage, shape.C * shape.H * shape.W).Clear();
+                for (int k = 0; k < shape.K; k++)
+                    for (int oh = 0; oh < shape.OutH; oh++)
+                        for (int ow = 0; ow < shape.OutW; ow++)
+                        {
+                            float g = dyImage[((long)k * shape.OutH + oh) * shape.OutW + ow];
+                            for (int c = 0; c < shape.C; c++)
+                                for (int r = 0; r < shape.R; r++)
+                                {
+                                    int ih = oh * shape.StrideH + r - shape.PadH;
+                                    if ((uint)ih >= (uint)shape.H) continue;
+                                    for (int q = 0; q < shape.S; q++)
+                                    {
+                                        int iw = ow * shape.StrideW + q - shape.PadW;
+                                        if ((uint)iw >= (uint)shape.W) continue;
+                                        float* target = dxImage + ((long)c * shape.H + ih) * shape.W + iw;
+                                        *target = MathF.FusedMultiplyAdd(w0[((k * shape.C + c) * shape.R + r) * shape.S + q], g, *target);
+                                    }
+                                }
+                        }
+            }
+        });
+    }
+
+    public void Conv2dBackwardWeight(in Conv2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dw, DeviceBuffer? dbias)
+    {
+        float[] xs = Data(x), dys = Data(dy), dws = Data(dw);
+        float[]? dbiases = dbias == null ? null : Data(dbias);
+        var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW);
+        int weights = (int)s.WeightLength, partialLength = weights + s.K;
+        int groups = (int)Math.Clamp((1 << 22) / partialLength, 1, Math.Min(s.N, 64));
+        double[] partials = ArrayPool<double>.Shared.Rent(groups * partialLength);
+        try
+        {
+            int images = s.N;
+            ForEachPiece(groups, group =>
+            {
+                var (first, end) = PieceRange(images, groups, group);
+                var partial = partials.AsSpan(group * partialLength, partialLength);
+                partial.Clear();
+                fixed (float* x0 = xs, dy0 = dys)
+                fixed (double* sums = partial)
+                    for (int n = first; n < end; n++)
+                    {
+                        float* dyImage = dy0 + n * g.OutputLength;
+                        float* source = PaddedSource(g, x0 + n * g.SourceLength, 0, g.Hs + 2 * g.PadH, out long plane);
+                        if (g.StrideH == 1 && g.StrideW == 1 && g.Wo >= VectorLanes)
+                        {
+                            if (_wide) AccumulateWeightGradient<Simd512, Vector512<float>>(g, source, plane, dyImage, sums);
+                            else AccumulateWeightGradient<Simd256, Vector256<float>>(g, source, plane, dyImage, sums);
+                        }
+                        else AccumulateWeightGradientScalar(g, source, plane, dyImage, sums);
+                        for (int k = 0; k < g.Co; k++)
+                            sums[weights + k] += _wide
+                                ? SumRange<Simd512, Vector512<float>>(dyImage + k * (long)g.Ho * g.Wo, g.Ho * g.Wo)
+                                : SumRange<Simd256, Vector256<float>>(dyImage + k * (long)g.Ho * g.Wo, g.Ho * g.Wo);
+                    }
+            });
+            for (int i = 0; i < weights; i++) dws[i] = (float)SumOverGroups(partials, groups, partialLength, i);
+            if (dbiases != null)
+                for (int k = 0; k < s.K; k++) dbiases[k] = (float)SumOverGroups(partials, groups, partialLength, weights + k);
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(partials);
+        }
+    }
+
+    private static double SumOverGroups(double[] partials, int groups, int partialLength, int index)
+    {
+        double sum = 0;
+        for (int group = 0; group < groups; group++) sum += partials[group * partialLength + index];
+        return sum;
+    }
+
+    private int VectorLanes => _wide ? Vector512<float>.Count : Vector256<float>.Count;
+
+    /// <summary>
+    /// out (N images of g.OutputLength) = bias + correlation of each source image (N of g.SourceLength) with
+    /// weights (Co,Ci,R,S), or, when <paramref name="flipped"/>, with weights stored (Ci,Co,R,S) and read
+    /// rotated by 180°. Pieces are (image, block of output rows).
+    /// </summary>
+    private void Correlate(Correlation g, int images, float[] sources, float[] weights, bool flipped, float[]? biases, float[] outputs)
+    {
+        float[] packed = ArrayPool<float>.Shared.Rent(g.PackedWeightLength);
+        try
+        {
+            PackConvWeights(g, weights, flipped, packed);
+            int rowBlocks = Math.Clamp((4 * Environment.ProcessorCount + images - 1) / images, 1, Math.Max(1, g.Ho));
+            ForEachPiece(images * rowBlocks, piece =>
+            {
+                int n = piece / rowBlocks;
+                var (firstRow, endRow) = PieceRange(g.Ho, rowBlocks, piece % rowBlocks);
+                if (firstRow == endRow) return;
+                fixed (float* source = sources, w = packed, bias = biases, output = outputs)
+                {
+                    float* outRows = output + n * g.OutputLength + (long)firstRow * g.Wo;
+                    int rows = endRow - firstRow;
+                    int sourceRows = (rows - 1) * g.StrideH + g.R;
+                    float* padded = PaddedSource(g, source + n * g.SourceLength, firstRow * g.StrideH, sourceRows, out long plane);
+                    if (g.StrideH == 1 && g.StrideW == 1 && g.Wo >= 2 * VectorLanes)
+                    {
+                        if (_wide) CorrelateRows<Simd512, Vector512<float>>(g, padded, plane, w, bias, outRows, rows);
+                        else CorrelateRows<Simd256, Vector256<float>>(g, padded, plane, w, bias, outRows, rows);
+                    }
+                    else CorrelateRowsScalar(g, padded, plane, w, bias, outRows, rows);
+                }
+            });
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(packed);
+        }
+    }
+
+    /// <summary>
+    /// Padded rows [firstRow, firstRow + rows) of one source image, as Ci planes of stride <paramref name="plane"/> and row
+    /// stride g.PaddedWidth: the image itself when there is no padding, else a per-thread zero-bordered copy.
+    /// </summary>
+    private static float* PaddedSource(in Correlation g, float* image, int firstRow, int rows, out long plane)
+    {
+        if (g.PadH == 0 && g.PadW == 0)
+        {
+            plane = (long)g.Hs * g.Ws;
+            return image + (long)firstRow * g.Ws;
+        }
+        int width = g.PaddedWidth;
+        plane = (long)rows * width;
+        float* copy = ThreadScratch(ref t_paddedSource, g.Ci * plane);
+        for (int c = 0; c < g.Ci; c++)
+            for (int row = 0; row < rows; row++)
+            {
+                var target = new Span<float>(copy + c * plane + (long)row * width, width);
+                int sourceRow = firstRow + row - g.PadH;
+                if ((uint)sourceRow >= (uint)g.Hs)
+                {
+                    target.Clear();
+                    continue;
+                }
+                target[..g.PadW].Clear();
+                new ReadOnlySpan<float>(image + ((long)c * g.Hs + sourceRow) * g.Ws, g.Ws).CopyTo(target[g.PadW..]);
+                target[(g.PadW + g.Ws)..].Clear();
+            }
+        return copy;
+    }
+
+    /// <summary>packed[kb][c][r][s][kk] = w[kb·4 + kk, c, r, s] (zero past Co); flipped reads w (Ci,Co,R,S) at [c, k, R−1−r, S−1−s].</summary>
+    private static void PackConvWeights(in Correlation g, float[] w, bool flipped, float[] packed)
+    {
+        int index = 0;
+        for (int kb = 0; kb < g.Co; kb += ChannelBlock)
+            for (int c = 0; c < g.Ci; c++)
+                for (int r = 0; r < g.R; r++)
+                    for (int s = 0; s < g.S; s++)
+                        for (int kk = 0; kk < ChannelBlock; kk++, index++)
+                        {
+                            int k = kb + kk;
+                            packed[index] = k >= g.Co ? 0
+                                : flipped ? w[((c * g.Co + k) * g.R + g.R - 1 - r) * g.S + g.S - 1 - s]
+                                : w[((k * g.Ci + c) * g.R + r) * g.S + s];
+                        }
+    }
+
+    /// <summary>
+    /// Stride-1 correlation of output rows [0, rows) (out: Co planes of g.Ho·g.Wo, starting at the block's first
+    /// row) from padded source rows: four channels × two vectors per register block; the last block of a row
+    /// is shifted left to end at Wo (recomputing a few outputs identically).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CorrelateRows<TS, TV>(in Correlation g, float* source, long plane, float* w, float* bias, float* output, int rows)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int lanes = TS.Lanes, width = 2 * lanes, stride = g.PaddedWidth, taps = g.Ci * g.R * g.S;
+        long outPlane = (long)g.Ho * g.Wo;
+        for (int kb = 0; kb < g.Co; kb += ChannelBlock)
+        {
+            float* wBlock = w + (long)kb * taps;
+            for (int row = 0; row < rows; row++)
+                for (int col0 = 0; col0 < g.Wo; col0 += width)
+                {
+                    int col = Math.Min(col0, g.Wo - width);
+                    TV a00 = TS.Zero, a01 = TS.Zero, a10 = TS.Zero, a11 = TS.Zero;
+                    TV a20 = TS.Zero, a21 = TS.Zero, a30 = TS.Zero, a31 = TS.Zero;
+                    float* wk = wBlock;
+                    for (int c = 0; c < g.Ci; c++)
+                        for (int r = 0; r < g.R; r++)
+                        {
+                            float* x = source + c * plane + (long)(row + r) * stride + col;
+                            for (int s = 0; s < g.S; s++, wk += ChannelBlock)
+                            {
+                                TV x0 = TS.Load(x + s), x1 = TS.Load(x + s + lanes);
+                                TV wv = TS.Splat(wk[0]);
+                                a00 = TS.MultiplyAdd(wv, x0, a00); a01 = TS.MultiplyAdd(wv, x1, a01);
+                                wv = TS.Splat(wk[1]);
+                                a10 = TS.MultiplyAdd(wv, x0, a10); a11 = TS.MultiplyAdd(wv, x1, a11);
+                                wv = TS.Splat(wk[2]);
+                                a20 = TS.MultiplyAdd(wv, x0, a20); a21 = TS.MultiplyAdd(wv, x1, a21);
+                                wv = TS.Splat(wk[3]);
+                                a30 = TS.MultiplyAdd(wv, x0, a30); a31 = TS.MultiplyAdd(wv, x1, a31);
+                            }
+                        }
+                    float* o = output + (long)row * g.Wo + col;
+                    StoreOutputPair<TS, TV>(o + kb * outPlane, a00, a01, bias, kb);
+                    if (kb + 1 < g.Co) StoreOutputPair<TS, TV>(o + (kb + 1) * outPlane, a10, a11, bias, kb + 1);
+                    if (kb + 2 < g.Co) StoreOutputPair<TS, TV>(o + (kb + 2) * outPlane, a20, a21, bias, kb + 2);
+                    if (kb + 3 < g.Co) StoreOutputPair<TS, TV>(o + (kb + 3) * outPlane, a30, a31, bias, kb + 3);
+                }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreOutputPair<TS, TV>(float* o, TV left, TV right, float* bias, int k) where TS : ISimd<TV> where TV : struct
+    {
+        if (bias != null)
+        {
+            TV b = TS.Splat(bias[k]);
+            left = TS.Add(left, b);
+            right = TS.Add(right, b);
+        }
+        TS.Store(left, o);
+        TS.Store(right, o + TS.Lanes);
+    }
+
+    /// <summary>Any-stride correlation, one output at a time, with the FMA order of <see cref="CorrelateRows{TS,TV}"/>.</summary>
+    private static void CorrelateRowsScalar(in Correlation g, float* source, long plane, float* w, float* bias, float* output, int rows)
+    {
+        int stride = g.PaddedWidth, taps = g.Ci * g.R * g.S;
+        long outPlane = (long)g.Ho * g.Wo;
+        for (int k = 0; k < g.Co; k++)
+        {
+            float* wk = w + (long)(k - k % ChannelBlock) * taps + k % ChannelBlock;
+            for (int row = 0; row < rows; row++)
+                for (int col = 0; col < g.Wo; col++)
+                {
+                    float sum = 0;
+                    float* tap = wk;
+                    for (int c = 0; c < g.Ci; c++)
+                        for (int r = 0; r < g.R; r++)
+                        {
+                            float* x = source + c * plane + (long)(row * g.StrideH + r) * stride + col * g.StrideW;
+                            for (int s = 0; s < g.S; s++, tap += ChannelBlock) sum = MathF.FusedMultiplyAdd(*tap, x[s], sum);
+                        }
+                    output[k * outPlane + (long)row * g.Wo + col] = bias != null ? sum + bias[k] : sum;
+                }
+        }
+    }
+
+    /// <summary>
+    /// sums[k,c,r,s] += Σ_{oh,ow} dy[k,oh,ow] · source[c, oh + r, ow + s] for one image at stride 1: four channels
+    /// at a time share each source load; rows are summed in vectors, the last Wo mod lanes columns in scalars.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AccumulateWeightGradient<TS, TV>(in Correlation g, float* source, long plane, float* dy, double* sums)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int lanes = TS.Lanes, stride = g.PaddedWidth, vectorEnd = g.Wo - g.Wo % lanes;
+        long outPlane = (long)g.Ho * g.Wo;
+        for (int kb = 0; kb < g.Co; kb += ChannelBlock)
+        {
+            // Channels past Co reread the last one; their sums are dropped.
+            float* d0 = dy + kb * outPlane;
+            float* d1 = dy + Math.Min(kb + 1, g.Co - 1) * outPlane;
+            float* d2 = dy + Math.Min(kb + 2, g.Co - 1) * outPlane;
+            float* d3 = dy + Math.Min(kb + 3, g.Co - 1) * outPlane;
+            for (int c = 0; c < g.Ci; c++)
+                for (int r = 0; r < g.R; r++)
+                    for (int s = 0; s < g.S; s++)
+                    {
+                        TV v0 = TS.Zero, v1 = TS.Zero, v2 = TS.Zero, v3 = TS.Zero;
+                        float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+                        for (int oh = 0; oh < g.Ho; oh++)
+                        {
+                            float* x = source + c * plane + (long)(oh + r) * stride + s;
+                            long o = (long)oh * g.Wo;
+                            int ow = 0;
+                            for (; ow < vectorEnd; ow += lanes)
+                            {
+                                TV xv = TS.Load(x + ow);
+                                v0 = TS.MultiplyAdd(TS.Load(d0 + o + ow), xv, v0);
+                                v1 = TS.MultiplyAdd(TS.Load(d1 + o + ow), xv, v1);
+                                v2 = TS.MultiplyAdd(TS.Load(d2 + o + ow), xv, v2);
+                                v3 = TS.MultiplyAdd(TS.Load(d3 + o + ow), xv, v3);
+                            }
+                            for (; ow < g.Wo; ow++)
+                            {
+                                t0 = MathF.FusedMultiplyAdd(d0[o + ow], x[ow], t0);
+                                t1 = MathF.FusedMultiplyAdd(d1[o + ow], x[ow], t1);
+                                t2 = MathF.FusedMultiplyAdd(d2[o + ow], x[ow], t2);
+                                t3 = MathF.FusedMultiplyAdd(d3[o + ow], x[ow], t3);
+                            }
+                        }
+                        long tap = (c * g.R + r) * g.S + s, kStride = (long)g.Ci * g.R * g.S;
+                        sums[kb * kStride + tap] += (double)TS.Sum(v0) + t0;
+                        if (kb + 1 < g.Co) sums[(kb + 1) * kStride + tap] += (double)TS.Sum(v1) + t1;
+                        if (kb + 2 < g.Co) sums[(kb + 2) * kStride + tap] += (double)TS.Sum(v2) + t2;
+                        if (kb + 3 < g.Co) sums[(kb + 3) * kStride + tap] += (double)TS.Sum(v3) + t3;
+                    }
+        }
+    }
+
+    /// <summary>sums[k,c,r,s] += Σ_{oh,ow} dy[k,oh,ow] · source[c, oh·sh + r, ow·sw + s] for one image, any stride.</summary>
+    private static void AccumulateWeightGradientScalar(in Correlation g, float* source, long plane, float* dy, double* sums)
+    {
+        int stride = g.PaddedWidth;
+        for (int k = 0; k < g.Co; k++)
+            for (int c = 0; c < g.Ci; c++)
+                for (int r = 0; r < g.R; r++)
+                    for (int s = 0; s < g.S; s++)
+                    {
+                        float sum = 0;
+                        for (int oh = 0; oh < g.Ho; oh++)
+                        {
+                            float* x = source + c * plane + (long)(oh * g.StrideH + r) * stride + s;
+                            float* d = dy + ((long)k * g.Ho + oh) * g.Wo;
+                            for (int ow = 0; ow < g.Wo; ow++) sum = MathF.FusedMultiplyAdd(d[ow], x[ow * g.StrideW], sum);
+                        }
+                        sums[((k * g.Ci + c) * g.R + r) * g.S + s] += sum;
+                    }
+    }
+}

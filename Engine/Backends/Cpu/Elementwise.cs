@@ -1,0 +1,248 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace SimilarFaces.Engine.Backends.Cpu;
+
+// Element-wise kernels: y[i] = f(x[i]) or f(a[i], b[i]), in parallel over fixed chunks. Each op is a small
+// struct with a scalar and a vector form of the same arithmetic, so the vector body and the scalar tail agree.
+//   Relu y = max(x, 0)      dx = dy where x > 0 (0 at x = 0)
+//   Square y = x²           dx = 2x·dy
+//   Sqrt y = √x             dx = dy / 2y
+//   ClampMin y = max(x, s)  dx = dy where x ≥ s
+//   AddScalar y = x + s     dx = dy
+//   MulScalar y = x·s       dx = s·dy
+// Sum adds each chunk's vector partial sums in a fixed order, then the chunk totals in order (in double).
+public sealed unsafe partial class CpuBackend
+{
+    public void Fill(DeviceBuffer y, float value)
+    {
+        float[] ys = Data(y);
+        ForEachChunk(ys.Length, (start, length) => ys.AsSpan((int)start, length).Fill(value));
+    }
+
+    public void Copy(DeviceBuffer x, DeviceBuffer y)
+    {
+        float[] xs = Data(x), ys = Data(y);
+        ForEachChunk(ys.Length, (start, length) => xs.AsSpan((int)start, length).CopyTo(ys.AsSpan((int)start, length)));
+    }
+
+    public void Unary(UnaryKind kind, DeviceBuffer x, DeviceBuffer y, float scalar)
+    {
+        float[] xs = Data(x), ys = Data(y);
+        switch (kind)
+        {
+            case UnaryKind.Relu: Map(new MaxOp(0), xs, ys); break;
+            case UnaryKind.Square: Zip(new MultiplyOp(), xs, xs, ys); break;
+            case UnaryKind.Sqrt: Map(new SqrtOp(), xs, ys); break;
+            case UnaryKind.ClampMin: Map(new MaxOp(scalar), xs, ys); break;
+            case UnaryKind.AddScalar: Map(new AddScalarOp(scalar), xs, ys); break;
+            case UnaryKind.MulScalar: Map(new MulScalarOp(scalar), xs, ys); break;
+            default: throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
+        }
+    }
+
+    public void UnaryBackward(UnaryKind kind, DeviceBuffer x, DeviceBuffer y, DeviceBuffer dy, DeviceBuffer dx, float scalar)
+    {
+        float[] xs = Data(x), ys = Data(y), dys = Data(dy), dxs = Data(dx);
+        switch (kind)
+        {
+            case UnaryKind.Relu: Zip(new PassWhereGreaterOp(0), xs, dys, dxs); break;
+            case UnaryKind.Square: Zip(new TwiceProductOp(), xs, dys, dxs); break;
+            case UnaryKind.Sqrt: Zip(new HalfQuotientOp(), dys, ys, dxs); break;
+            case UnaryKind.ClampMin: Zip(new PassWhereAtLeastOp(scalar), xs, dys, dxs); break;
+            case UnaryKind.AddScalar: Map(new MulScalarOp(1), dys, dxs); break;
+            case UnaryKind.MulScalar: Map(new MulScalarOp(scalar), dys, dxs); break;
+            default: throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
+        }
+    }
+
+    public void Binary(BinaryKind kind, DeviceBuffer a, DeviceBuffer b, DeviceBuffer y)
+    {
+        float[] As = Data(a), bs = Data(b), ys = Data(y);
+        switch (kind)
+        {
+            case BinaryKind.Add: Zip(new AddOp(), As, bs, ys); break;
+            case BinaryKind.Sub: Zip(new SubtractOp(), As, bs, ys); break;
+            case BinaryKind.Mul: Zip(new MultiplyOp(), As, bs, ys); break;
+            default: throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
+        }
+    }
+
+    public void Axpy(float alpha, DeviceBuffer x, DeviceBuffer y)
+    {
+        float[] xs = Data(x), ys = Data(y);
+        Zip(new AxpyOp(alpha), xs, ys, ys);
+    }
+
+    public void Sum(DeviceBuffer x, DeviceBuffer result, float scale)
+    {
+        float[] xs = Data(x), results = Data(result);
+        var chunkSums = new double[ChunkCount(xs.Length)];
+        ForEachChunk(xs.Length, (start, length) =>
+        {
+            fixed (float* p = xs)
+                chunkSums[start / ChunkLength] = _wide
+                    ? SumRange<Simd512, Vector512<float>>(p + start, length)
+                    : SumRange<Simd256, Vector256<float>>(p + start, length);
+        });
+        double total = 0;
+        foreach (double chunkSum in chunkSums) total += chunkSum;
+        results[0] = (float)(scale * total);
+    }
+
+    public void Broadcast(DeviceBuffer scalar, DeviceBuffer y, float scale)
+    {
+        float[] scalars = Data(scalar), ys = Data(y);
+        float value = scale * scalars[0];
+        ForEachChunk(ys.Length, (start, length) => ys.AsSpan((int)start, length).Fill(value));
+    }
+
+    /// <summary>Σ x[0..n) with four vector accumulators, combined in a fixed order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static double SumRange<TS, TV>(float* x, int n) where TS : ISimd<TV> where TV : struct
+    {
+        int lanes = TS.Lanes, i = 0;
+        TV s0 = TS.Zero, s1 = TS.Zero, s2 = TS.Zero, s3 = TS.Zero;
+        for (; i <= n - 4 * lanes; i += 4 * lanes)
+        {
+            s0 = TS.Add(s0, TS.Load(x + i));
+            s1 = TS.Add(s1, TS.Load(x + i + lanes));
+            s2 = TS.Add(s2, TS.Load(x + i + 2 * lanes));
+            s3 = TS.Add(s3, TS.Load(x + i + 3 * lanes));
+        }
+        double sum = TS.Sum(TS.Add(TS.Add(s0, s1), TS.Add(s2, s3)));
+        for (; i < n; i++) sum += x[i];
+        return sum;
+    }
+
+    // ---- the map/zip machinery --------------------------------------------------------------
+
+    private interface IMapOp
+    {
+        float Apply(float x);
+        TV Apply<TS, TV>(TV x) where TS : ISimd<TV> where TV : struct;
+    }
+
+    private interface IZipOp
+    {
+        float Apply(float a, float b);
+        TV Apply<TS, TV>(TV a, TV b) where TS : ISimd<TV> where TV : struct;
+    }
+
+    /// <summary>y = op(x), element by element; y may be x.</summary>
+    private void Map<TOp>(TOp op, float[] xs, float[] ys) where TOp : struct, IMapOp =>
+        ForEachChunk(ys.Length, (start, length) =>
+        {
+            fixed (float* x = xs, y = ys)
+            {
+                if (_wide) MapRange<TOp, Simd512, Vector512<float>>(op, x + start, y + start, length);
+                else MapRange<TOp, Simd256, Vector256<float>>(op, x + start, y + start, length);
+            }
+        });
+
+    /// <summary>y = op(a, b), element by element; y may be a or b.</summary>
+    private void Zip<TOp>(TOp op, float[] As, float[] bs, float[] ys) where TOp : struct, IZipOp =>
+        ForEachChunk(ys.Length, (start, length) =>
+        {
+            fixed (float* a = As, b = bs, y = ys)
+            {
+                if (_wide) ZipRange<TOp, Simd512, Vector512<float>>(op, a + start, b + start, y + start, length);
+                else ZipRange<TOp, Simd256, Vector256<float>>(op, a + start, b + start, y + start, length);
+            }
+        });
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MapRange<TOp, TS, TV>(TOp op, float* x, float* y, int n)
+        where TOp : struct, IMapOp where TS : ISimd<TV> where TV : struct
+    {
+        int i = 0;
+        for (; i <= n - TS.Lanes; i += TS.Lanes) TS.Store(op.Apply<TS, TV>(TS.Load(x + i)), y + i);
+        for (; i < n; i++) y[i] = op.Apply(x[i]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ZipRange<TOp, TS, TV>(TOp op, float* a, float* b, float* y, int n)
+        where TOp : struct, IZipOp where TS : ISimd<TV> where TV : struct
+    {
+        int i = 0;
+        for (; i <= n - TS.Lanes; i += TS.Lanes) TS.Store(op.Apply<TS, TV>(TS.Load(a + i), TS.Load(b + i)), y + i);
+        for (; i < n; i++) y[i] = op.Apply(a[i], b[i]);
+    }
+
+    private readonly struct MaxOp(float floor) : IMapOp
+    {
+        public float Apply(float x) => MathF.Max(x, floor);
+        public TV Apply<TS, TV>(TV x) where TS : ISimd<TV> where TV : struct => TS.Max(x, TS.Splat(floor));
+    }
+
+    private readonly struct SqrtOp : IMapOp
+    {
+        public float Apply(float x) => MathF.Sqrt(x);
+        public TV Apply<TS, TV>(TV x) where TS : ISimd<TV> where TV : struct => TS.Sqrt(x);
+    }
+
+    private readonly struct AddScalarOp(float s) : IMapOp
+    {
+        public float Apply(float x) => x + s;
+        public TV Apply<TS, TV>(TV x) where TS : ISimd<TV> where TV : struct => TS.Add(x, TS.Splat(s));
+    }
+
+    private readonly struct MulScalarOp(float s) : IMapOp
+    {
+        public float Apply(float x) => x * s;
+        public TV Apply<TS, TV>(TV x) where TS : ISimd<TV> where TV : struct => TS.Multiply(x, TS.Splat(s));
+    }
+
+    private readonly struct AddOp : IZipOp
+    {
+        public float Apply(float a, float b) => a + b;
+        public TV Apply<TS, TV>(TV a, TV b) where TS : ISimd<TV> where TV : struct => TS.Add(a, b);
+    }
+
+    private readonly struct SubtractOp : IZipOp
+    {
+        public float Apply(float a, float b) => a - b;
+        public TV Apply<TS, TV>(TV a, TV b) where TS : ISimd<TV> where TV : struct => TS.Subtract(a, b);
+    }
+
+    private readonly struct MultiplyOp : IZipOp
+    {
+        public float Apply(float a, float b) => a * b;
+        public TV Apply<TS, TV>(TV a, TV b) where TS : ISimd<TV> where TV : struct => TS.Multiply(a, b);
+    }
+
+    /// <summary>alpha·a + b in one rounding.</summary>
+    private readonly struct AxpyOp(float alpha) : IZipOp
+    {
+        public float Apply(float a, float b) => MathF.FusedMultiplyAdd(alpha, a, b);
+        public TV Apply<TS, TV>(TV a, TV b) where TS : ISimd<TV> where TV : struct => TS.MultiplyAdd(TS.Splat(alpha), a, b);
+    }
+
+    /// <summary>2·x·dy.</summary>
+    private readonly struct TwiceProductOp : IZipOp
+    {
+        public float Apply(float x, float dy) => 2 * x * dy;
+        public TV Apply<TS, TV>(TV x, TV dy) where TS : ISimd<TV> where TV : struct => TS.Multiply(TS.Add(x, x), dy);
+    }
+
+    /// <summary>dy / 2y.</summary>
+    private readonly struct HalfQuotientOp : IZipOp
+    {
+        public float Apply(float dy, float y) => dy / (2 * y);
+        public TV Apply<TS, TV>(TV dy, TV y) where TS : ISimd<TV> where TV : struct => TS.Divide(dy, TS.Add(y, y));
+    }
+
+    /// <summary>dy where x &gt; threshold, else 0.</summary>
+    private readonly struct PassWhereGreaterOp(float threshold) : IZipOp
+    {
+        public float Apply(float x, float dy) => x > threshold ? dy : 0;
+        public TV Apply<TS, TV>(TV x, TV dy) where TS : ISimd<TV> where TV : struct => TS.KeepWhereGreater(x, TS.Splat(threshold), dy);
+    }
+
+    /// <summary>dy where x ≥ threshold, else 0.</summary>
+    private readonly struct PassWhereAtLeastOp(float threshold) : IZipOp
+    {
+        public float Apply(float x, float dy) => x >= threshold ? dy : 0;
+        public TV Apply<TS, TV>(TV x, TV dy) where TS : ISimd<TV> where TV : struct => TS.KeepWhereGreaterOrEqual(x, TS.Splat(threshold), dy);
+    }
+}

@@ -1,0 +1,365 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SimilarFaces.Engine.Backends.Cpu;
+
+// C (m,n) = alpha · op(A) (m,k) · op(B) (k,n) + beta · C, blocked as in BLIS:
+//   for each NC-wide column block of C, for each KC-deep slice of k:
+//     pack op(B) (KC × NC) into NR-wide panels (lives in L3),
+//     for each MC-tall row block: pack op(A) (MC × KC) into MR-tall panels (lives in L2),
+//       for every MR × NR tile: a register-blocked micro-kernel runs the KC rank-1 updates (B panel in L1).
+// Each element of C is a fixed sequence of FMAs over k in order, whatever the tile or thread that computes it,
+// so splitting C between threads cannot change a bit. When C is small and k long (the forward pass of a wide
+// Linear) k is cut into parts whose count depends on the shape only; the parts are added in order.
+public sealed unsafe partial class CpuBackend
+{
+    private const int MR = 6;      // rows of a register tile; its width NR is two vectors
+    private const int KC = 256;    // depth of a packed slice
+    private const int MC = 144;    // rows of a packed A block (a multiple of MR)
+    private const int NC = 4096;   // columns of a packed B block (a multiple of NR)
+    private const int MaxKParts = 16;
+    private const int PackSlack = 8;
+
+    [ThreadStatic] private static float[]? t_packedA;
+    [ThreadStatic] private static float[]? t_packedB;
+
+    public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, DeviceBuffer a, DeviceBuffer b, float beta, DeviceBuffer c)
+    {
+        var operands = new GemmOperands(Data(a), Data(b), Data(c), transA, transB, m, n, k);
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0)
+        {
+            ScaleMatrix(operands.C, (long)m * n, beta);
+            return;
+        }
+        if (_wide) Gemm<Simd512, Vector512<float>>(operands, alpha, beta);
+        else Gemm<Simd256, Vector256<float>>(operands, alpha, beta);
+    }
+
+    /// <summary>y (rows, cols) += bias (cols) on every row.</summary>
+    public void AddRowVector(DeviceBuffer y, DeviceBuffer bias, int rows, int cols)
+    {
+        float[] ys = Data(y), biases = Data(bias);
+        ForEachPiece(RowPieces(rows, cols), piece =>
+        {
+            var (first, end) = PieceRange(rows, RowPieces(rows, cols), piece);
+            fixed (float* y0 = ys, b = biases)
+                for (int r = first; r < end; r++)
+                {
+                    float* row = y0 + (long)r * cols;
+                    for (int j = 0; j < cols; j++) row[j] += b[j];
+                }
+        });
+    }
+
+    /// <summary>sums (cols) = Σ_rows x (rows, cols), each column added top to bottom.</summary>
+    public void SumRows(DeviceBuffer x, DeviceBuffer sums, int rows, int cols)
+    {
+        float[] xs = Data(x), ss = Data(sums);
+        int pieces = (int)Math.Max(1, Math.Min(Environment.ProcessorCount * 4L, (cols + 255) / 256));
+        ForEachPiece(pieces, piece =>
+        {
+            var (first, end) = PieceRange(cols, pieces, piece);
+            fixed (float* x0 = xs, s = ss)
+            {
+                for (int j = first; j < end; j++) s[j] = 0;
+                for (int r = 0; r < rows; r++)
+                {
+                    float* row = x0 + (long)r * cols;
+                    for (int j = first; j < end; j++) s[j] += row[j];
+                }
+            }
+        });
+    }
+
+    private static int RowPieces(int rows, int cols) =>
+        (int)Math.Clamp((long)rows * cols / ChunkLength, 1, Math.Max(1, rows));
+
+    /// <summary>The half-open range [first, end) of piece <paramref name="piece"/> when <paramref name="count"/> items are cut into equal pieces.</summary>
+    private static (int First, int End) PieceRange(int count, int pieces, int piece) =>
+        ((int)((long)count * piece / pieces), (int)((long)count * (piece + 1) / pieces));
+
+    private readonly record struct GemmOperands(float[] A, float[] B, float[] C, bool TransA, bool TransB, int M, int N, int K);
+
+    private static void Gemm<TS, TV>(GemmOperands g, float alpha, float beta) where TS : ISimd<TV> where TV : struct
+    {
+        int kParts = KParts(g.M, g.N, g.K);
+        if (kParts == 1)
+        {
+            // Cut the longer side of C into pieces of whole tiles; each piece packs what it needs.
+            bool byColumns = g.N >= g.M;
+            int unit = byColumns ? 2 * TS.Lanes : MR;
+            int units = ((byColumns ? g.N : g.M) + unit - 1) / unit;
+            int pieces = Math.Min(units, 4 * Environment.ProcessorCount);
+            ForEachPiece(pieces, piece =>
+            {
+                var (first, end) = PieceRange(units, pieces, piece);
+                int from = first * unit, to = Math.Min(end * unit, byColumns ? g.N : g.M);
+                fixed (float* a = g.A, b = g.B, c = g.C)
+                {
+                    if (byColumns) GemmBlock<TS, TV>(g, a, b, 0, g.M, from, to, 0, g.K, c, g.N, alpha, beta);
+                    else GemmBlock<TS, TV>(g, a, b, from, to, 0, g.N, 0, g.K, c, g.N, alpha, beta);
+                }
+            });
+            return;
+        }
+
+        // C is small and k long: part i computes op(A)[:, K_i] · op(B)[K_i, :] into its own buffer,
+        // then C = alpha · (P_0 + P_1 + …) + beta · C, the parts added in order.
+        long size = (long)g.M * g.N;
+        float[] partials = ArrayPool<float>.Shared.Rent(checked((int)(size * kParts)));
+        try
+        {
+            ForEachPiece(kParts, part =>
+            {
+                var (from, to) = PieceRange(g.K, kParts, part);
+                fixed (float* a = g.A, b = g.B, p = partials)
+                    GemmBlock<TS, TV>(g, a, b, 0, g.M, 0, g.N, from, to, p + part * size, g.N, 1, 0);
+            });
+            ForEachChunk(size, (start, length) =>
+            {
+                fixed (float* c = g.C, p = partials)
+                    for (long i = start; i < start + length; i++)
+                    {
+                        float sum = p[i];
+                        for (int part = 1; part < kParts; part++) sum += p[part * size + i];
+                        c[i] = beta == 0 ? alpha * sum : MathF.FusedMultiplyAdd(alpha, sum, beta * c[i]);
+                    }
+            });
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(partials);
+        }
+    }
+
+    /// <summary>How many parts k is cut into: more than one only when C is small (too few tiles to share) and k is long.</summary>
+    private static int KParts(int m, int n, int k) =>
+        (long)m * n <= 256 * 1024 && k >= 4 * KC ? Math.Min(MaxKParts, k / (4 * KC)) : 1;
+
+    /// <summary>
+    /// C[i0..i1, j0..j1] (row stride ldc) = alpha · op(A)[i0..i1, p0..p1] · op(B)[p0..p1, j0..j1] + beta · C.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GemmBlock<TS, TV>(in GemmOperands g, float* a, float* b, int i0, int i1, int j0, int j1, int p0, int p1,
+        float* c, int ldc, float alpha, float beta) where TS : ISimd<TV> where TV : struct
+    {
+        int nr = 2 * TS.Lanes;
+        float* packedA = ThreadScratch(ref t_packedA, MC * KC + PackSlack);
+        float* packedB = ThreadScratch(ref t_packedB, (long)KC * NC);
+        float* edgeTile = stackalloc float[MR * 2 * Vector512<float>.Count];
+        for (int jc = j0; jc < j1; jc += NC)
+        {
+            int nc = Math.Min(NC, j1 - jc);
+            for (int pc = p0; pc < p1; pc += KC)
+            {
+                int kc = Math.Min(KC, p1 - pc);
+                float scale = pc == p0 ? beta : 1;
+                PackB<TS, TV>(g, b, pc, kc, jc, nc, packedB);
+                for (int ic = i0; ic < i1; ic += MC)
+                {
+                    int mc = Math.Min(MC, i1 - ic);
+                    PackA(g, a, ic, mc, pc, kc, packedA);
+                    for (int jr = 0; jr < nc; jr += nr)
+                    {
+                        int cols = Math.Min(nr, nc - jr);
+                        float* panelB = packedB + (long)jr * kc;
+                        for (int ir = 0; ir < mc; ir += MR)
+                        {
+                            int rows = Math.Min(MR, mc - ir);
+                            float* panelA = packedA + ir * kc;
+                            float* tile = c + (long)(ic + ir) * ldc + jc + jr;
+                            if (rows == MR && cols == nr)
+                            {
+                                MicroKernel<TS, TV>(kc, panelA, panelB, tile, ldc, alpha, scale);
+                                continue;
+                            }
+                            // An edge tile runs the same kernel on a full-size copy, so its arithmetic is identical.
+                            if (scale != 0) CopyTile(tile, ldc, edgeTile, nr, rows, cols);
+                            MicroKernel<TS, TV>(kc, panelA, panelB, edgeTile, nr, alpha, scale);
+                            CopyTile(edgeTile, nr, tile, ldc, rows, cols);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static void CopyTile(float* source, long sourceStride, float* destination, long destinationStride, int rows, int cols)
+    {
+        for (int i = 0; i < rows; i++)
+            new ReadOnlySpan<float>(source + i * sourceStride, cols).CopyTo(new Span<float>(destination + i * destinationStride, cols));
+    }
+
+    /// <summary>
+    /// Packs op(A)[ic..ic+mc, pc..pc+kc] into MR-tall panels, each stored k-major (panel[p·MR + i]); rows past
+    /// the end are zero.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackA(in GemmOperands g, float* a, int ic, int mc, int pc, int kc, float* packed)
+    {
+        for (int ir = 0; ir < mc; ir += MR, packed += MR * kc)
+        {
+            int rows = Math.Min(MR, mc - ir);
+            if (rows < MR) new Span<float>(packed, MR * kc).Clear();
+            if (g.TransA)
+            {
+                // A is stored (k, m): op(A)[i, p] = A[p·m + i], contiguous in i.
+                float* source = a + (long)pc * g.M + ic + ir;
+                for (int p = 0; p < kc; p++, source += g.M)
+                    for (int i = 0; i < rows; i++) packed[p * MR + i] = source[i];
+            }
+            else
+            {
+                // A is stored (m, k): op(A)[i, p] = A[i·k + p], contiguous in p.
+                TransposeRows(a + (long)(ic + ir) * g.K + pc, g.K, rows, kc, packed, MR);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs op(B)[pc..pc+kc, jc..jc+nc] into NR-wide panels, each stored k-major (panel[p·NR + j]); columns
+    /// past the end are zero.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackB<TS, TV>(in GemmOperands g, float* b, int pc, int kc, int jc, int nc, float* packed)
+        where TS : ISimd<TV> where TV : struct
+    {
+        int nr = 2 * TS.Lanes;
+        for (int jr = 0; jr < nc; jr += nr, packed += nr * kc)
+        {
+            int cols = Math.Min(nr, nc - jr);
+            if (cols < nr) new Span<float>(packed, nr * kc).Clear();
+            if (g.TransB)
+            {
+                // B is stored (n, k): op(B)[p, j] = B[j·k + p], contiguous in p; eight columns at a time.
+                for (int j = 0; j < cols; j += 8)
+                    TransposeRows(b + (long)(jc + jr + j) * g.K + pc, g.K, Math.Min(8, cols - j), kc, packed + j, nr);
+            }
+            else
+            {
+                // B is stored (k, n): op(B)[p, j] = B[p·n + j], contiguous in j.
+                float* source = b + (long)pc * g.N + jc + jr;
+                if (cols == nr)
+                    for (int p = 0; p < kc; p++, source += g.N)
+                    {
+                        TS.Store(TS.Load(source), packed + p * nr);
+                        TS.Store(TS.Load(source + TS.Lanes), packed + p * nr + TS.Lanes);
+                    }
+                else
+                    for (int p = 0; p < kc; p++, source += g.N)
+                        for (int j = 0; j < cols; j++) packed[p * nr + j] = source[j];
+            }
+        }
+    }
+
+    /// <summary>
+    /// destination[p·stride + r] = source[r·ld + p] for r &lt; rows ≤ 8, p &lt; kc: up to eight rows become columns.
+    /// With fewer than eight rows the eight-wide stores also write lanes rows..7, which the next p overwrites
+    /// when stride = rows (the packing buffers keep <see cref="PackSlack"/> floats for the last p) and which
+    /// are otherwise padding lanes whose results are discarded.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransposeRows(float* source, long ld, int rows, int kc, float* destination, int stride)
+    {
+        int p = 0;
+        if (Avx.IsSupported && (rows == 8 || rows == stride))
+        {
+            float* r0 = source, r1 = rows > 1 ? r0 + ld : r0, r2 = rows > 2 ? r1 + ld : r0, r3 = rows > 3 ? r2 + ld : r0;
+            float* r4 = rows > 4 ? r3 + ld : r0, r5 = rows > 5 ? r4 + ld : r0, r6 = rows > 6 ? r5 + ld : r0, r7 = rows > 7 ? r6 + ld : r0;
+            for (; p + 8 <= kc; p += 8)
+            {
+                // Interleave pairs of rows, then pairs of pairs, then swap 128-bit halves: an 8×8 transpose.
+                Vector256<float> t0 = Avx.UnpackLow(Avx.LoadVector256(r0 + p), Avx.LoadVector256(r1 + p));
+                Vector256<float> t1 = Avx.UnpackHigh(Avx.LoadVector256(r0 + p), Avx.LoadVector256(r1 + p));
+                Vector256<float> t2 = Avx.UnpackLow(Avx.LoadVector256(r2 + p), Avx.LoadVector256(r3 + p));
+                Vector256<float> t3 = Avx.UnpackHigh(Avx.LoadVector256(r2 + p), Avx.LoadVector256(r3 + p));
+                Vector256<float> t4 = Avx.UnpackLow(Avx.LoadVector256(r4 + p), Avx.LoadVector256(r5 + p));
+                Vector256<float> t5 = Avx.UnpackHigh(Avx.LoadVector256(r4 + p), Avx.LoadVector256(r5 + p));
+                Vector256<float> t6 = Avx.UnpackLow(Avx.LoadVector256(r6 + p), Avx.LoadVector256(r7 + p));
+                Vector256<float> t7 = Avx.UnpackHigh(Avx.LoadVector256(r6 + p), Avx.LoadVector256(r7 + p));
+                Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE);
+                Vector256<float> u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
+                Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE);
+                Vector256<float> u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+                float* d = destination + p * stride;
+                Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
+                Avx.Store(d + stride, Avx.Permute2x128(u1, u5, 0x20));
+                Avx.Store(d + 2 * stride, Avx.Permute2x128(u2, u6, 0x20));
+                Avx.Store(d + 3 * stride, Avx.Permute2x128(u3, u7, 0x20));
+                Avx.Store(d + 4 * stride, Avx.Permute2x128(u0, u4, 0x31));
+                Avx.Store(d + 5 * stride, Avx.Permute2x128(u1, u5, 0x31));
+                Avx.Store(d + 6 * stride, Avx.Permute2x128(u2, u6, 0x31));
+                Avx.Store(d + 7 * stride, Avx.Permute2x128(u3, u7, 0x31));
+            }
+        }
+        for (; p < kc; p++)
+            for (int r = 0; r < rows; r++) destination[p * stride + r] = source[r * ld + p];
+    }
+
+    /// <summary>
+    /// c (MR × NR, row stride ldc) = alpha · Σ_p a[p] ⊗ b[p] + scale · c, with a (kc × MR) and b (kc × NR) packed;
+    /// scale 0 ignores c. Twelve accumulators stay in registers (NR = two vectors).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernel<TS, TV>(int kc, float* a, float* b, float* c, long ldc, float alpha, float scale)
+        where TS : ISimd<TV> where TV : struct
+    {
+        TV c00 = TS.Zero, c01 = TS.Zero, c10 = TS.Zero, c11 = TS.Zero, c20 = TS.Zero, c21 = TS.Zero;
+        TV c30 = TS.Zero, c31 = TS.Zero, c40 = TS.Zero, c41 = TS.Zero, c50 = TS.Zero, c51 = TS.Zero;
+        int lanes = TS.Lanes;
+        for (int p = 0; p < kc; p++, a += MR, b += 2 * lanes)
+        {
+            TV b0 = TS.Load(b), b1 = TS.Load(b + lanes);
+            TV ai = TS.Splat(a[0]);
+            c00 = TS.MultiplyAdd(ai, b0, c00); c01 = TS.MultiplyAdd(ai, b1, c01);
+            ai = TS.Splat(a[1]);
+            c10 = TS.MultiplyAdd(ai, b0, c10); c11 = TS.MultiplyAdd(ai, b1, c11);
+            ai = TS.Splat(a[2]);
+            c20 = TS.MultiplyAdd(ai, b0, c20); c21 = TS.MultiplyAdd(ai, b1, c21);
+            ai = TS.Splat(a[3]);
+            c30 = TS.MultiplyAdd(ai, b0, c30); c31 = TS.MultiplyAdd(ai, b1, c31);
+            ai = TS.Splat(a[4]);
+            c40 = TS.MultiplyAdd(ai, b0, c40); c41 = TS.MultiplyAdd(ai, b1, c41);
+            ai = TS.Splat(a[5]);
+            c50 = TS.MultiplyAdd(ai, b0, c50); c51 = TS.MultiplyAdd(ai, b1, c51);
+        }
+        TV alphas = TS.Splat(alpha), scales = TS.Splat(scale);
+        bool overwrite = scale == 0;
+        UpdateC<TS, TV>(c, c00, c01, alphas, scales, overwrite); c += ldc;
+        UpdateC<TS, TV>(c, c10, c11, alphas, scales, overwrite); c += ldc;
+        UpdateC<TS, TV>(c, c20, c21, alphas, scales, overwrite); c += ldc;
+        UpdateC<TS, TV>(c, c30, c31, alphas, scales, overwrite); c += ldc;
+        UpdateC<TS, TV>(c, c40, c41, alphas, scales, overwrite); c += ldc;
+        UpdateC<TS, TV>(c, c50, c51, alphas, scales, overwrite);
+    }
+
+    /// <summary>One row of a tile: c = alpha · acc + scale · c (or alpha · acc when overwriting).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void UpdateC<TS, TV>(float* c, TV left, TV right, TV alpha, TV scale, bool overwrite)
+        where TS : ISimd<TV> where TV : struct
+    {
+        float* c1 = c + TS.Lanes;
+        if (overwrite)
+        {
+            TS.Store(TS.Multiply(left, alpha), c);
+            TS.Store(TS.Multiply(right, alpha), c1);
+        }
+        else
+        {
+            TS.Store(TS.MultiplyAdd(left, alpha, TS.Multiply(TS.Load(c), scale)), c);
+            TS.Store(TS.MultiplyAdd(right, alpha, TS.Multiply(TS.Load(c1), scale)), c1);
+        }
+    }
+
+    /// <summary>c = beta · c over n elements; beta 0 writes zeros (ignoring NaN).</summary>
+    private static void ScaleMatrix(float[] cs, long n, float beta) =>
+        ForEachChunk(n, (start, length) =>
+        {
+            var span = cs.AsSpan((int)start, length);
+            if (beta == 0) span.Clear();
+            else for (int i = 0; i < span.Length; i++) span[i] *= beta;
+        });
+}

@@ -1,0 +1,250 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace SimilarFaces.Engine.Backends.Cpu;
+
+// Batch norm over x (N,C,L) per channel c, with M = N·L values per channel:
+//   mean = Σx/M,  var = Σ(x − mean)²/M (two passes),  invStd = 1/√(var + eps),  x̂ = (x − mean)·invStd
+//   y = gamma·x̂ + beta;   running ← (1 − momentum)·running + momentum·batch, with var·M/(M − 1) for runningVar
+//   backward: dbeta = Σdy,  dgamma = Σdy·x̂,  dx = gamma·invStd·(dy − dbeta/M − x̂·dgamma/M)
+// Each channel's rows (one per n, L long) are cut into groups fixed by N; a group sums its rows in vectors,
+// each row's total is added in double, and the group totals are added in order.
+public sealed unsafe partial class CpuBackend
+{
+    public void BatchNormTrainForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer y,
+        DeviceBuffer mean, DeviceBuffer invStd, DeviceBuffer runningMean, DeviceBuffer runningVar, float eps, float momentum)
+    {
+        float[] xs = Data(x), gammas = Data(gamma), betas = Data(beta), ys = Data(y), means = Data(mean), invStds = Data(invStd);
+        float[] runningMeans = Data(runningMean), runningVars = Data(runningVar);
+        var shape = s;
+        long count = (long)s.N * s.L;
+        int groups = NormGroups(s);
+        var sums = new double[s.C * groups];
+
+        ForEachChannelGroup(s, groups, (c, group, first, end) =>
+        {
+            fixed (float* x0 = xs)
+            {
+                double sum = 0;
+                for (int n = first; n < end; n++) sum += RowSum(x0 + Row(shape, n, c), shape.L);
+                sums[c * groups + group] = sum;
+            }
+        });
+        var batchMeans = new double[s.C];
+        for (int c = 0; c < s.C; c++) batchMeans[c] = SumGroups(sums, c, groups) / count;
+
+        ForEachChannelGroup(s, groups, (c, group, first, end) =>
+        {
+            fixed (float* x0 = xs)
+            {
+                double sum = 0;
+                float center = (float)batchMeans[c];
+                for (int n = first; n < end; n++) sum += RowSquaredDeviation(x0 + Row(shape, n, c), shape.L, center);
+                sums[c * groups + group] = sum;
+            }
+        });
+        for (int c = 0; c < s.C; c++)
+        {
+            double variance = SumGroups(sums, c, groups) / count;
+            means[c] = (float)batchMeans[c];
+            invStds[c] = (float)(1 / Math.Sqrt(variance + eps));
+            runningMeans[c] = (float)((1 - momentum) * (double)runningMeans[c] + momentum * batchMeans[c]);
+            runningVars[c] = (float)((1 - momentum) * (double)runningVars[c] + momentum * variance * count / (count - 1));
+        }
+
+        ForEachChannelGroup(s, groups, (c, group, first, end) =>
+        {
+            fixed (float* x0 = xs, y0 = ys)
+                for (int n = first; n < end; n++)
+                    RowAffine(x0 + Row(shape, n, c), y0 + Row(shape, n, c), shape.L, means[c], gammas[c] * invStds[c], betas[c]);
+        });
+    }
+
+    public void BatchNormEvalForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta,
+        DeviceBuffer runningMean, DeviceBuffer runningVar, DeviceBuffer y, float eps)
+    {
+        float[] xs = Data(x), gammas = Data(gamma), betas = Data(beta), ys = Data(y);
+        float[] runningMeans = Data(runningMean), runningVars = Data(runningVar);
+        var shape = s;
+        ForEachChannelGroup(s, NormGroups(s), (c, group, first, end) =>
+        {
+            float scale = (float)(gammas[c] / Math.Sqrt(runningVars[c] + (double)eps));
+            fixed (float* x0 = xs, y0 = ys)
+                for (int n = first; n < end; n++)
+                    RowAffine(x0 + Row(shape, n, c), y0 + Row(shape, n, c), shape.L, runningMeans[c], scale, betas[c]);
+        });
+    }
+
+    public void BatchNormBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer mean,
+        DeviceBuffer invStd, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta)
+    {
+        float[] xs = Data(x), dys = Data(dy), gammas = Data(gamma), means = Data(mean), invStds = Data(invStd);
+        float[] dxs = Data(dx), dgammas = Data(dgamma), dbetas = Data(dbeta);
+        var shape = s;
+        long count = (long)s.N * s.L;
+        int groups = NormGroups(s);
+        var (dySums, projectionSums) = ChannelGradientSums(s, xs, dys, means);
+        var meanDy = new float[s.C];
+        var meanProjection = new float[s.C];
+        for (int c = 0; c < s.C; c++)
+        {
+            double dySum = dySums[c], projection = projectionSums[c] * invStds[c];
+            dbetas[c] = (float)dySum;
+            dgammas[c] = (float)projection;
+            meanDy[c] = (float)(dySum / count);
+            meanProjection[c] = (float)(projection / count);
+        }
+
+        ForEachChannelGroup(s, groups, (c, group, first, end) =>
+        {
+            fixed (float* x0 = xs, dy0 = dys, dx0 = dxs)
+                for (int n = first; n < end; n++)
+                {
+                    long row = Row(shape, n, c);
+                    if (_wide) RowInputGradient<Simd512, Vector512<float>>(x0 + row, dy0 + row, dx0 + row, shape.L, means[c], invStds[c], gammas[c], meanDy[c], meanProjection[c]);
+                    else RowInputGradient<Simd256, Vector256<float>>(x0 + row, dy0 + row, dx0 + row, shape.L, means[c], invStds[c], gammas[c], meanDy[c], meanProjection[c]);
+                }
+        });
+    }
+
+    // Eval mode: x̂ = (x − running_mean)·invStd with invStd = 1/√(running_var + eps), constants for backward:
+    //   dx = gamma·invStd·dy,  dgamma = Σdy·x̂,  dbeta = Σdy
+    public void BatchNormEvalBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer runningMean,
+        DeviceBuffer runningVar, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta, float eps)
+    {
+        float[] xs = Data(x), dys = Data(dy), gammas = Data(gamma), runningMeans = Data(runningMean), runningVars = Data(runningVar);
+        float[] dxs = Data(dx), dgammas = Data(dgamma), dbetas = Data(dbeta);
+        var shape = s;
+        var invStds = new float[s.C];
+        for (int c = 0; c < s.C; c++) invStds[c] = (float)(1 / Math.Sqrt(runningVars[c] + (double)eps));
+        var (dySums, projectionSums) = ChannelGradientSums(s, xs, dys, runningMeans);
+        for (int c = 0; c < s.C; c++)
+        {
+            dbetas[c] = (float)dySums[c];
+            dgammas[c] = (float)(projectionSums[c] * invStds[c]);
+        }
+        ForEachChannelGroup(s, NormGroups(s), (c, group, first, end) =>
+        {
+            fixed (float* dy0 = dys, dx0 = dxs)
+                for (int n = first; n < end; n++)
+                    RowAffine(dy0 + Row(shape, n, c), dx0 + Row(shape, n, c), shape.L, 0f, gammas[c] * invStds[c], 0f);
+        });
+    }
+
+    /// <summary>Per channel c: Σdy and Σdy·(x − centers[c]), summed per group of rows, then the groups in order.</summary>
+    private (double[] DySums, double[] ProjectionSums) ChannelGradientSums(NormShape s, float[] xs, float[] dys, float[] centers)
+    {
+        int groups = NormGroups(s);
+        var dyGroups = new double[s.C * groups];
+        var projectionGroups = new double[s.C * groups];
+        ForEachChannelGroup(s, groups, (c, group, first, end) =>
+        {
+            fixed (float* x0 = xs, dy0 = dys)
+            {
+                double dySum = 0, projectionSum = 0;
+                for (int n = first; n < end; n++)
+                {
+                    long row = Row(s, n, c);
+                    dySum += RowSum(dy0 + row, s.L);
+                    projectionSum += RowDotDeviation(dy0 + row, x0 + row, s.L, centers[c]);
+                }
+                dyGroups[c * groups + group] = dySum;
+                projectionGroups[c * groups + group] = projectionSum;
+            }
+        });
+        var dySums = new double[s.C];
+        var projectionSums = new double[s.C];
+        for (int c = 0; c < s.C; c++)
+        {
+            dySums[c] = SumGroups(dyGroups, c, groups);
+            projectionSums[c] = SumGroups(projectionGroups, c, groups);
+        }
+        return (dySums, projectionSums);
+    }
+
+    private static long Row(in NormShape s, int n, int c) => ((long)n * s.C + c) * s.L;
+
+    /// <summary>Groups of rows per channel: enough pieces for every core, fixed by the shape.</summary>
+    private static int NormGroups(in NormShape s) =>
+        (int)Math.Clamp(s.Length / s.C / ChunkLength, 1, Math.Min(s.N, 16));
+
+    private delegate void ChannelGroupAction(int c, int group, int firstRow, int endRow);
+
+    private static void ForEachChannelGroup(NormShape s, int groups, ChannelGroupAction action) =>
+        ForEachPiece(s.C * groups, piece =>
+        {
+            int c = piece / groups, group = piece % groups;
+            var (first, end) = PieceRange(s.N, groups, group);
+            action(c, group, first, end);
+        });
+
+    private static double SumGroups(double[] sums, int c, int groups)
+    {
+        double sum = 0;
+        for (int group = 0; group < groups; group++) sum += sums[c * groups + group];
+        return sum;
+    }
+
+    private double RowSum(float* x, int n) =>
+        _wide ? SumRange<Simd512, Vector512<float>>(x, n) : SumRange<Simd256, Vector256<float>>(x, n);
+
+    private double RowSquaredDeviation(float* x, int n, float center) =>
+        _wide ? DotDeviation<Simd512, Vector512<float>>(x, x, n, center, center)
+              : DotDeviation<Simd256, Vector256<float>>(x, x, n, center, center);
+
+    /// <summary>Σ dy·(x − center).</summary>
+    private double RowDotDeviation(float* dy, float* x, int n, float center) =>
+        _wide ? DotDeviation<Simd512, Vector512<float>>(dy, x, n, 0, center)
+              : DotDeviation<Simd256, Vector256<float>>(dy, x, n, 0, center);
+
+    /// <summary>Σ (a − aCenter)·(b − bCenter) over n elements, in two vector accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static double DotDeviation<TS, TV>(float* a, float* b, int n, float aCenter, float bCenter) where TS : ISimd<TV> where TV : struct
+    {
+        int lanes = TS.Lanes, i = 0;
+        TV ac = TS.Splat(aCenter), bc = TS.Splat(bCenter), s0 = TS.Zero, s1 = TS.Zero;
+        for (; i <= n - 2 * lanes; i += 2 * lanes)
+        {
+            s0 = TS.MultiplyAdd(TS.Subtract(TS.Load(a + i), ac), TS.Subtract(TS.Load(b + i), bc), s0);
+            s1 = TS.MultiplyAdd(TS.Subtract(TS.Load(a + i + lanes), ac), TS.Subtract(TS.Load(b + i + lanes), bc), s1);
+        }
+        double sum = TS.Sum(TS.Add(s0, s1));
+        for (; i < n; i++) sum += (double)(a[i] - aCenter) * (b[i] - bCenter);
+        return sum;
+    }
+
+    /// <summary>y = (x − center)·scale + shift over one row.</summary>
+    private void RowAffine(float* x, float* y, int n, float center, float scale, float shift)
+    {
+        if (_wide) MapRange<AffineOp, Simd512, Vector512<float>>(new AffineOp(center, scale, shift), x, y, n);
+        else MapRange<AffineOp, Simd256, Vector256<float>>(new AffineOp(center, scale, shift), x, y, n);
+    }
+
+    private readonly struct AffineOp(float center, float scale, float shift) : IMapOp
+    {
+        public float Apply(float x) => MathF.FusedMultiplyAdd(x - center, scale, shift);
+        public TV Apply<TS, TV>(TV x) where TS : ISimd<TV> where TV : struct =>
+            TS.MultiplyAdd(TS.Subtract(x, TS.Splat(center)), TS.Splat(scale), TS.Splat(shift));
+    }
+
+    /// <summary>dx = gamma·invStd·(dy − meanDy − x̂·meanProjection), x̂ = (x − mean)·invStd, over one row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowInputGradient<TS, TV>(float* x, float* dy, float* dx, int n, float mean, float invStd, float gamma,
+        float meanDy, float meanProjection) where TS : ISimd<TV> where TV : struct
+    {
+        int i = 0;
+        TV means = TS.Splat(mean), invStds = TS.Splat(invStd), scale = TS.Splat(gamma * invStd);
+        TV meanDys = TS.Splat(meanDy), negativeProjection = TS.Splat(-meanProjection);
+        for (; i <= n - TS.Lanes; i += TS.Lanes)
+        {
+            TV normalized = TS.Multiply(TS.Subtract(TS.Load(x + i), means), invStds);
+            TV centered = TS.MultiplyAdd(normalized, negativeProjection, TS.Subtract(TS.Load(dy + i), meanDys));
+            TS.Store(TS.Multiply(scale, centered), dx + i);
+        }
+        for (; i < n; i++)
+        {
+            float normalized = (x[i] - mean) * invStd;
+            dx[i] = gamma * invStd * MathF.FusedMultiplyAdd(normalized, -meanProjection, dy[i] - meanDy);
+        }
+    }
+}

@@ -1,0 +1,165 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+
+namespace SimilarFaces.Engine.IO;
+
+/// <summary>One named array of a safetensors file: float32 or int64 values with a shape.</summary>
+public sealed record SafeTensor(string Name, string DType, int[] Shape, float[]? Floats, long[]? Longs)
+{
+    public static SafeTensor F32(string name, int[] shape, float[] values) => new(name, "F32", shape, values, null);
+    public static SafeTensor I64(string name, int[] shape, long[] values) => new(name, "I64", shape, null, values);
+
+    public long Count => Shape.Aggregate(1L, (a, d) => a * d);
+}
+
+/// <summary>
+/// The safetensors format: an 8-byte little-endian header length, a UTF-8 JSON header
+/// {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {string: string}}, then the raw
+/// little-endian data, offsets relative to the end of the header. Reading validates the header length,
+/// the JSON, every dtype, shape and offset against the file size before it allocates anything large.
+/// Writing is atomic: a temporary file beside the target, flushed, then renamed over it.
+/// </summary>
+public static class SafeTensors
+{
+    private const long MaxHeaderBytes = 100 * 1024 * 1024;
+
+    public sealed record Contents(IReadOnlyDictionary<string, SafeTensor> Tensors, IReadOnlyDictionary<string, string> Metadata)
+    {
+        public SafeTensor Get(string name, string file) =>
+            Tensors.TryGetValue(name, out var t) ? t : throw new InvalidDataException($"{file}: tensor '{name}' is missing");
+    }
+
+    public static Contents Read(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
+        using var stream = File.OpenRead(path);
+        return Read(stream, path);
+    }
+
+    public static Contents Read(Stream stream, string name)
+    {
+        long fileLength = stream.Length;
+        Span<byte> lengthBytes = stackalloc byte[8];
+        if (fileLength < 8 || stream.Read(lengthBytes) != 8)
+            throw new InvalidDataException($"{name}: truncated safetensors file ({fileLength} bytes, the header length alone needs 8)");
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
+        if (headerLength < 2 || headerLength > MaxHeaderBytes || (long)headerLength > fileLength - 8)
+            throw new InvalidDataException($"{name}: header length {headerLength} does not fit the file of {fileLength} bytes");
+        var headerBytes = new byte[headerLength];
+        stream.ReadExactly(headerBytes);
+        long dataStart = 8 + (long)headerLength, dataLength = fileLength - dataStart;
+
+        JsonDocument header;
+        try { header = JsonDocument.Parse(headerBytes); }
+        catch (JsonException e) { throw new InvalidDataException($"{name}: the header is not valid JSON ({e.Message})"); }
+
+        var metadata = new Dictionary<string, string>();
+        var entries = new List<(string Name, string DType, int[] Shape, long Begin, long End)>();
+        using (header)
+        {
+            if (header.RootElement.ValueKind != JsonValueKind.Object)
+                throw new InvalidDataException($"{name}: the header must be a JSON object");
+            foreach (var property in header.RootElement.EnumerateObject())
+            {
+                if (property.Name == "__metadata__")
+                {
+                    if (property.Value.ValueKind != JsonValueKind.Object)
+                        throw new InvalidDataException($"{name}: __metadata__ must be an object of strings");
+                    foreach (var m in property.Value.EnumerateObject())
+                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()!
+                            : throw new InvalidDataException($"{name}: __metadata__ value '{m.Name}' is not a string");
+                    continue;
+                }
+                entries.Add(ParseEntry(name, property, dataLength));
+            }
+        }
+
+        var tensors = new Dictionary<string, SafeTensor>();
+        foreach (var e in entries.OrderBy(e => e.Begin))
+        {
+            stream.Position = dataStart + e.Begin;
+            var bytes = new byte[e.End - e.Begin];
+            stream.ReadExactly(bytes);
+            tensors[e.Name] = e.DType == "F32"
+                ? SafeTensor.F32(e.Name, e.Shape, FromBytes<float>(bytes))
+                : SafeTensor.I64(e.Name, e.Shape, FromBytes<long>(bytes));
+        }
+        return new Contents(tensors, metadata);
+    }
+
+    private static (string, string, int[], long, long) ParseEntry(string file, JsonProperty property, long dataLength)
+    {
+        var tensorName = property.Name;
+        var v = property.Value;
+        string Where() => $"{file}: tensor '{tensorName}'";
+        if (v.ValueKind != JsonValueKind.Object
+            || !v.TryGetProperty("dtype", out var dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String
+            || !v.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array
+            || !v.TryGetProperty("data_offsets", out var offsetsElement) || offsetsElement.ValueKind != JsonValueKind.Array
+            || offsetsElement.GetArrayLength() != 2)
+            throw new InvalidDataException($"{Where()} needs dtype, shape and data_offsets [begin, end]");
+        var dtype = dtypeElement.GetString()!;
+        int elementSize = dtype switch
+        {
+            "F32" => 4,
+            "I64" => 8,
+            _ => throw new InvalidDataException($"{Where()} has dtype {dtype}; only F32 and I64 are supported"),
+        };
+        var shape = new int[shapeElement.GetArrayLength()];
+        long count = 1;
+        int i = 0;
+        foreach (var d in shapeElement.EnumerateArray())
+        {
+            if (!d.TryGetInt32(out var dim) || dim < 0) throw new InvalidDataException($"{Where()} has an invalid shape dimension {d}");
+            shape[i++] = dim;
+            count *= dim;
+        }
+        if (!offsetsElement[0].TryGetInt64(out var begin) || !offsetsElement[1].TryGetInt64(out var end)
+            || begin < 0 || end < begin || end > dataLength)
+            throw new InvalidDataException($"{Where()} has data_offsets [{offsetsElement[0]}, {offsetsElement[1]}] outside the {dataLength} data bytes");
+        if (end - begin != count * elementSize)
+            throw new InvalidDataException($"{Where()}: shape ({string.Join(",", shape)}) of {dtype} needs {count * elementSize} bytes, data_offsets give {end - begin}");
+        return (tensorName, dtype, shape, begin, end);
+    }
+
+    private static T[] FromBytes<T>(byte[] bytes) where T : unmanaged
+    {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors I/O needs a little-endian machine");
+        return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, T>(bytes).ToArray();
+    }
+
+    /// <summary>Writes tensors (in the given order) and metadata atomically to <paramref name="path"/>.</summary>
+    public static void Write(string path, IEnumerable<SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors I/O needs a little-endian machine");
+        var list = tensors.ToList();
+        var header = new Dictionary<string, object>();
+        if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
+        long offset = 0;
+        foreach (var t in list)
+        {
+            long bytes = t.Count * (t.DType == "F32" ? 4 : 8);
+            if ((t.Floats?.LongLength ?? t.Longs!.LongLength) != t.Count)
+                throw new ArgumentException($"safetensors: tensor '{t.Name}' has {(t.Floats?.LongLength ?? t.Longs!.LongLength)} values for shape ({string.Join(",", t.Shape)})");
+            header[t.Name] = new { dtype = t.DType, shape = t.Shape, data_offsets = new[] { offset, offset + bytes } };
+            offset += bytes;
+        }
+        var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
+        int padded = (json.Length + 7) / 8 * 8;
+
+        Atomic.Write(path, stream =>
+        {
+            Span<byte> lengthBytes = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(lengthBytes, (ulong)padded);
+            stream.Write(lengthBytes);
+            stream.Write(json);
+            for (int i = json.Length; i < padded; i++) stream.WriteByte((byte)' ');
+            foreach (var t in list)
+            {
+                if (t.Floats != null) stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.Floats.AsSpan()));
+                else stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.Longs!.AsSpan()));
+            }
+        });
+    }
+}

@@ -1,0 +1,61 @@
+using SimilarFaces.Engine.Autograd;
+using SimilarFaces.Engine.Backends;
+
+namespace SimilarFaces.Engine;
+
+/// <summary>
+/// 2-D convolution (cross-correlation, as torch.nn.functional.conv2d) with zero padding.
+///   y[n,k,i,j] = b[k] + Σ_{c,r,s} w[k,c,r,s] · x[n, c, i·sh + r − ph, j·sw + s − pw]
+///   dx[n,c,h,w] = Σ_{k,r,s} w[k,c,r,s] · dy[n,k,i,j] over (i,j) with i·sh + r − ph = h, j·sw + s − pw = w
+///   dw[k,c,r,s] = Σ_{n,i,j} dy[n,k,i,j] · x[n, c, i·sh + r − ph, j·sw + s − pw]
+///   db[k] = Σ_{n,i,j} dy[n,k,i,j]
+/// x (N,C,H,W), w (K,C,R,S), b (K), y (N,K,OH,OW).
+/// </summary>
+public static partial class Ops
+{
+    public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias = null,
+        (int H, int W)? stride = null, (int H, int W)? padding = null)
+    {
+        const string op = "Conv2d";
+        Check.Rank(op, "input", x, 4);
+        Check.Rank(op, "weight", weight, 4);
+        Check.SameBackend(op, x, weight);
+        var (sh, sw) = stride ?? (1, 1);
+        var (ph, pw) = padding ?? (0, 0);
+        Check.That(sh > 0 && sw > 0, op, $"stride must be positive, got ({sh},{sw})");
+        Check.That(ph >= 0 && pw >= 0, op, $"padding must be non-negative, got ({ph},{pw})");
+        Check.That(weight.Shape[1] == x.Shape[1], op,
+            $"input {x.ShapeText} has {x.Shape[1]} channels but weight {weight.ShapeText} expects {weight.Shape[1]}");
+        var s = new Conv2dShape(x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3], weight.Shape[0], weight.Shape[2], weight.Shape[3], sh, sw, ph, pw);
+        Check.That(x.Shape[2] + 2 * ph >= s.R && x.Shape[3] + 2 * pw >= s.S, op,
+            $"kernel {s.R}×{s.S} is larger than the padded input {x.Shape[2] + 2 * ph}×{x.Shape[3] + 2 * pw} (input {x.ShapeText})");
+        if (bias != null)
+        {
+            Check.SameBackend(op, x, bias);
+            Check.That(bias.Rank == 1 && bias.Shape[0] == s.K, op,
+                $"bias {bias.ShapeText} does not match weight {weight.ShapeText} (needs ({s.K}))");
+        }
+
+        var backend = x.Backend;
+        var y = Tensor.Empty(x, s.N, s.K, s.OutH, s.OutW);
+        backend.Conv2dForward(s, x.Buffer, weight.Buffer, bias?.Buffer, y.Buffer);
+
+        Tensor[] inputs = bias == null ? [x, weight] : [x, weight, bias];
+        return Tape.Record(y, op, inputs, dy =>
+        {
+            if (Tape.Needs(x))
+            {
+                var dx = Tensor.Empty(x, x.Shape);
+                backend.Conv2dBackwardInput(s, dy.Buffer, weight.Buffer, dx.Buffer);
+                Tape.Accumulate(x, dx);
+            }
+            bool needW = Tape.Needs(weight), needB = bias != null && Tape.Needs(bias);
+            if (!needW && !needB) return;
+            var dw = Tensor.Empty(x, weight.Shape);
+            var db = needB ? Tensor.Empty(x, bias!.Shape) : null;
+            backend.Conv2dBackwardWeight(s, x.Buffer, dy.Buffer, dw.Buffer, db?.Buffer);
+            if (needW) Tape.Accumulate(weight, dw); else dw.Dispose();
+            if (db != null) Tape.Accumulate(bias!, db);
+        });
+    }
+}

@@ -1,0 +1,31 @@
+using SimilarFaces.Engine.Autograd;
+
+namespace SimilarFaces.Engine;
+
+/// <summary>
+/// Euclidean distance between matching rows, as F.pairwise_distance(a, b, p=2, eps, keepdim=True):
+///   d_i = ‖a_i − b_i + eps‖₂                    a, b (N,D), d (N,1)
+///   da_i = dd_i · (a_i − b_i + eps) / d_i,  db_i = −da_i
+/// eps keeps d > 0 (and the gradient finite) for identical rows.
+/// </summary>
+public static partial class Ops
+{
+    public static Tensor PairwiseDistance(Tensor a, Tensor b, float eps = 1e-6f)
+    {
+        const string op = "PairwiseDistance";
+        Check.Rank(op, "first input", a, 2);
+        Check.SameShape(op, a, b);
+        int rows = a.Shape[0], dim = a.Shape[1];
+        var backend = a.Backend;
+        var d = Tensor.Empty(a, rows, 1);
+        backend.PairwiseDistanceForward(rows, dim, a.Buffer, b.Buffer, d.Buffer, eps);
+        return Tape.Record(d, op, [a, b], dd =>
+        {
+            var da = Tensor.Empty(a, a.Shape);
+            var db = Tensor.Empty(a, b.Shape);
+            backend.PairwiseDistanceBackward(rows, dim, a.Buffer, b.Buffer, d.Buffer, dd.Buffer, da.Buffer, db.Buffer, eps);
+            Tape.Accumulate(a, da);
+            Tape.Accumulate(b, db);
+        });
+    }
+}

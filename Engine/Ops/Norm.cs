@@ -1,0 +1,66 @@
+using SimilarFaces.Engine.Autograd;
+using SimilarFaces.Engine.Backends;
+
+namespace SimilarFaces.Engine;
+
+/// <summary>
+/// Batch normalisation per channel C of x (N,C), (N,C,L) or (N,C,H,W), over the M = N·L values of each channel.
+/// Training:
+///   μ = mean(x), σ² = mean((x−μ)²) (biased), x̂ = (x−μ)/√(σ²+eps), y = γ·x̂ + β
+///   running_mean ← (1−m)·running_mean + m·μ,  running_var ← (1−m)·running_var + m·σ²·M/(M−1) (unbiased)
+///   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ/(M·√(σ²+eps)) · (M·dy − Σdy − x̂·Σ(dy·x̂))
+/// Eval: x̂ uses the running statistics, which are constants for backward:
+///   dx = dy·γ/√(running_var+eps), dγ = Σ dy·x̂, dβ = Σ dy
+/// </summary>
+public static partial class Ops
+{
+    public static Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+        bool training, float momentum = 0.1f, float eps = 1e-5f)
+    {
+        const string op = "BatchNorm";
+        Check.Rank(op, "input", x, 2, 3, 4);
+        int n = x.Shape[0], c = x.Shape[1];
+        int l = (int)(x.Length / ((long)n * c));
+        foreach (var (name, t) in new[] { ("weight", gamma), ("bias", beta), ("running_mean", runningMean), ("running_var", runningVar) })
+        {
+            Check.SameBackend(op, x, t);
+            Check.That(t.Rank == 1 && t.Shape[0] == c, op, $"{name} {t.ShapeText} does not match the {c} channels of input {x.ShapeText}");
+        }
+        if (training)
+            Check.That((long)n * l > 1, op, $"training needs more than one value per channel, got input {x.ShapeText}");
+        var s = new NormShape(n, c, l);
+        var backend = x.Backend;
+        var y = Tensor.Empty(x, x.Shape);
+
+        if (!training)
+        {
+            backend.BatchNormEvalForward(s, x.Buffer, gamma.Buffer, beta.Buffer, runningMean.Buffer, runningVar.Buffer, y.Buffer, eps);
+            return Tape.Record(y, op, [x, gamma, beta], dy =>
+            {
+                var dx = Tensor.Empty(x, x.Shape);
+                var dgamma = Tensor.Empty(x, gamma.Shape);
+                var dbeta = Tensor.Empty(x, beta.Shape);
+                backend.BatchNormEvalBackward(s, x.Buffer, dy.Buffer, gamma.Buffer, runningMean.Buffer, runningVar.Buffer,
+                    dx.Buffer, dgamma.Buffer, dbeta.Buffer, eps);
+                Tape.Accumulate(x, dx);
+                Tape.Accumulate(gamma, dgamma);
+                Tape.Accumulate(beta, dbeta);
+            });
+        }
+
+        var mean = Tensor.Empty(x, c);
+        var invStd = Tensor.Empty(x, c);
+        backend.BatchNormTrainForward(s, x.Buffer, gamma.Buffer, beta.Buffer, y.Buffer, mean.Buffer, invStd.Buffer,
+            runningMean.Buffer, runningVar.Buffer, eps, momentum);
+        return Tape.Record(y, op, [x, gamma, beta], dy =>
+        {
+            var dx = Tensor.Empty(x, x.Shape);
+            var dgamma = Tensor.Empty(x, gamma.Shape);
+            var dbeta = Tensor.Empty(x, beta.Shape);
+            backend.BatchNormBackward(s, x.Buffer, dy.Buffer, gamma.Buffer, mean.Buffer, invStd.Buffer, dx.Buffer, dgamma.Buffer, dbeta.Buffer);
+            Tape.Accumulate(x, dx);
+            Tape.Accumulate(gamma, dgamma);
+            Tape.Accumulate(beta, dbeta);
+        });
+    }
+}

@@ -1,0 +1,62 @@
+using SimilarFaces.Engine.Backends;
+
+namespace SimilarFaces.Engine.Optim;
+
+/// <summary>
+/// Adam (Kingma & Ba) with PyTorch's semantics, t counted from 1:
+///   g = ∇ + λ·θ;  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
+///   θ = θ − (lr/(1−β1^t)) · m / (√v/√(1−β2^t) + eps)
+/// </summary>
+public sealed class Adam : Optimizer
+{
+    private readonly Tensor[] _m, _v;
+
+    public Adam(IEnumerable<Tensor> parameters, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
+        float eps = 1e-8f, float weightDecay = 0f) : base(parameters)
+    {
+        if (!(learningRate >= 0)) throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "Adam: learning rate must be ≥ 0");
+        if (!(beta1 is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), beta1, "Adam: beta1 must be in [0, 1)");
+        if (!(beta2 is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(beta2), beta2, "Adam: beta2 must be in [0, 1)");
+        LearningRate = learningRate;
+        Beta1 = beta1;
+        Beta2 = beta2;
+        Eps = eps;
+        WeightDecay = weightDecay;
+        _m = Parameters.Select(StateLike).ToArray();
+        _v = Parameters.Select(StateLike).ToArray();
+    }
+
+    public float LearningRate { get; set; }
+    public float Beta1 { get; }
+    public float Beta2 { get; }
+    public float Eps { get; }
+    public float WeightDecay { get; }
+
+    public override void Step()
+    {
+        Steps++;
+        var h = new AdamStepParameters(LearningRate, Beta1, Beta2, Eps, WeightDecay,
+            1f - MathF.Pow(Beta1, Steps), 1f - MathF.Pow(Beta2, Steps));
+        for (int i = 0; i < Parameters.Count; i++)
+        {
+            var p = Parameters[i];
+            if (p.Grad == null) continue;
+            p.Backend.AdamStep(p.Buffer, p.Grad.Buffer, _m[i].Buffer, _v[i].Buffer, h);
+        }
+    }
+
+    public override IEnumerable<(string Name, Tensor Tensor)> NamedState()
+    {
+        for (int i = 0; i < Parameters.Count; i++)
+        {
+            yield return ($"{i}.exp_avg", _m[i]);
+            yield return ($"{i}.exp_avg_sq", _v[i]);
+        }
+    }
+
+    public override void Dispose()
+    {
+        foreach (var t in _m) t.Dispose();
+        foreach (var t in _v) t.Dispose();
+    }
+}

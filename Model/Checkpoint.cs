@@ -1,0 +1,53 @@
+using SimilarFaces.Engine;
+using SimilarFaces.Engine.Backends;
+using SimilarFaces.Engine.IO;
+
+namespace SimilarFaces.Model;
+
+/// <summary>
+/// model.safetensors: the network's state under PyTorch's state_dict names (loadable with
+/// safetensors.torch.load_file + load_state_dict), with __metadata__ holding the architecture, the training
+/// settings and, once measured, the verification threshold. Files that PyTorch wrote without our metadata
+/// load as the seed architecture.
+/// </summary>
+public static class Checkpoint
+{
+    public const string ArchitectureKey = "architecture";
+    public const string ThresholdKey = "threshold";
+    public const string TrainingKey = "training";
+
+    public static void Save(string path, SiameseNetwork model, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var all = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>())
+        {
+            [ArchitectureKey] = model.Architecture.ToJson(),
+            ["format"] = "SimilarFaces Siamese network, PyTorch state_dict names",
+        };
+        SafeTensors.Write(path, StateDict.Of(model), all);
+    }
+
+    public sealed record Loaded(SiameseNetwork Model, IReadOnlyDictionary<string, string> Metadata)
+    {
+        /// <summary>The verification threshold stored by `eval`, if any.</summary>
+        public float? Threshold => Metadata.TryGetValue(ThresholdKey, out var t) && float.TryParse(t, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : null;
+    }
+
+    public static Loaded Load(string path, IBackend backend)
+    {
+        var contents = SafeTensors.Read(path);
+        var architecture = contents.Metadata.TryGetValue(ArchitectureKey, out var json)
+            ? SiameseArchitecture.FromJson(json, path)
+            : SiameseArchitecture.Seed;
+        var model = new SiameseNetwork(backend, architecture, new SeededRandom(0));
+        try
+        {
+            StateDict.Load(model, contents, path);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return new Loaded(model, contents.Metadata);
+    }
+}

@@ -1,0 +1,114 @@
+using NUnit.Framework;
+using SimilarFaces.Engine;
+using SimilarFaces.Engine.Autograd;
+
+namespace SimilarFaces.Tests.Autograd;
+
+/// <summary>The tape's contract: accumulation, no-grad, release of the graph and of memory, errors.</summary>
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Fixtures))]
+public sealed class TapeTests(string device) : DeviceTest(device)
+{
+    [Test]
+    public void GradientsAccumulateUntilZeroed()
+    {
+        using var scope = new TensorScope();
+        using var x = Tensor.Persistent(Backend, [1f, 2f, 3f], 3);
+        x.RequiresGrad = true;
+        Ops.Sum(Ops.Square(x)).Backward();
+        Ops.Sum(Ops.Square(x)).Backward();
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 4f, 8f, 12f }), "two backwards of Σx² add 2x twice");
+        x.ZeroGrad();
+        Ops.Sum(Ops.MulScalar(x, 3f)).Backward();
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 3f, 3f, 3f }));
+    }
+
+    [Test]
+    public void ATensorUsedTwiceGetsBothGradients()
+    {
+        using var scope = new TensorScope();
+        using var x = Tensor.Persistent(Backend, [2f, -1f], 2);
+        x.RequiresGrad = true;
+        Ops.Sum(Ops.Mul(x, x)).Backward();
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 4f, -2f }), "d(x·x)/dx = 2x");
+    }
+
+    [Test]
+    public void NoGradRecordsNothing()
+    {
+        using var scope = new TensorScope();
+        using var x = Tensor.Persistent(Backend, [1f, 2f], 2);
+        x.RequiresGrad = true;
+        Tensor y;
+        using (Tape.NoGrad()) y = Ops.Sum(Ops.Square(x));
+        Assert.That(y.TracksGrad, Is.False);
+        Assert.That(Tape.IsRecording, Is.True, "recording resumes after the scope");
+    }
+
+    [Test]
+    public void TheGraphIsReleasedAfterBackward()
+    {
+        using var scope = new TensorScope();
+        using var x = Tensor.Persistent(Backend, [1f, 2f], 2);
+        x.RequiresGrad = true;
+        var hidden = Ops.Square(x);
+        var y = Ops.Sum(hidden);
+        y.Backward();
+        Assert.That(hidden.TracksGrad, Is.False, "intermediate tensors forget their node");
+        Assert.That(y.TracksGrad, Is.False);
+    }
+
+    [Test]
+    public void ScopesReturnMemoryToThePool()
+    {
+        using var w = Tensor.Persistent(Backend, new float[64 * 32], 32, 64);
+        w.RequiresGrad = true;
+        void Step()
+        {
+            using var scope = new TensorScope();
+            var x = Tensor.Full(Backend, 0.5f, 16, 64);
+            Ops.Mean(Ops.Relu(Ops.Linear(x, w))).Backward();
+            w.ZeroGrad();
+        }
+        Step();
+        Step();
+        var before = Backend.PoolStatistics;
+        for (int i = 0; i < 5; i++) Step();
+        var after = Backend.PoolStatistics;
+        Assert.That(after.Allocations, Is.EqualTo(before.Allocations), "a repeated step reuses pooled buffers after warm-up");
+        Assert.That(after.BuffersLive, Is.EqualTo(before.BuffersLive), "a step leaves no buffer behind");
+    }
+
+    [Test]
+    public void ShapeMismatchNamesTheOpAndBothShapes()
+    {
+        using var scope = new TensorScope();
+        var x = Tensor.Zeros(Backend, 3, 5);
+        var w = Tensor.Zeros(Backend, 4, 6);
+        var e = Assert.Throws<ArgumentException>(() => Ops.Linear(x, w))!;
+        Assert.That(e.Message, Does.Contain("Linear").And.Contain("(3,5)").And.Contain("(4,6)"));
+        var a = Tensor.Zeros(Backend, 2, 3);
+        var b = Tensor.Zeros(Backend, 3, 2);
+        var e2 = Assert.Throws<ArgumentException>(() => Ops.Add(a, b))!;
+        Assert.That(e2.Message, Does.Contain("Add").And.Contain("(2,3)").And.Contain("(3,2)"));
+    }
+
+    [Test]
+    public void BackwardNeedsAScalar()
+    {
+        using var scope = new TensorScope();
+        using var x = Tensor.Persistent(Backend, [1f, 2f], 2);
+        x.RequiresGrad = true;
+        var e = Assert.Throws<InvalidOperationException>(() => Ops.Square(x).Backward())!;
+        Assert.That(e.Message, Does.Contain("scalar").And.Contain("(2)"));
+    }
+
+    [Test]
+    public void RoundTripThroughHostIsExact()
+    {
+        using var scope = new TensorScope();
+        var values = Enumerable.Range(0, 1000).Select(i => MathF.Sin(i) * 1e3f).ToArray();
+        var t = Tensor.FromArray(Backend, values, 10, 100);
+        Assert.That(t.ToArray(), Is.EqualTo(values));
+        Assert.That(Ops.Reshape(t, 1000).ToArray(), Is.EqualTo(values));
+    }
+}

@@ -1,0 +1,139 @@
+using System.Buffers.Binary;
+using System.Text;
+using NUnit.Framework;
+using SimilarFaces.Engine.IO;
+
+namespace SimilarFaces.Tests.Cli;
+
+/// <summary>
+/// Bad input gives one line naming the file or argument and what is wrong, and a non-zero exit code;
+/// a stack trace only with --verbose.
+/// </summary>
+public sealed class CliErrorTests
+{
+    private string _dir = null!;
+
+    [SetUp]
+    public void Scratch() => _dir = Fixtures.NewScratchFolder();
+
+    [TearDown]
+    public void Clean() => Directory.Delete(_dir, recursive: true);
+
+    private static void AssertOneLineError(CliRunner.Result r, params string[] mentions)
+    {
+        Assert.That(r.ExitCode, Is.Not.Zero, $"exit code; output: {r.Output}");
+        var lines = r.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(1), $"one error line, got: {r.Error}");
+        Assert.That(lines[0], Does.StartWith("error: "));
+        foreach (var m in mentions) Assert.That(lines[0], Does.Contain(m));
+    }
+
+    private string Folder(params (string Identity, string File, byte[] Bytes)[] files)
+    {
+        var root = Path.Combine(_dir, "faces");
+        Directory.CreateDirectory(root);
+        foreach (var (identity, file, bytes) in files)
+        {
+            Directory.CreateDirectory(Path.Combine(root, identity));
+            File.WriteAllBytes(Path.Combine(root, identity, file), bytes);
+        }
+        return root;
+    }
+
+    private static byte[] Pgm(int maxval = 255, int side = 4)
+    {
+        var header = Encoding.ASCII.GetBytes($"P5\n{side} {side}\n{maxval}\n");
+        int bytesPerSample = maxval > 255 ? 2 : 1;
+        return header.Concat(Enumerable.Repeat((byte)1, side * side * bytesPerSample)).ToArray();
+    }
+
+    [Test]
+    public void MissingFolder()
+    {
+        var missing = Path.Combine(_dir, "nowhere");
+        AssertOneLineError(CliRunner.Run("train", "--data", missing, "--epochs", "1"), missing, "does not exist");
+    }
+
+    [Test]
+    public void StackTraceOnlyWithVerbose()
+    {
+        var missing = Path.Combine(_dir, "nowhere");
+        var r = CliRunner.Run("train", "--data", missing, "--verbose");
+        Assert.That(r.ExitCode, Is.Not.Zero);
+        Assert.That(r.Error, Does.Contain(" at "), "--verbose prints the stack trace");
+    }
+
+    [Test]
+    public void EmptyFolder()
+    {
+        Directory.CreateDirectory(Path.Combine(_dir, "empty"));
+        AssertOneLineError(CliRunner.Run("train", "--data", Path.Combine(_dir, "empty")), "empty", "no identity sub-folders");
+    }
+
+    [Test]
+    public void FewerThanTwoIdentities()
+    {
+        var root = Folder(("alice", "1.pgm", Pgm()), ("alice", "2.pgm", Pgm()));
+        AssertOneLineError(CliRunner.Run("train", "--data", root), "one identity", "alice");
+    }
+
+    [Test]
+    public void TruncatedImage()
+    {
+        var root = Folder(("alice", "1.pgm", Pgm()), ("bob", "1.pgm", Pgm()[..^5]));
+        AssertOneLineError(CliRunner.Run("train", "--data", root), "1.pgm");
+    }
+
+    [Test]
+    public void NonImageFileWithImageExtension()
+    {
+        var root = Folder(("alice", "1.pgm", Pgm()), ("bob", "1.png", Encoding.ASCII.GetBytes("this is not a picture")));
+        AssertOneLineError(CliRunner.Run("train", "--data", root), "1.png");
+    }
+
+    [Test]
+    public void UnsupportedMaxval()
+    {
+        var bytes = Encoding.ASCII.GetBytes("P5\n2 2\n70000\n").Concat(new byte[8]).ToArray();
+        var root = Folder(("alice", "1.pgm", Pgm()), ("bob", "1.pgm", bytes));
+        AssertOneLineError(CliRunner.Run("train", "--data", root), "70000", "1.pgm");
+    }
+
+    [Test]
+    public void CheckpointWithWrongShapes()
+    {
+        var model = Path.Combine(_dir, "bad.safetensors");
+        SafeTensors.Write(model, [SafeTensor.F32("conv_layers.1.weight", [2, 2], new float[4])]);
+        var image = Path.Combine(_dir, "a.pgm");
+        File.WriteAllBytes(image, Pgm());
+        AssertOneLineError(CliRunner.Run("compare", "--model", model, image, image, "--threshold", "1", "--device", "cpu"),
+            "bad.safetensors", "conv_layers.1.weight", "(2,2)");
+    }
+
+    [Test]
+    public void CheckpointWithTruncatedHeader()
+    {
+        var model = Path.Combine(_dir, "truncated.safetensors");
+        var bytes = new byte[20];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, 5000);
+        File.WriteAllBytes(model, bytes);
+        var image = Path.Combine(_dir, "a.pgm");
+        File.WriteAllBytes(image, Pgm());
+        AssertOneLineError(CliRunner.Run("compare", "--model", model, image, image, "--threshold", "1", "--device", "cpu"),
+            "truncated.safetensors", "header length 5000");
+    }
+
+    [Test]
+    public void UnknownDevice()
+    {
+        AssertOneLineError(CliRunner.Run("train", "--device", "cuda:7", "--epochs", "1", "--out", _dir), "cuda:7", "available devices", "cpu");
+    }
+
+    [Test]
+    public void MissingModel()
+    {
+        var image = Path.Combine(_dir, "a.pgm");
+        File.WriteAllBytes(image, Pgm());
+        AssertOneLineError(CliRunner.Run("compare", "--model", Path.Combine(_dir, "none.safetensors"), image, image), "--model", "none.safetensors");
+    }
+}
