@@ -63,6 +63,7 @@ public static class Close
         double worstExcess = 0, worstRelative = 0;
         for (int i = 0; i < expected.Length; i++)
         {
+            if (actual[i] == expected[i] || (float.IsNaN(actual[i]) && float.IsNaN(expected[i]))) continue;
             double diff = Math.Abs(actual[i] - (double)expected[i]);
             double allowed = atol + rtol * Math.Abs(expected[i]);
             worstRelative = Math.Max(worstRelative, diff / Math.Max(Math.Abs(expected[i]), atol / rtol));

@@ -9,15 +9,17 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //   dx[n,c,ih,iw] = Σ_{k,r,s} w[k,c,r,s] · dy[n,k,oh,ow]   over oh·sh + r − ph = ih, ow·sw + s − pw = iw
 //   dw[k,c,r,s]   = Σ_{n,oh,ow} dy[n,k,oh,ow] · x[n, c, oh·sh + r − ph, ow·sw + s − pw];   dbias[k] = Σ dy[n,k,·,·]
 // Every pass reads a zero-padded copy of its source rows, so the kernels never test bounds. At stride 1 the
-// input gradient is itself a correlation: dy padded by (R−1−ph, S−1−pw) with w flipped and its channels swapped.
-// Correlations keep four output channels × two vectors of an output row in registers; outputs narrower than two
-// vectors, and strides above 1, take a scalar path with the same FMA order. The weight gradient is summed per
-// group of images (groups fixed by N) and the groups added in order.
+// input gradient is itself a correlation: dy padded by (R−1−ph, S−1−pw) with w flipped and its channels swapped
+// (other strides scatter, scalar). Correlations keep four output channels × two vectors of an output row in
+// registers; outputs narrower than two vectors, and strides above 1, take a scalar path with the same FMA order.
+// At stride 1 the weight gradient is one long dot product per (k, c, r, s) over a flattened image; it is summed
+// per group of images (groups fixed by the shape) and the groups added in order.
 public sealed unsafe partial class CpuBackend
 {
     private const int ChannelBlock = 4;   // output channels per register block
 
     [ThreadStatic] private static float[]? t_paddedSource;
+    [ThreadStatic] private static float[]? t_paddedGradient;
 
     /// <summary>One image's correlation: source (Ci, Hs, Ws) zero-padded by (PadH, PadW), kernel R×S, output (Co, Ho, Wo).</summary>
     private readonly record struct Correlation(int Ci, int Hs, int Ws, int PadH, int PadW, int Co, int R, int S, int StrideH, int StrideW, int Ho, int Wo)
@@ -46,7 +48,7 @@ public sealed unsafe partial class CpuBackend
             Correlate(g, s.N, dys, ws, flipped: true, null, dxs);
             return;
         }
-        // Any stride: each image scatters w · dy into its own dx, in a fixed order.
+        // Other strides, or padding as wide as the kernel: each image scatters w · dy into its own dx, in order.
         var shape = s;
         ForEachPiece(s.N, n =>
         {
@@ -98,35 +100,38 @@ public sealed unsafe partial class CpuBackend
                 fixed (double* sums = partial)
                     for (int n = first; n < end; n++)
                     {
-                        float* dyImage = dy0 + n * g.OutputLength;
-                        float* source = PaddedSource(g, x0 + n * g.SourceLength, 0, g.Hs + 2 * g.PadH, out long plane);
-                        if (g.StrideH == 1 && g.StrideW == 1 && g.Wo >= VectorLanes)
+                        float* image = x0 + n * g.SourceLength, dyImage = dy0 + n * g.OutputLength;
+                        if (g.StrideH == 1 && g.StrideW == 1)
                         {
-                            if (_wide) AccumulateWeightGradient<Simd512, Vector512<float>>(g, source, plane, dyImage, sums);
-                            else AccumulateWeightGradient<Simd256, Vector256<float>>(g, source, plane, dyImage, sums);
+                            // Flat copies: x zero-padded (rows Hp, width Wp), dy widened to width Wp with zeros.
+                            int width = g.PaddedWidth, rows = g.Hs + 2 * g.PadH, lanes = VectorLanes;
+                            long plane = (long)rows * width, dyPlane = ((long)g.Ho * width + lanes - 1) / lanes * lanes;
+                            long slack = g.S + 2 * lanes;
+                            float* source = ThreadScratch(ref t_paddedSource, g.Ci * plane + slack);
+                            CopyPadded(image, g.Ci, g.Hs, g.Ws, g.PadH, g.PadW, source, 0, rows, width, plane);
+                            new Span<float>(source + g.Ci * plane, (int)slack).Clear();
+                            float* gradient = ThreadScratch(ref t_paddedGradient, g.Co * dyPlane);
+                            CopyPadded(dyImage, g.Co, g.Ho, g.Wo, 0, 0, gradient, 0, g.Ho, width, dyPlane);
+                            if (_wide) AccumulateWeightGradient<Simd512, Vector512<float>>(g, source, plane, gradient, dyPlane, sums);
+                            else AccumulateWeightGradient<Simd256, Vector256<float>>(g, source, plane, gradient, dyPlane, sums);
                         }
-                        else AccumulateWeightGradientScalar(g, source, plane, dyImage, sums);
+                        else
+                        {
+                            float* source = PaddedSource(g, image, 0, g.Hs + 2 * g.PadH, out long plane);
+                            AccumulateWeightGradientScalar(g, source, plane, dyImage, sums);
+                        }
                         for (int k = 0; k < g.Co; k++)
-                            sums[weights + k] += _wide
-                                ? SumRange<Simd512, Vector512<float>>(dyImage + k * (long)g.Ho * g.Wo, g.Ho * g.Wo)
-                                : SumRange<Simd256, Vector256<float>>(dyImage + k * (long)g.Ho * g.Wo, g.Ho * g.Wo);
+                            sums[weights + k] += SumOf(dyImage + k * (long)g.Ho * g.Wo, g.Ho * g.Wo);
                     }
             });
-            for (int i = 0; i < weights; i++) dws[i] = (float)SumOverGroups(partials, groups, partialLength, i);
+            for (int i = 0; i < weights; i++) dws[i] = (float)SumPartials(partials, groups, partialLength, i);
             if (dbiases != null)
-                for (int k = 0; k < s.K; k++) dbiases[k] = (float)SumOverGroups(partials, groups, partialLength, weights + k);
+                for (int k = 0; k < s.K; k++) dbiases[k] = (float)SumPartials(partials, groups, partialLength, weights + k);
         }
         finally
         {
             ArrayPool<double>.Shared.Return(partials);
         }
-    }
-
-    private static double SumOverGroups(double[] partials, int groups, int partialLength, int index)
-    {
-        double sum = 0;
-        for (int group = 0; group < groups; group++) sum += partials[group * partialLength + index];
-        return sum;
     }
 
     private int VectorLanes => _wide ? Vector512<float>.Count : Vector256<float>.Count;
@@ -170,8 +175,8 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>
-    /// Padded rows [firstRow, firstRow + rows) of one source image, as Ci planes of stride <paramref name="plane"/> and row
-    /// stride g.PaddedWidth: the image itself when there is no padding, else a per-thread zero-bordered copy.
+    /// Padded rows [firstRow, firstRow + rows) of one source image, as Ci planes of stride <paramref name="plane"/>
+    /// and row stride g.PaddedWidth: the image itself when there is no padding, else a per-thread copy.
     /// </summary>
     private static float* PaddedSource(in Correlation g, float* image, int firstRow, int rows, out long plane)
     {
@@ -180,24 +185,38 @@ public sealed unsafe partial class CpuBackend
             plane = (long)g.Hs * g.Ws;
             return image + (long)firstRow * g.Ws;
         }
-        int width = g.PaddedWidth;
-        plane = (long)rows * width;
+        plane = (long)rows * g.PaddedWidth;
         float* copy = ThreadScratch(ref t_paddedSource, g.Ci * plane);
-        for (int c = 0; c < g.Ci; c++)
+        CopyPadded(image, g.Ci, g.Hs, g.Ws, g.PadH, g.PadW, copy, firstRow, rows, g.PaddedWidth, plane);
+        return copy;
+    }
+
+    /// <summary>
+    /// target (planes, rows, width), plane stride targetPlane, = rows [firstRow, firstRow + rows) of image (planes,
+    /// h, w) shifted down by <paramref name="top"/> and right by <paramref name="left"/>; zero everywhere else,
+    /// including each plane's tail up to targetPlane.
+    /// </summary>
+    private static void CopyPadded(float* image, int planes, int h, int w, int top, int left,
+        float* target, int firstRow, int rows, int width, long targetPlane)
+    {
+        for (int p = 0; p < planes; p++)
+        {
+            float* plane = target + p * targetPlane;
             for (int row = 0; row < rows; row++)
             {
-                var target = new Span<float>(copy + c * plane + (long)row * width, width);
-                int sourceRow = firstRow + row - g.PadH;
-                if ((uint)sourceRow >= (uint)g.Hs)
+                var line = new Span<float>(plane + (long)row * width, width);
+                int sourceRow = firstRow + row - top;
+                if ((uint)sourceRow >= (uint)h)
                 {
-                    target.Clear();
+                    line.Clear();
                     continue;
                 }
-                target[..g.PadW].Clear();
-                new ReadOnlySpan<float>(image + ((long)c * g.Hs + sourceRow) * g.Ws, g.Ws).CopyTo(target[g.PadW..]);
-                target[(g.PadW + g.Ws)..].Clear();
+                line[..left].Clear();
+                new ReadOnlySpan<float>(image + ((long)p * h + sourceRow) * w, w).CopyTo(line[left..]);
+                line[(left + w)..].Clear();
             }
-        return copy;
+            new Span<float>(plane + (long)rows * width, (int)(targetPlane - (long)rows * width)).Clear();
+        }
     }
 
     /// <summary>packed[kb][c][r][s][kk] = w[kb·4 + kk, c, r, s] (zero past Co); flipped reads w (Ci,Co,R,S) at [c, k, R−1−r, S−1−s].</summary>
@@ -302,56 +321,52 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>
-    /// sums[k,c,r,s] += Σ_{oh,ow} dy[k,oh,ow] · source[c, oh + r, ow + s] for one image at stride 1: four channels
-    /// at a time share each source load; rows are summed in vectors, the last Wo mod lanes columns in scalars.
+    /// sums[k,c,r,s] += Σ_j dy[k][j] · source[c][r·Wp + s + j] for one image at stride 1, where j runs flat over
+    /// the (Ho, Wp) grid: dy is widened to Wp columns with zeros, so the columns that wrap into the next source
+    /// row add nothing and a whole plane is one long dot product. A register block is two channels × three kernel
+    /// columns: each dy load feeds three FMAs, each source load two. Channels past Co reread the last channel
+    /// and columns past S the last column; their sums are dropped.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AccumulateWeightGradient<TS, TV>(in Correlation g, float* source, long plane, float* dy, double* sums)
+    private static void AccumulateWeightGradient<TS, TV>(in Correlation g, float* source, long plane, float* dy, long dyPlane, double* sums)
         where TS : ISimd<TV> where TV : struct
     {
-        int lanes = TS.Lanes, stride = g.PaddedWidth, vectorEnd = g.Wo - g.Wo % lanes;
-        long outPlane = (long)g.Ho * g.Wo;
-        for (int kb = 0; kb < g.Co; kb += ChannelBlock)
+        int lanes = TS.Lanes, width = g.PaddedWidth;
+        long kStride = (long)g.Ci * g.R * g.S;
+        for (int k0 = 0; k0 < g.Co; k0 += 2)
         {
-            // Channels past Co reread the last one; their sums are dropped.
-            float* d0 = dy + kb * outPlane;
-            float* d1 = dy + Math.Min(kb + 1, g.Co - 1) * outPlane;
-            float* d2 = dy + Math.Min(kb + 2, g.Co - 1) * outPlane;
-            float* d3 = dy + Math.Min(kb + 3, g.Co - 1) * outPlane;
+            int k1 = Math.Min(k0 + 1, g.Co - 1);
+            float* dy0 = dy + k0 * dyPlane, dy1 = dy + k1 * dyPlane;
             for (int c = 0; c < g.Ci; c++)
                 for (int r = 0; r < g.R; r++)
-                    for (int s = 0; s < g.S; s++)
+                    for (int s0 = 0; s0 < g.S; s0 += 3)
                     {
-                        TV v0 = TS.Zero, v1 = TS.Zero, v2 = TS.Zero, v3 = TS.Zero;
-                        float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-                        for (int oh = 0; oh < g.Ho; oh++)
+                        int s1 = Math.Min(s0 + 1, g.S - 1), s2 = Math.Min(s0 + 2, g.S - 1);
+                        float* x = source + c * plane + (long)r * width;
+                        float* x0 = x + s0, x1 = x + s1, x2 = x + s2;
+                        TV a00 = TS.Zero, a01 = TS.Zero, a02 = TS.Zero, a10 = TS.Zero, a11 = TS.Zero, a12 = TS.Zero;
+                        for (long j = 0; j < dyPlane; j += lanes)
                         {
-                            float* x = source + c * plane + (long)(oh + r) * stride + s;
-                            long o = (long)oh * g.Wo;
-                            int ow = 0;
-                            for (; ow < vectorEnd; ow += lanes)
-                            {
-                                TV xv = TS.Load(x + ow);
-                                v0 = TS.MultiplyAdd(TS.Load(d0 + o + ow), xv, v0);
-                                v1 = TS.MultiplyAdd(TS.Load(d1 + o + ow), xv, v1);
-                                v2 = TS.MultiplyAdd(TS.Load(d2 + o + ow), xv, v2);
-                                v3 = TS.MultiplyAdd(TS.Load(d3 + o + ow), xv, v3);
-                            }
-                            for (; ow < g.Wo; ow++)
-                            {
-                                t0 = MathF.FusedMultiplyAdd(d0[o + ow], x[ow], t0);
-                                t1 = MathF.FusedMultiplyAdd(d1[o + ow], x[ow], t1);
-                                t2 = MathF.FusedMultiplyAdd(d2[o + ow], x[ow], t2);
-                                t3 = MathF.FusedMultiplyAdd(d3[o + ow], x[ow], t3);
-                            }
+                            TV v0 = TS.Load(x0 + j), v1 = TS.Load(x1 + j), v2 = TS.Load(x2 + j);
+                            TV d = TS.Load(dy0 + j);
+                            a00 = TS.MultiplyAdd(d, v0, a00); a01 = TS.MultiplyAdd(d, v1, a01); a02 = TS.MultiplyAdd(d, v2, a02);
+                            d = TS.Load(dy1 + j);
+                            a10 = TS.MultiplyAdd(d, v0, a10); a11 = TS.MultiplyAdd(d, v1, a11); a12 = TS.MultiplyAdd(d, v2, a12);
                         }
-                        long tap = (c * g.R + r) * g.S + s, kStride = (long)g.Ci * g.R * g.S;
-                        sums[kb * kStride + tap] += (double)TS.Sum(v0) + t0;
-                        if (kb + 1 < g.Co) sums[(kb + 1) * kStride + tap] += (double)TS.Sum(v1) + t1;
-                        if (kb + 2 < g.Co) sums[(kb + 2) * kStride + tap] += (double)TS.Sum(v2) + t2;
-                        if (kb + 3 < g.Co) sums[(kb + 3) * kStride + tap] += (double)TS.Sum(v3) + t3;
+                        long tap = (c * g.R + r) * g.S;
+                        AddBlockSums<TS, TV>(sums + k0 * kStride + tap, s0, s1, s2, a00, a01, a02);
+                        if (k1 > k0) AddBlockSums<TS, TV>(sums + k1 * kStride + tap, s0, s1, s2, a10, a11, a12);
                     }
         }
+    }
+
+    /// <summary>Adds the lane sums of one channel's three kernel columns, skipping the repeated ones past S.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddBlockSums<TS, TV>(double* row, int s0, int s1, int s2, TV v0, TV v1, TV v2) where TS : ISimd<TV> where TV : struct
+    {
+        row[s0] += TS.Sum(v0);
+        if (s1 > s0) row[s1] += TS.Sum(v1);
+        if (s2 > s1) row[s2] += TS.Sum(v2);
     }
 
     /// <summary>sums[k,c,r,s] += Σ_{oh,ow} dy[k,oh,ow] · source[c, oh·sh + r, ow·sw + s] for one image, any stride.</summary>

@@ -15,7 +15,7 @@ public sealed unsafe partial class CpuBackend : IBackend
     /// <summary>Elements per piece of an element-wise kernel (256 KB of floats).</summary>
     private const int ChunkLength = 1 << 16;
 
-    private readonly BufferPool<float[]> _pool = new(length => GC.AllocateUninitializedArray<float>(checked((int)length)));
+    private readonly BufferPool<float[]> _pool = new(length => GC.AllocateUninitializedArray<float>((int)length));
     private readonly bool _wide;
 
     public CpuBackend() : this(Vector512.IsHardwareAccelerated) { }
@@ -32,9 +32,15 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public string Name => "cpu";
     public string Description { get; }
-    internal int VectorBits => _wide ? 512 : 256;
+    private int VectorBits => _wide ? 512 : 256;
 
-    public DeviceBuffer Allocate(long length) => new CpuBuffer(this, _pool, length);
+    public DeviceBuffer Allocate(long length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, Array.MaxLength);
+        return new CpuBuffer(this, _pool, length);
+    }
+
     public PoolStatistics PoolStatistics => _pool.Statistics;
 
     public void Upload(ReadOnlySpan<float> source, DeviceBuffer destination) => source.CopyTo(Data(destination));
@@ -70,6 +76,22 @@ public sealed unsafe partial class CpuBackend : IBackend
         });
 
     private static int ChunkCount(long n) => (int)Math.Max(1, (n + ChunkLength - 1) / ChunkLength);
+
+    /// <summary>The half-open range [first, end) of piece <paramref name="piece"/> when <paramref name="count"/> items are cut into equal pieces.</summary>
+    private static (int First, int End) PieceRange(int count, int pieces, int piece) =>
+        ((int)((long)count * piece / pieces), (int)((long)count * (piece + 1) / pieces));
+
+    /// <summary>Σ_piece partials[piece·stride + index] over <paramref name="pieces"/> pieces, in piece order.</summary>
+    private static double SumPartials(double[] partials, int pieces, int stride, int index)
+    {
+        double sum = 0;
+        for (int piece = 0; piece < pieces; piece++) sum += partials[piece * stride + index];
+        return sum;
+    }
+
+    /// <summary>How many pieces of whole rows a (rows, cols) array is cut into: about <see cref="ChunkLength"/> elements each.</summary>
+    private static int RowPieces(int rows, int cols) =>
+        (int)Math.Clamp((long)rows * cols / ChunkLength, 1, Math.Max(1, rows));
 
     /// <summary>
     /// A per-thread scratch area of at least <paramref name="length"/> floats, aligned to a cache line so that

@@ -8,7 +8,7 @@ public sealed unsafe partial class CpuBackend
 {
     public void PairwiseDistanceForward(int rows, int dim, DeviceBuffer a, DeviceBuffer b, DeviceBuffer d, float eps)
     {
-        float[] As = Data(a), bs = Data(b), ds = Data(d);
+        float[] aValues = Data(a), bValues = Data(b), ds = Data(d);
         int pieces = RowPieces(rows, dim);
         ForEachPiece(pieces, piece =>
         {
@@ -18,7 +18,7 @@ public sealed unsafe partial class CpuBackend
                 double sum = 0;
                 for (long i = (long)r * dim; i < (long)(r + 1) * dim; i++)
                 {
-                    float difference = As[i] - bs[i] + eps;
+                    float difference = aValues[i] - bValues[i] + eps;
                     sum += (double)difference * difference;
                 }
                 ds[r] = (float)Math.Sqrt(sum);
@@ -29,7 +29,7 @@ public sealed unsafe partial class CpuBackend
     public void PairwiseDistanceBackward(int rows, int dim, DeviceBuffer a, DeviceBuffer b, DeviceBuffer d, DeviceBuffer dd,
         DeviceBuffer da, DeviceBuffer db, float eps)
     {
-        float[] As = Data(a), bs = Data(b), ds = Data(d), dds = Data(dd), das = Data(da), dbs = Data(db);
+        float[] aValues = Data(a), bValues = Data(b), ds = Data(d), dds = Data(dd), das = Data(da), dbs = Data(db);
         int pieces = RowPieces(rows, dim);
         ForEachPiece(pieces, piece =>
         {
@@ -39,7 +39,7 @@ public sealed unsafe partial class CpuBackend
                 float scale = ds[r] == 0 ? 0 : dds[r] / ds[r];
                 for (long i = (long)r * dim; i < (long)(r + 1) * dim; i++)
                 {
-                    float gradient = scale * (As[i] - bs[i] + eps);
+                    float gradient = scale * (aValues[i] - bValues[i] + eps);
                     das[i] = gradient;
                     dbs[i] = -gradient;
                 }

@@ -58,12 +58,12 @@ public sealed unsafe partial class CpuBackend
 
     public void Binary(BinaryKind kind, DeviceBuffer a, DeviceBuffer b, DeviceBuffer y)
     {
-        float[] As = Data(a), bs = Data(b), ys = Data(y);
+        float[] aValues = Data(a), bValues = Data(b), ys = Data(y);
         switch (kind)
         {
-            case BinaryKind.Add: Zip(new AddOp(), As, bs, ys); break;
-            case BinaryKind.Sub: Zip(new SubtractOp(), As, bs, ys); break;
-            case BinaryKind.Mul: Zip(new MultiplyOp(), As, bs, ys); break;
+            case BinaryKind.Add: Zip(new AddOp(), aValues, bValues, ys); break;
+            case BinaryKind.Sub: Zip(new SubtractOp(), aValues, bValues, ys); break;
+            case BinaryKind.Mul: Zip(new MultiplyOp(), aValues, bValues, ys); break;
             default: throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
         }
     }
@@ -80,14 +80,9 @@ public sealed unsafe partial class CpuBackend
         var chunkSums = new double[ChunkCount(xs.Length)];
         ForEachChunk(xs.Length, (start, length) =>
         {
-            fixed (float* p = xs)
-                chunkSums[start / ChunkLength] = _wide
-                    ? SumRange<Simd512, Vector512<float>>(p + start, length)
-                    : SumRange<Simd256, Vector256<float>>(p + start, length);
+            fixed (float* p = xs) chunkSums[start / ChunkLength] = SumOf(p + start, length);
         });
-        double total = 0;
-        foreach (double chunkSum in chunkSums) total += chunkSum;
-        results[0] = (float)(scale * total);
+        results[0] = (float)(scale * SumPartials(chunkSums, chunkSums.Length, 1, 0));
     }
 
     public void Broadcast(DeviceBuffer scalar, DeviceBuffer y, float scale)
@@ -96,6 +91,10 @@ public sealed unsafe partial class CpuBackend
         float value = scale * scalars[0];
         ForEachChunk(ys.Length, (start, length) => ys.AsSpan((int)start, length).Fill(value));
     }
+
+    /// <summary>Σ x[0..n), on the calling thread.</summary>
+    private double SumOf(float* x, int n) =>
+        _wide ? SumRange<Simd512, Vector512<float>>(x, n) : SumRange<Simd256, Vector256<float>>(x, n);
 
     /// <summary>Σ x[0..n) with four vector accumulators, combined in a fixed order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -116,6 +115,13 @@ public sealed unsafe partial class CpuBackend
     }
 
     // ---- the map/zip machinery --------------------------------------------------------------
+
+    /// <summary>target[0..n) += addend[0..n), on the calling thread.</summary>
+    private void AddInto(float* target, float* addend, int n)
+    {
+        if (_wide) ZipRange<AddOp, Simd512, Vector512<float>>(default, target, addend, target, n);
+        else ZipRange<AddOp, Simd256, Vector256<float>>(default, target, addend, target, n);
+    }
 
     private interface IMapOp
     {
@@ -141,10 +147,10 @@ public sealed unsafe partial class CpuBackend
         });
 
     /// <summary>y = op(a, b), element by element; y may be a or b.</summary>
-    private void Zip<TOp>(TOp op, float[] As, float[] bs, float[] ys) where TOp : struct, IZipOp =>
+    private void Zip<TOp>(TOp op, float[] aValues, float[] bValues, float[] ys) where TOp : struct, IZipOp =>
         ForEachChunk(ys.Length, (start, length) =>
         {
-            fixed (float* a = As, b = bs, y = ys)
+            fixed (float* a = aValues, b = bValues, y = ys)
             {
                 if (_wide) ZipRange<TOp, Simd512, Vector512<float>>(op, a + start, b + start, y + start, length);
                 else ZipRange<TOp, Simd256, Vector256<float>>(op, a + start, b + start, y + start, length);

@@ -20,7 +20,7 @@ public sealed unsafe partial class CpuBackend
     private const int MC = 144;    // rows of a packed A block (a multiple of MR)
     private const int NC = 4096;   // columns of a packed B block (a multiple of NR)
     private const int MaxKParts = 16;
-    private const int PackSlack = 8;
+    private const int PackSlack = 8;   // floats after the packed A block, for TransposeRows' last eight-wide store
 
     [ThreadStatic] private static float[]? t_packedA;
     [ThreadStatic] private static float[]? t_packedB;
@@ -42,15 +42,12 @@ public sealed unsafe partial class CpuBackend
     public void AddRowVector(DeviceBuffer y, DeviceBuffer bias, int rows, int cols)
     {
         float[] ys = Data(y), biases = Data(bias);
-        ForEachPiece(RowPieces(rows, cols), piece =>
+        int pieces = RowPieces(rows, cols);
+        ForEachPiece(pieces, piece =>
         {
-            var (first, end) = PieceRange(rows, RowPieces(rows, cols), piece);
+            var (first, end) = PieceRange(rows, pieces, piece);
             fixed (float* y0 = ys, b = biases)
-                for (int r = first; r < end; r++)
-                {
-                    float* row = y0 + (long)r * cols;
-                    for (int j = 0; j < cols; j++) row[j] += b[j];
-                }
+                for (int r = first; r < end; r++) AddInto(y0 + (long)r * cols, b, cols);
         });
     }
 
@@ -58,28 +55,20 @@ public sealed unsafe partial class CpuBackend
     public void SumRows(DeviceBuffer x, DeviceBuffer sums, int rows, int cols)
     {
         float[] xs = Data(x), ss = Data(sums);
-        int pieces = (int)Math.Max(1, Math.Min(Environment.ProcessorCount * 4L, (cols + 255) / 256));
+        int pieces = (int)Math.Clamp((long)rows * cols / ChunkLength, 1, Math.Max(1, cols / CacheLineFloats));
         ForEachPiece(pieces, piece =>
         {
-            var (first, end) = PieceRange(cols, pieces, piece);
+            // Pieces are column ranges, whole cache lines where possible.
+            var (first, end) = PieceRange(cols / CacheLineFloats, pieces, piece);
+            first *= CacheLineFloats;
+            end = piece == pieces - 1 ? cols : end * CacheLineFloats;
             fixed (float* x0 = xs, s = ss)
             {
-                for (int j = first; j < end; j++) s[j] = 0;
-                for (int r = 0; r < rows; r++)
-                {
-                    float* row = x0 + (long)r * cols;
-                    for (int j = first; j < end; j++) s[j] += row[j];
-                }
+                new Span<float>(s + first, end - first).Clear();
+                for (int r = 0; r < rows; r++) AddInto(s + first, x0 + (long)r * cols + first, end - first);
             }
         });
     }
-
-    private static int RowPieces(int rows, int cols) =>
-        (int)Math.Clamp((long)rows * cols / ChunkLength, 1, Math.Max(1, rows));
-
-    /// <summary>The half-open range [first, end) of piece <paramref name="piece"/> when <paramref name="count"/> items are cut into equal pieces.</summary>
-    private static (int First, int End) PieceRange(int count, int pieces, int piece) =>
-        ((int)((long)count * piece / pieces), (int)((long)count * (piece + 1) / pieces));
 
     private readonly record struct GemmOperands(float[] A, float[] B, float[] C, bool TransA, bool TransB, int M, int N, int K);
 
@@ -227,39 +216,44 @@ public sealed unsafe partial class CpuBackend
     private static void PackB<TS, TV>(in GemmOperands g, float* b, int pc, int kc, int jc, int nc, float* packed)
         where TS : ISimd<TV> where TV : struct
     {
-        int nr = 2 * TS.Lanes;
-        for (int jr = 0; jr < nc; jr += nr, packed += nr * kc)
+        int nr = 2 * TS.Lanes, fullPanels = nc / nr, panel = nr * kc;
+        if (g.TransB)
         {
-            int cols = Math.Min(nr, nc - jr);
-            if (cols < nr) new Span<float>(packed, nr * kc).Clear();
-            if (g.TransB)
+            // B is stored (n, k): op(B)[p, j] = B[j·k + p], contiguous in p; eight columns at a time.
+            for (int j = 0; j < fullPanels * nr; j += 8)
+                TransposeRows(b + (long)(jc + j) * g.K + pc, g.K, 8, kc, packed + j / nr * panel + j % nr, nr);
+        }
+        else
+        {
+            // B is stored (k, n): op(B)[p, j] = B[p·n + j], contiguous in j; each row of B is read in one sweep.
+            for (int p = 0; p < kc; p++)
             {
-                // B is stored (n, k): op(B)[p, j] = B[j·k + p], contiguous in p; eight columns at a time.
-                for (int j = 0; j < cols; j += 8)
-                    TransposeRows(b + (long)(jc + jr + j) * g.K + pc, g.K, Math.Min(8, cols - j), kc, packed + j, nr);
-            }
-            else
-            {
-                // B is stored (k, n): op(B)[p, j] = B[p·n + j], contiguous in j.
-                float* source = b + (long)pc * g.N + jc + jr;
-                if (cols == nr)
-                    for (int p = 0; p < kc; p++, source += g.N)
-                    {
-                        TS.Store(TS.Load(source), packed + p * nr);
-                        TS.Store(TS.Load(source + TS.Lanes), packed + p * nr + TS.Lanes);
-                    }
-                else
-                    for (int p = 0; p < kc; p++, source += g.N)
-                        for (int j = 0; j < cols; j++) packed[p * nr + j] = source[j];
+                float* source = b + (long)(pc + p) * g.N + jc;
+                float* target = packed + p * nr;
+                for (int jr = 0; jr < fullPanels; jr++, source += nr, target += panel)
+                {
+                    TS.Store(TS.Load(source), target);
+                    TS.Store(TS.Load(source + TS.Lanes), target + TS.Lanes);
+                }
             }
         }
+        int cols = nc - fullPanels * nr;
+        if (cols == 0) return;
+        // The last, partial panel: zero past the end of B.
+        float* last = packed + fullPanels * panel;
+        new Span<float>(last, panel).Clear();
+        for (int p = 0; p < kc; p++)
+            for (int j = 0; j < cols; j++)
+            {
+                long column = jc + fullPanels * nr + j, row = pc + p;
+                last[p * nr + j] = g.TransB ? b[column * g.K + row] : b[row * g.N + column];
+            }
     }
 
     /// <summary>
     /// destination[p·stride + r] = source[r·ld + p] for r &lt; rows ≤ 8, p &lt; kc: up to eight rows become columns.
-    /// With fewer than eight rows the eight-wide stores also write lanes rows..7, which the next p overwrites
-    /// when stride = rows (the packing buffers keep <see cref="PackSlack"/> floats for the last p) and which
-    /// are otherwise padding lanes whose results are discarded.
+    /// With fewer than eight rows (only when stride = rows: an A panel) the eight-wide stores spill into the next
+    /// p's place, which is written after them; the last p spills into the next panel or <see cref="PackSlack"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposeRows(float* source, long ld, int rows, int kc, float* destination, int stride)

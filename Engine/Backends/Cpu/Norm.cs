@@ -26,12 +26,12 @@ public sealed unsafe partial class CpuBackend
             fixed (float* x0 = xs)
             {
                 double sum = 0;
-                for (int n = first; n < end; n++) sum += RowSum(x0 + Row(shape, n, c), shape.L);
-                sums[c * groups + group] = sum;
+                for (int n = first; n < end; n++) sum += SumOf(x0 + Row(shape, n, c), shape.L);
+                sums[group * shape.C + c] = sum;
             }
         });
         var batchMeans = new double[s.C];
-        for (int c = 0; c < s.C; c++) batchMeans[c] = SumGroups(sums, c, groups) / count;
+        for (int c = 0; c < s.C; c++) batchMeans[c] = SumPartials(sums, groups, s.C, c) / count;
 
         ForEachChannelGroup(s, groups, (c, group, first, end) =>
         {
@@ -40,12 +40,12 @@ public sealed unsafe partial class CpuBackend
                 double sum = 0;
                 float center = (float)batchMeans[c];
                 for (int n = first; n < end; n++) sum += RowSquaredDeviation(x0 + Row(shape, n, c), shape.L, center);
-                sums[c * groups + group] = sum;
+                sums[group * shape.C + c] = sum;
             }
         });
         for (int c = 0; c < s.C; c++)
         {
-            double variance = SumGroups(sums, c, groups) / count;
+            double variance = SumPartials(sums, groups, s.C, c) / count;
             means[c] = (float)batchMeans[c];
             invStds[c] = (float)(1 / Math.Sqrt(variance + eps));
             runningMeans[c] = (float)((1 - momentum) * (double)runningMeans[c] + momentum * batchMeans[c]);
@@ -145,19 +145,19 @@ public sealed unsafe partial class CpuBackend
                 for (int n = first; n < end; n++)
                 {
                     long row = Row(s, n, c);
-                    dySum += RowSum(dy0 + row, s.L);
+                    dySum += SumOf(dy0 + row, s.L);
                     projectionSum += RowDotDeviation(dy0 + row, x0 + row, s.L, centers[c]);
                 }
-                dyGroups[c * groups + group] = dySum;
-                projectionGroups[c * groups + group] = projectionSum;
+                dyGroups[group * s.C + c] = dySum;
+                projectionGroups[group * s.C + c] = projectionSum;
             }
         });
         var dySums = new double[s.C];
         var projectionSums = new double[s.C];
         for (int c = 0; c < s.C; c++)
         {
-            dySums[c] = SumGroups(dyGroups, c, groups);
-            projectionSums[c] = SumGroups(projectionGroups, c, groups);
+            dySums[c] = SumPartials(dyGroups, groups, s.C, c);
+            projectionSums[c] = SumPartials(projectionGroups, groups, s.C, c);
         }
         return (dySums, projectionSums);
     }
@@ -177,16 +177,6 @@ public sealed unsafe partial class CpuBackend
             var (first, end) = PieceRange(s.N, groups, group);
             action(c, group, first, end);
         });
-
-    private static double SumGroups(double[] sums, int c, int groups)
-    {
-        double sum = 0;
-        for (int group = 0; group < groups; group++) sum += sums[c * groups + group];
-        return sum;
-    }
-
-    private double RowSum(float* x, int n) =>
-        _wide ? SumRange<Simd512, Vector512<float>>(x, n) : SumRange<Simd256, Vector256<float>>(x, n);
 
     private double RowSquaredDeviation(float* x, int n, float center) =>
         _wide ? DotDeviation<Simd512, Vector512<float>>(x, x, n, center, center)

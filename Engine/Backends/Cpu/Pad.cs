@@ -1,5 +1,3 @@
-using System.Runtime.Intrinsics;
-
 namespace SimilarFaces.Engine.Backends.Cpu;
 
 // y (planes, OH, OW) = x (planes, H, W) read at a source index per output row and column:
@@ -51,8 +49,7 @@ public sealed unsafe partial class CpuBackend
                     {
                         float* target = dxPlane + SourceIndex(mode, oh - shape.Top, shape.H) * shape.W;
                         float* source = dyPlane + (long)oh * shape.OutW;
-                        if (_wide) ZipRange<AddOp, Simd512, Vector512<float>>(default, target, source + shape.Left, target, shape.W);
-                        else ZipRange<AddOp, Simd256, Vector256<float>>(default, target, source + shape.Left, target, shape.W);
+                        AddInto(target, source + shape.Left, shape.W);
                         for (int ow = 0; ow < shape.Left; ow++) target[SourceIndex(mode, ow - shape.Left, shape.W)] += source[ow];
                         for (int ow = shape.Left + shape.W; ow < shape.OutW; ow++) target[SourceIndex(mode, ow - shape.Left, shape.W)] += source[ow];
                     }
