@@ -92,11 +92,13 @@ public sealed class Trainer : IDisposable
         var label = Tensor.FromArray(backend, batch.Label.AsSpan(0, n), n, 1);
         var (e0, e1) = Model.Forward(image0, image1);
         var loss = Ops.ContrastiveLoss(Ops.PairwiseDistance(e0, e1), label, Settings.Margin);
+        loss.Backward();
+        Optimizer.Step();
+        // The step's only wait for the device. A non-finite loss leaves this model unusable, but the checkpoint
+        // on disk is the last good one, and training stops here.
         float value = loss.Item();
         if (!float.IsFinite(value))
             throw new NonFiniteLossException(Epoch + 1, StepInEpoch + 1, value);
-        loss.Backward();
-        Optimizer.Step();
         return value;
     }
 

@@ -126,6 +126,37 @@ public sealed class CliWorkflowTests
     }
 
     [Test]
+    public void NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint()
+    {
+        var run = Path.Combine(_dir, "diverge");
+        var r = CliRunner.Run("train", "--epochs", "5", "--lr", "1e30", "--device", "cpu", "--out", run);
+        Assert.That(r.ExitCode, Is.Not.Zero, r.Output);
+        Assert.That(r.Error, Does.Match("error: the loss became (NaN|∞|-∞|Infinity|-Infinity) at epoch 2, step 1"));
+        var kept = SafeTensors.Read(Path.Combine(run, "model.safetensors"));
+        Assert.That(kept.Metadata["epoch"], Is.EqualTo("1"), "the checkpoint of the last good epoch stays");
+        Assert.That(kept.Tensors["fully_connect.0.weight"].Floats!.All(float.IsFinite));
+    }
+
+    [Test]
+    public void GradCheckCommandPrintsEveryOp()
+    {
+        var r = CliRunner.Run("gradcheck", "--device", "cpu", "--op", "Conv2d");
+        Assert.That(r.ExitCode, Is.Zero, r.Error);
+        Assert.That(r.Output, Does.Contain("conv2d_3x3").And.Contain("all gradients agree"));
+        var unknown = CliRunner.Run("gradcheck", "--op", "Softmax");
+        Assert.That(unknown.ExitCode, Is.Not.Zero);
+        Assert.That(unknown.Error, Does.Contain("--op").And.Contain("Conv2d"));
+    }
+
+    [Test]
+    public void DevicesListsTheCpu()
+    {
+        var r = CliRunner.Run("devices");
+        Assert.That(r.ExitCode, Is.Zero, r.Error);
+        Assert.That(r.Output, Does.Contain("cpu").And.Contain("default (--device auto)"));
+    }
+
+    [Test]
     public void SingleImageIdentityIsAWarning()
     {
         var root = Path.Combine(_dir, "lonely");
