@@ -121,7 +121,7 @@ public sealed class Trainer : IDisposable
             SafeTensor.I64("counters", [4], [Epoch, StepInEpoch, Optimizer.Steps, unchecked((long)_sampler.State)]),
         };
         foreach (var (key, tensor) in AdamState())
-            state.Add(SafeTensor.F32(key, tensor.Shape, tensor.ToArray()));
+            state.Add(SafeTensor.Of(key, tensor));
         SafeTensors.Write(Path.Combine(directory, StateFile), state, new Dictionary<string, string>
         {
             ["recipe"] = Settings.Recipe,

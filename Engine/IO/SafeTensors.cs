@@ -4,11 +4,16 @@ using System.Text.Json;
 
 namespace SimilarFaces.Engine.IO;
 
-/// <summary>One named array of a safetensors file: float32 or int64 values with a shape.</summary>
-public sealed record SafeTensor(string Name, string DType, int[] Shape, float[]? Floats, long[]? Longs)
+/// <summary>
+/// One named array of a safetensors file: float32 or int64 values with a shape. A tensor to write may also
+/// name a device tensor (<see cref="Source"/>), whose values are downloaded only when the file is written,
+/// one tensor at a time, so a checkpoint never holds a second copy of the whole model in memory.
+/// </summary>
+public sealed record SafeTensor(string Name, string DType, int[] Shape, float[]? Floats, long[]? Longs, Tensor? Source = null)
 {
     public static SafeTensor F32(string name, int[] shape, float[] values) => new(name, "F32", shape, values, null);
     public static SafeTensor I64(string name, int[] shape, long[] values) => new(name, "I64", shape, null, values);
+    public static SafeTensor Of(string name, Tensor tensor) => new(name, "F32", tensor.Shape, null, null, tensor);
 
     public long Count => Shape.Aggregate(1L, (a, d) => a * d);
 }
@@ -140,8 +145,9 @@ public static class SafeTensors
         foreach (var t in list)
         {
             long bytes = t.Count * (t.DType == "F32" ? 4 : 8);
-            if ((t.Floats?.LongLength ?? t.Longs!.LongLength) != t.Count)
-                throw new ArgumentException($"safetensors: tensor '{t.Name}' has {(t.Floats?.LongLength ?? t.Longs!.LongLength)} values for shape ({string.Join(",", t.Shape)})");
+            long values = t.Source?.Length ?? t.Floats?.LongLength ?? t.Longs!.LongLength;
+            if (values != t.Count)
+                throw new ArgumentException($"safetensors: tensor '{t.Name}' has {values} values for shape ({string.Join(",", t.Shape)})");
             header[t.Name] = new { dtype = t.DType, shape = t.Shape, data_offsets = new[] { offset, offset + bytes } };
             offset += bytes;
         }
@@ -157,8 +163,8 @@ public static class SafeTensors
             for (int i = json.Length; i < padded; i++) stream.WriteByte((byte)' ');
             foreach (var t in list)
             {
-                if (t.Floats != null) stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.Floats.AsSpan()));
-                else stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.Longs!.AsSpan()));
+                if (t.Longs != null) stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.Longs.AsSpan()));
+                else stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes((t.Floats ?? t.Source!.ToArray()).AsSpan()));
             }
         });
     }

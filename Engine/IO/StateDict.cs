@@ -12,7 +12,7 @@ public static class StateDict
     {
         var entries = new List<(string Name, SafeTensor Tensor)>();
         foreach (var (name, t) in module.NamedParameters().Concat(module.NamedBuffers()))
-            entries.Add((name, SafeTensor.F32(name, t.Shape, t.ToArray())));
+            entries.Add((name, SafeTensor.Of(name, t)));
         foreach (var (name, value) in module.NamedCounters())
             entries.Add((name, SafeTensor.I64(name, [], [value])));
         return entries.OrderBy(e => e.Name, StringComparer.Ordinal).Select(e => e.Tensor);
