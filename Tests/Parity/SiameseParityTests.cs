@@ -28,7 +28,7 @@ public sealed class SiameseParityTests(string device) : DeviceTest(device)
     public void SkipSlowEmulator()
     {
         if (DeviceName == "ilgpu-cpu")
-            Assert.Ignore("ilgpu-cpu emulates GPU threads at ~0.1 GFLOP/s: the 80000×500 layer would take minutes; its kernels are proven by IlgpuKernelTests and BackendEquivalenceTests");
+            Assert.Ignore("ilgpu-cpu emulates GPU threads at ~0.1 GFLOP/s: the 80000×500 layer would take minutes; its kernels are proven by KernelTests and BackendEquivalenceTests");
     }
 
     [Test]

@@ -1,0 +1,166 @@
+using NUnit.Framework;
+using SimilarFaces.Engine;
+using SimilarFaces.Engine.Backends;
+using SimilarFaces.Engine.Backends.Cpu;
+
+namespace SimilarFaces.Tests.Backends;
+
+/// <summary>
+/// What only the cpu backend has: sizes large enough to cross its blocking and parallel-split thresholds (too slow
+/// for ILGPU's CPU accelerator, so not in <see cref="KernelTests"/>), bit-identical results across runs, and buffer
+/// ownership errors that name the argument. Runs with 256-bit and with 512-bit vectors (emulated by .NET where the
+/// hardware lacks them), so both kernel paths are checked on any machine; the small edge cases of
+/// <see cref="KernelTests"/> run at the width the hardware prefers.
+/// </summary>
+[TestFixture(false)]
+[TestFixture(true)]
+public sealed class CpuBackendTests(bool wideVectors)
+{
+    /// <summary>Crosses the 65536-element piece boundary twice and leaves a scalar tail.</summary>
+    private const int LongLength = (1 << 17) + 37;
+
+    private CpuBackend _cpu = null!;
+    private KernelChecks _check = null!;
+
+    [OneTimeSetUp]
+    public void OpenBackend() => _cpu = new CpuBackend(wideVectors);
+
+    [OneTimeTearDown]
+    public void CloseBackend() => _cpu.Dispose();
+
+    [SetUp]
+    public void StartCheck() => _check = new KernelChecks(_cpu);
+
+    [TearDown]
+    public void ReleaseBuffers() => _check.Dispose();
+
+    // ---- element-wise and optimisers over several pieces: tolerances as in KernelTests --------------
+
+    [TestCaseSource(typeof(KernelTests), nameof(KernelTests.UnaryCases))]
+    public void UnaryOverPieces(UnaryKind kind, float scalar) => _check.Unary(kind, scalar, LongLength, tolerance: 1e-6);
+
+    [TestCaseSource(typeof(KernelTests), nameof(KernelTests.BinaryKinds))]
+    public void BinaryOverPieces(BinaryKind kind) => _check.Binary(kind, LongLength, tolerance: 1e-6);
+
+    [Test]
+    public void ElementwiseOverPieces()
+    {
+        _check.Axpy(LongLength, tolerance: 1e-6);
+        _check.FillAndCopy(LongLength);
+        _check.SumAndBroadcast(LongLength, tolerance: 1e-6);
+        _check.DropoutMask(LongLength, p: 0.3f, seed: 42);
+    }
+
+    [Test]
+    public void OptimisersOverPieces()
+    {
+        _check.Adam(weightDecay: 0.01f, LongLength, tolerance: 1e-6, paramTolerance: 1e-3);
+        _check.Sgd(momentum: 0.9f, dampening: 0.1f, weightDecay: 0.01f, nesterov: false, LongLength, tolerance: 1e-6);
+        _check.Sgd(momentum: 0.8f, dampening: 0f, weightDecay: 0.05f, nesterov: true, LongLength, tolerance: 1e-6);
+    }
+
+    // ---- GEMM blocking: |error| ≤ 1e-6·(|alpha|·Σ|a·b| + |beta·c|) ------------------------------------
+
+    public static IEnumerable<TestCaseData> BlockedGemmCases() =>
+        from s in new int[][]
+        {
+            [150, 70, 300],   // crosses the 144-row A block (MC) and the 256-deep slice (KC)
+            [13, 70, 5000],   // small C, long k: k is cut into parts added in order
+            [5, 4200, 20],    // crosses the 4096-column B block (NC)
+        }
+        from transA in new[] { false, true } from transB in new[] { false, true }
+        select new TestCaseData(transA, transB, s[0], s[1], s[2]);
+
+    [TestCaseSource(nameof(BlockedGemmCases))]
+    public void GemmAcrossBlocks(bool transA, bool transB, int m, int n, int k) => _check.Gemm(transA, transB, m, n, k, tolerance: 1e-6);
+
+    // ---- row pieces, channel groups, the other vector width -----------------------------------------
+
+    // 150 rows of 1001 columns: several row pieces and a scalar tail; |error| ≤ 1e-6·Σ|terms|
+    [Test]
+    public void AddRowVectorAndSumRowsOverPieces() => _check.AddRowVectorAndSumRows(150, 1001, tolerance: 1e-6);
+
+    // N·L = 210000 per channel: three groups of rows per channel; tolerances as in KernelTests
+    [Test]
+    public void BatchNormOverRowGroups()
+    {
+        var s = new NormShape(3, 2, 70_000);
+        _check.BatchNormTraining(s, offset: 0, tolerance: 1e-5);
+        _check.BatchNormEval(s, tolerance: 1e-5);
+    }
+
+    // the register-blocked rows (output rows of at least two vectors) at this width: |error| ≤ 1e-6·Σ|terms|
+    [Test]
+    public void ConvolutionVectorPath()
+    {
+        _check.Conv2d(new Conv2dShape(3, 4, 10, 37, 8, 3, 3, 1, 1, 1, 1), tolerance: 1e-6);
+        _check.Conv2d(new Conv2dShape(2, 2, 13, 45, 6, 5, 3, 1, 1, 2, 1), tolerance: 1e-6);
+    }
+
+    // ---- determinism and ownership ---------------------------------------------------------------
+
+    [Test]
+    public void RepeatedRunsAreBitIdentical()
+    {
+        float[] RunAll()
+        {
+            var random = new SeededRandom(7);
+            var buffers = new List<DeviceBuffer>();
+            DeviceBuffer Output(long n)   // contents left from earlier use: a kernel that reads them shows here
+            {
+                var buffer = _cpu.Allocate(n);
+                buffers.Add(buffer);
+                return buffer;
+            }
+            DeviceBuffer Values(long n)
+            {
+                var buffer = Output(n);
+                _cpu.Upload(Enumerable.Range(0, (int)n).Select(_ => random.NextSymmetric(1)).ToArray(), buffer);
+                return buffer;
+            }
+            try
+            {
+                var outputs = new List<DeviceBuffer>();
+                foreach (var (m, n, k) in new[] { (64, 100, 6000), (40, 300, 200) })   // with and without a cut k
+                {
+                    var c = Output(m * n);
+                    _cpu.Gemm(false, true, m, n, k, 1, Values(m * k), Values(n * k), 0, c);
+                    outputs.Add(c);
+                }
+                var conv = new Conv2dShape(24, 4, 20, 40, 8, 3, 3, 1, 1, 1, 1);
+                DeviceBuffer dw = Output(conv.WeightLength), dbias = Output(conv.K);
+                _cpu.Conv2dBackwardWeight(conv, Values(conv.InputLength), Values(conv.OutputLength), dw, dbias);
+                outputs.AddRange([dw, dbias]);
+
+                var norm = new NormShape(16, 3, 9000);
+                DeviceBuffer x = Values(norm.Length), gamma = Values(3), y = Output(norm.Length), mean = Output(3), invStd = Output(3);
+                DeviceBuffer runningVar = Values(3), dx = Output(norm.Length), dgamma = Output(3), dbeta = Output(3), sum = Output(1);
+                _cpu.BatchNormTrainForward(norm, x, gamma, Values(3), y, mean, invStd, Values(3), runningVar, 1e-5f, 0.1f);
+                _cpu.BatchNormBackward(norm, x, Values(norm.Length), gamma, mean, invStd, dx, dgamma, dbeta);
+                _cpu.Sum(y, sum, 1);
+                outputs.AddRange([y, mean, invStd, runningVar, dx, dgamma, dbeta, sum]);
+
+                return outputs.SelectMany(b => _check.Read(b)).ToArray();
+            }
+            finally
+            {
+                foreach (var buffer in buffers) buffer.Dispose();
+            }
+        }
+
+        float[] first = RunAll(), second = RunAll();
+        Assert.That(second, Has.Length.EqualTo(first.Length));
+        for (int i = 0; i < first.Length; i++)
+            Assert.That(BitConverter.SingleToInt32Bits(second[i]), Is.EqualTo(BitConverter.SingleToInt32Bits(first[i])), $"result {i}");
+    }
+
+    [Test]
+    public void ABufferOfAnotherCpuBackendIsRejectedNamingTheArgument()
+    {
+        using var other = new CpuBackend(wideVectors);
+        using var foreign = other.Allocate(4);
+        using var own = _cpu.Allocate(4);
+        var error = Assert.Throws<ArgumentException>(() => _cpu.Copy(own, foreign));
+        Assert.That(error!.ParamName, Is.EqualTo("y"));
+    }
+}
