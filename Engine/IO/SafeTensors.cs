@@ -154,6 +154,8 @@ public static class SafeTensors
         var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
         int padded = (json.Length + 7) / 8 * 8;
 
+        // One staging array, as long as the longest device tensor, serves every tensor downloaded for the file.
+        var staging = new float[list.Select(t => t.Source?.Length ?? 0).DefaultIfEmpty(0).Max()];
         Atomic.Write(path, stream =>
         {
             Span<byte> lengthBytes = stackalloc byte[8];
@@ -164,7 +166,13 @@ public static class SafeTensors
             foreach (var t in list)
             {
                 if (t.Longs != null) stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.Longs.AsSpan()));
-                else stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes((t.Floats ?? t.Source!.ToArray()).AsSpan()));
+                else if (t.Floats != null) stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.Floats.AsSpan()));
+                else
+                {
+                    var values = staging.AsSpan(0, (int)t.Source!.Length);
+                    t.Source.CopyTo(values);
+                    stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values));
+                }
             }
         });
     }
