@@ -51,8 +51,8 @@ if (memory)
 if (device != null) Environment.SetEnvironmentVariable(Targets.DevicesVariable, device);
 if (!benchmarkArgs.Contains("--filter")) benchmarkArgs.AddRange(["--filter", "*"]);
 var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(benchmarkArgs.ToArray(), SuiteConfig.Create()).ToList();
-foreach (var peaks in MachinePeaks.Used.Distinct())
-    Console.WriteLine($"Machine peaks used for the % columns: {peaks}");
+foreach (var summary in summaries)
+    Console.WriteLine($"Machine peaks of the % columns: {MachinePeaks.Of(summary)}");
 return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
 
 string Value(int i) => i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{args[i]} needs a value");

@@ -3,13 +3,15 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Reports;
 using Perfolizer.Horology;
+using Perfolizer.Metrology;
 
 namespace SimilarFaces.Benchmarks;
 
 /// <summary>
 /// A short job (one launch, 2 warm-up and 7 measured iterations of at least 250 ms) so the whole suite fits
 /// a small shared machine; medians beside means because other processes disturb single iterations; one
-/// joined summary so the throughput columns see the peak benchmarks of the same run.
+/// joined summary, in milliseconds and in <see cref="SuiteOrderer"/>'s order, so the throughput columns see the
+/// peak benchmarks of the same run.
 /// </summary>
 public static class SuiteConfig
 {
@@ -23,6 +25,7 @@ public static class SuiteConfig
         .AddColumn(StatisticColumn.Median)
         .AddColumn(ThroughputColumn.All)
         .HideColumns(Column.Error)
-        .WithSummaryStyle(SummaryStyle.Default.WithMaxParameterColumnWidth(24))
+        .WithOrderer(new SuiteOrderer())
+        .WithSummaryStyle(SummaryStyle.Default.WithMaxParameterColumnWidth(24).WithTimeUnit(TimeUnit.Millisecond))
         .WithOptions(ConfigOptions.JoinSummary);
 }

@@ -10,7 +10,9 @@ namespace SimilarFaces.Benchmarks;
 /// The machine's peaks for one run. They come from <see cref="PeakBenchmarks"/> when the run included it
 /// (the summary is joined, so its rows sit in the same summary as the kernels'), and otherwise from a Stopwatch
 /// calibration of the same kernels in this process (<see cref="PeakKernels.Calibrate"/>), done once, after the
-/// benchmarks, when the first column asks; <see cref="Source"/> says which.
+/// benchmarks, when the first column asks; <see cref="Source"/> says which. (BenchmarkDotNet also builds a
+/// summary per benchmark class before joining them; those may trigger the calibration, but the printed table is
+/// the joined summary's.)
 /// </summary>
 public sealed record MachinePeaks(double FlopsPerSecond, double BytesPerSecond, string Source)
 {
@@ -21,18 +23,13 @@ public sealed record MachinePeaks(double FlopsPerSecond, double BytesPerSecond, 
         return new MachinePeaks(flops, bytes, "Stopwatch calibration (PeakBenchmarks not in this run)");
     });
 
-    /// <summary>The peaks every summary of the run used, for the closing report.</summary>
-    public static List<MachinePeaks> Used { get; } = new();
-
     public static MachinePeaks Of(Summary summary) => BySummary.GetValue(summary, s =>
     {
         double? fma = MeasuredRate(s, nameof(PeakBenchmarks.FmaThroughput), w => w.Flops);
         double? copy = MeasuredRate(s, nameof(PeakBenchmarks.StreamCopy), w => w.Bytes);
-        var peaks = fma is { } f && copy is { } c
+        return fma is { } f && copy is { } c
             ? new MachinePeaks(f, c, "PeakBenchmarks in this run")
             : Calibrated.Value;
-        lock (Used) Used.Add(peaks);
-        return peaks;
     });
 
     private static double? MeasuredRate(Summary summary, string benchmark, Func<Work, double> amount) =>
@@ -86,27 +83,33 @@ public sealed class ThroughputColumn : IColumn
     public static ThroughputColumn[] All { get; } =
     [
         new("GFLOP/s", 0, "Declared FLOPs (an FMA is 2) over the median time",
-            (s, c) => Format(Throughput.Rate(s, c, w => w.Flops), 1e9, "F1")),
+            (s, c) => Format(Throughput.Rate(s, c, w => w.Flops) / 1e9)),
         new("% FMA peak", 1, "GFLOP/s over the measured all-core FMA peak (cpu and ilgpu-cpu rows: both run on the CPU)",
             (s, c) => Share(s, c, w => w.Flops, p => p.FlopsPerSecond)),
         new("GB/s", 2, "Declared bytes (each input read once, each output written once) over the median time",
-            (s, c) => Format(Throughput.Rate(s, c, w => w.Bytes), 1e9, "F2")),
+            (s, c) => Format(Throughput.Rate(s, c, w => w.Bytes) / 1e9)),
         new("% copy BW", 3, "GB/s over the measured all-core streaming-copy bandwidth (read + write bytes)",
             (s, c) => Share(s, c, w => w.Bytes, p => p.BytesPerSecond)),
         new("Items/s", 4, "Pairs trained or embeddings computed per second at the median time",
             (s, c) => Throughput.Rate(s, c, w => w.Items) is { } rate
-                ? string.Create(CultureInfo.InvariantCulture, $"{rate:F1} {Throughput.Declared(c)!.Value.ItemName}")
+                ? $"{Format(rate)} {Throughput.Declared(c)!.Value.ItemName}"
                 : None),
     ];
 
-    private static string Format(double? rate, double unit, string format) =>
-        rate is { } r ? (r / unit).ToString(format, CultureInfo.InvariantCulture) : None;
+    /// <summary>One decimal from 10 up, two from 1, three significant digits below (the emulator's rates are tiny).</summary>
+    private static string Format(double? value) => value switch
+    {
+        null => None,
+        >= 10 => value.Value.ToString("F1", CultureInfo.InvariantCulture),
+        >= 1 => value.Value.ToString("F2", CultureInfo.InvariantCulture),
+        _ => value.Value.ToString("G3", CultureInfo.InvariantCulture),
+    };
 
     private static string Share(Summary summary, BenchmarkCase benchmarkCase, Func<Work, double> amount, Func<MachinePeaks, double> peak)
     {
         if (benchmarkCase.Parameters.Items.Any(p => p.Value is Target { IsGpu: true })) return None;
         if (Throughput.Rate(summary, benchmarkCase, amount) is not { } rate) return None;
-        return (100 * rate / peak(MachinePeaks.Of(summary))).ToString("F1", CultureInfo.InvariantCulture);
+        return Format(100 * rate / peak(MachinePeaks.Of(summary)));
     }
 
     public string Id => $"{nameof(ThroughputColumn)}.{ColumnName}";
