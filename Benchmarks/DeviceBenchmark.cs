@@ -12,7 +12,7 @@ namespace SimilarFaces.Benchmarks;
 public abstract class DeviceBenchmark : IDeclaresWork
 {
     private readonly List<DeviceBuffer> _buffers = new();
-    private SeededRandom _random = new(1);
+    private readonly SeededRandom _random = new(1);
 
     [ParamsSource(typeof(Targets), nameof(Targets.Present))]
     public Target On { get; set; } = null!;

@@ -7,7 +7,8 @@ namespace SimilarFaces.Benchmarks;
 /// </summary>
 public readonly record struct Work(double Flops = 0, double Bytes = 0, double Items = 0, string ItemName = "")
 {
-    public static Work Floats(double count) => new(Bytes: 4 * count);
+    /// <summary>The work of moving <paramref name="count"/> floats through memory once.</summary>
+    public static Work Floats(double count) => new(Bytes: sizeof(float) * count);
 }
 
 /// <summary>A benchmark class that declares the work of each of its benchmarks for its current parameters.</summary>
