@@ -1,1 +1,58 @@
-Console.WriteLine("benchmarks");
+using BenchmarkDotNet.Running;
+using SimilarFaces.Benchmarks;
+using SimilarFaces.Engine;
+
+// The kernel suite (BenchmarkDotNet), or with --memory the peak resident memory of seed training:
+//   dotnet run -c Release --project Benchmarks -- [--device cpu,ilgpu-cpu] [BenchmarkDotNet options, e.g. --filter '*Gemm*']
+//   dotnet run -c Release --project Benchmarks -- --memory [--device cpu] [--steps 5]
+// Without --filter every benchmark runs. --device takes names from `dotnet run --project Cli -- devices`.
+
+string? device = null;
+bool memory = false;
+int steps = 5;
+var benchmarkArgs = new List<string>();
+try
+{
+    for (int i = 0; i < args.Length; i++)
+    {
+        switch (args[i])
+        {
+            case "--device":
+                device = Value(i++);
+                break;
+            case "--memory":
+                memory = true;
+                break;
+            case "--steps":
+                steps = int.TryParse(Value(i++), out var n) && n > 0 ? n : throw new ArgumentException($"--steps must be a positive integer, got '{args[i]}'");
+                break;
+            default:
+                benchmarkArgs.Add(args[i]);
+                break;
+        }
+    }
+    var present = Devices.Available().Where(d => d.IsUsable).Select(d => d.Name).ToList();
+    foreach (var name in device?.Split(',', StringSplitOptions.TrimEntries) ?? [])
+        if (!present.Contains(name))
+            throw new ArgumentException($"--device: '{name}' is not a usable device here; usable: {string.Join(", ", present)}");
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
+
+if (memory)
+{
+    PeakMemory.Run(device ?? "cpu", steps);
+    return 0;
+}
+
+if (device != null) Environment.SetEnvironmentVariable(Targets.DevicesVariable, device);
+if (!benchmarkArgs.Contains("--filter")) benchmarkArgs.AddRange(["--filter", "*"]);
+var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(benchmarkArgs.ToArray(), SuiteConfig.Create()).ToList();
+foreach (var summary in summaries)
+    Console.WriteLine($"Machine peaks of the % columns: {MachinePeaks.Of(summary)}");
+return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
+
+string Value(int i) => i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{args[i]} needs a value");

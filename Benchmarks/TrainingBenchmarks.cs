@@ -1,0 +1,64 @@
+using BenchmarkDotNet.Attributes;
+using SimilarFaces.Engine;
+using SimilarFaces.Engine.Autograd;
+using SimilarFaces.Model;
+
+namespace SimilarFaces.Benchmarks;
+
+/// <summary>
+/// The whole network: one training step on a batch of pairs (seed: 64 pairs, 128 images through the tower),
+/// and embedding inference in eval mode without a graph (seed: 128 images). FLOPs are those of every GEMM and
+/// convolution pass (<see cref="Scale.TrainingStepFlops"/>, <see cref="Scale.ForwardFlops"/>), so the "% FMA"
+/// column is the time those FLOPs would take at the measured FMA peak over the time the step takes.
+/// </summary>
+public class TrainingBenchmarks : DeviceBenchmark
+{
+    private TrainingSession _session = null!;
+    private SiameseNetwork _model = null!;
+    private Tensor _images = null!;
+
+    [GlobalSetup(Target = nameof(TrainingStep))]
+    public void SetupTraining()
+    {
+        OpenDevice();
+        _session = new TrainingSession(Backend, Scale.Architecture, Scale.PairBatch);
+    }
+
+    [GlobalSetup(Target = nameof(Inference))]
+    public void SetupInference()
+    {
+        OpenDevice();
+        int side = Scale.Side;
+        _model = new SiameseNetwork(Backend, Scale.Architecture, new SeededRandom(7));
+        _model.Eval();
+        var pixels = TrainingSession.RandomImages(new SeededRandom(8), Scale.ImageBatch * side * side);
+        _images = Tensor.Persistent(Backend, pixels, Scale.ImageBatch, 1, side, side);
+    }
+
+    [Benchmark]
+    public float TrainingStep() => _session.Step();
+
+    [Benchmark]
+    public void Inference()
+    {
+        using var noGrad = Tape.NoGrad();
+        using var scope = new TensorScope();
+        _model.Embed(_images);
+        Backend.Synchronize();
+    }
+
+    public override Work WorkOf(string benchmark) => benchmark switch
+    {
+        nameof(TrainingStep) => new Work(Flops: Scale.TrainingStepFlops(Scale.PairBatch), Items: Scale.PairBatch, ItemName: "pairs"),
+        nameof(Inference) => new Work(Flops: Scale.ForwardFlops(Scale.ImageBatch), Items: Scale.ImageBatch, ItemName: "embeddings"),
+        _ => throw new ArgumentException($"no work declared for {benchmark}"),
+    };
+
+    public override void Release()
+    {
+        _session?.Dispose();
+        _images?.Dispose();
+        _model?.Dispose();
+        base.Release();
+    }
+}
