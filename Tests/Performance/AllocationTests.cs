@@ -12,12 +12,12 @@ namespace SimilarFaces.Tests.Performance;
 ///   stays rented;
 /// - managed bytes: on the stepping thread (GC.GetAllocatedBytesForCurrentThread: the tape, its closures,
 ///   Parallel.For's bookkeeping) every step stays under <see cref="StepBound"/>; over all threads
-///   (GC.GetTotalAllocatedBytes) the median step does. The bound is below the network's smallest activation
+///   (GC.GetTotalAllocatedBytes) too. The bound is below the network's smallest activation
 ///   at this batch (8×4×100×100 floats, 1.28 MB), so a step that allocates any activation-, gradient- or
 ///   weight-sized array fails. A single array between the large-object threshold (85,000 bytes) and the bound
 ///   would pass unseen: byte counts cannot tell one large array from many small objects.
-/// The median, not every step, over all threads: kernels keep their packing scratch per thread, so a worker
-/// the thread pool adds under load allocates it (about 4.7 MB, pinned) the first time it runs a kernel.
+/// Kernels keep their packing scratch per thread; the cpu backend runs them on its own fixed threads, so no
+/// thread appears after warm-up to allocate it again.
 /// </summary>
 [NonParallelizable]
 public sealed class AllocationTests
@@ -45,14 +45,13 @@ public sealed class AllocationTests
             allThreads[i] = GC.GetTotalAllocatedBytes(precise: true) - total;
         }
         var after = backend.PoolStatistics;
-        long median = allThreads.Order().ElementAt(MeasuredSteps / 2);
 
         TestContext.Out.WriteLine($"managed bytes per warmed-up step at batch 8 pairs, stepping thread: {string.Join(", ", steppingThread)}");
-        TestContext.Out.WriteLine($"managed bytes per warmed-up step at batch 8 pairs, all threads: {string.Join(", ", allThreads)} (median {median})");
+        TestContext.Out.WriteLine($"managed bytes per warmed-up step at batch 8 pairs, all threads: {string.Join(", ", allThreads)}");
         TestContext.Out.WriteLine($"device buffers over {MeasuredSteps} steps: {after.Allocations - pool.Allocations} allocated, {after.Reuses - pool.Reuses} reused");
         Assert.That(after.Allocations, Is.EqualTo(pool.Allocations), "every device buffer of a warmed-up step comes from the pool");
         Assert.That(after.BuffersLive, Is.EqualTo(pool.BuffersLive), "a step returns every buffer it rents");
         Assert.That(steppingThread, Has.All.LessThan(StepBound), "managed bytes allocated by the stepping thread in each step");
-        Assert.That(median, Is.LessThan(StepBound), "managed bytes allocated by all threads in the median step");
+        Assert.That(allThreads, Has.All.LessThan(StepBound), "managed bytes allocated by all threads in each step");
     }
 }

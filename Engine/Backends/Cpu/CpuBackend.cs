@@ -60,11 +60,13 @@ public sealed unsafe partial class CpuBackend : IBackend
         return cpu.Storage;
     }
 
-    /// <summary>Runs body(0) … body(count − 1) on all cores. Callers fix what each index computes.</summary>
+    private static readonly ParallelOptions OnWorkers = Workers.Shared.Options;
+
+    /// <summary>Runs body(0) … body(count − 1) on all cores (the backend's own threads). Callers fix what each index computes.</summary>
     private static void ForEachPiece(int count, Action<int> body)
     {
         if (count == 1) body(0);
-        else Parallel.For(0, count, body);
+        else Parallel.For(0, count, OnWorkers, body);
     }
 
     /// <summary>Runs body(start, length) over [0, n) cut into <see cref="ChunkLength"/> pieces, in parallel.</summary>
