@@ -1,0 +1,50 @@
+using System.Diagnostics;
+using NUnit.Framework;
+using SimilarFaces.Engine.IO;
+
+namespace SimilarFaces.Tests.Cli;
+
+/// <summary>
+/// Ctrl-C (SIGINT) during `train`: the tool finishes the step it is in, writes a checkpoint, says how to
+/// resume, and exits with 130; the checkpoint is complete and loads.
+/// </summary>
+[NonParallelizable]
+public sealed class InterruptTests
+{
+    [Test]
+    public void CtrlCLeavesACompleteCheckpoint()
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) Assert.Ignore("sends SIGINT with kill(1)");
+        var dir = Fixtures.NewScratchFolder();
+        try
+        {
+            var cli = Path.Combine(AppContext.BaseDirectory, "similar-faces.dll");
+            var start = new ProcessStartInfo("dotnet", ["exec", cli, "train", "--epochs", "200", "--device", "cpu", "--out", dir])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using var process = Process.Start(start)!;
+            var output = process.StandardOutput.ReadToEndAsync();
+            var error = process.StandardError.ReadToEndAsync();
+            var model = Path.Combine(dir, "model.safetensors");
+            var clock = Stopwatch.StartNew();
+            while (!File.Exists(model) && !process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(100);
+            Assert.That(File.Exists(model), Is.True, "the first epoch's checkpoint appears");
+
+            using (var kill = Process.Start("kill", ["-INT", process.Id.ToString()])) kill.WaitForExit();
+            Assert.That(process.WaitForExit(TimeSpan.FromMinutes(2)), Is.True, "train stops after Ctrl-C");
+            Assert.That(process.ExitCode, Is.EqualTo(130), error.Result);
+            Assert.That(output.Result, Does.Contain("interrupted").And.Contain("--resume"));
+            var saved = SafeTensors.Read(model);
+            int epoch = int.Parse(saved.Metadata["epoch"]);
+            Assert.That(epoch, Is.InRange(1, 199), "stopped before the end");
+            Assert.That(SafeTensors.Read(Path.Combine(dir, "training-state.safetensors")).Metadata["epoch"], Is.EqualTo(saved.Metadata["epoch"]));
+            Assert.That(Directory.GetFiles(dir, "*.tmp"), Is.Empty, "no half-written file is left");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
