@@ -88,7 +88,7 @@ public static class TrainCommand
                     while (!trainer.Finished && !cancel.IsCancellationRequested)
                     {
                         float loss = trainer.Step();
-                        pairsDone += Math.Min(settings.BatchSize, dataset.Count);
+                        pairsDone += trainer.LastBatchPairs;
                         task.Increment(1);
                         task.Description = string.Create(CultureInfo.InvariantCulture,
                             $"epoch {trainer.Epoch + (trainer.StepInEpoch > 0 ? 1 : 0)}/{settings.Epochs} loss {loss:F4} {pairsDone / clock.Elapsed.TotalSeconds:F0} pairs/s");

@@ -62,6 +62,9 @@ public sealed class Trainer : IDisposable
     public int StepInEpoch { get; private set; }
     public int StepsPerEpoch => (_sampler.PairsPerEpoch + Settings.BatchSize - 1) / Settings.BatchSize;
     public IReadOnlyList<float> StepLosses => _losses;
+
+    /// <summary>Pairs in the batch of the last step (the last batch of an epoch may be smaller).</summary>
+    public int LastBatchPairs => _batch.Count;
     public bool Finished => Epoch >= Settings.Epochs;
 
     /// <summary>Runs one training step on the next batch of pairs and returns its loss.</summary>
