@@ -66,7 +66,8 @@ public static class Close
             if (actual[i] == expected[i] || (float.IsNaN(actual[i]) && float.IsNaN(expected[i]))) continue;
             double diff = Math.Abs(actual[i] - (double)expected[i]);
             double allowed = atol + rtol * Math.Abs(expected[i]);
-            worstRelative = Math.Max(worstRelative, diff / Math.Max(Math.Abs(expected[i]), atol / rtol));
+            double scale = Math.Max(Math.Abs(expected[i]), rtol > 0 ? atol / rtol : 0);
+            worstRelative = Math.Max(worstRelative, scale > 0 ? diff / scale : diff);
             if (diff - allowed > worstExcess || (!double.IsFinite(actual[i]) && worstIndex < 0))
             {
                 worstExcess = diff - allowed;
