@@ -8,18 +8,19 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //   y[n,k,oh,ow]  = bias[k] + Σ_{c,r,s} w[k,c,r,s] · x[n, c, oh·sh + r − ph, ow·sw + s − pw]      (zero outside x)
 //   dx[n,c,ih,iw] = Σ_{k,r,s} w[k,c,r,s] · dy[n,k,oh,ow]   over oh·sh + r − ph = ih, ow·sw + s − pw = iw
 //   dw[k,c,r,s]   = Σ_{n,oh,ow} dy[n,k,oh,ow] · x[n, c, oh·sh + r − ph, ow·sw + s − pw];   dbias[k] = Σ dy[n,k,·,·]
-// Every pass reads a zero-padded copy of its source rows, so the kernels never test bounds. At stride 1 the
-// input gradient is itself a correlation: dy padded by (R−1−ph, S−1−pw) with w flipped and its channels swapped
-// (other strides scatter, scalar). Correlations keep four output channels × two vectors of an output row in
-// registers; outputs narrower than two vectors, and strides above 1, take a scalar path with the same FMA order.
-// At stride 1 the weight gradient is one long dot product per (k, c, r, s) over a flattened image; it is summed
-// per group of images (groups fixed by the shape) and the groups added in order.
+// Every pass reads zero-padded source rows (a copy unless the padding is 0), so the kernels never test bounds.
+// At stride 1 the input gradient is itself a correlation: dy padded by (R−1−ph, S−1−pw) with w flipped and its
+// channels swapped (other strides scatter, scalar). Correlations keep four output channels × two vectors of an
+// output row in registers; outputs narrower than two vectors, and strides above 1, take a scalar path with the
+// same FMA order. At stride 1 the weight gradient keeps four output channels × three kernel columns in registers
+// over output row vectors, in bands of rows (outputs narrower than a vector, and other strides, scalar); it is
+// summed per group of images (groups fixed by the shape) and the groups added in order.
 public sealed unsafe partial class CpuBackend
 {
     private const int ChannelBlock = 4;   // output channels per register block
 
     [ThreadStatic] private static float[]? t_paddedSource;
-    [ThreadStatic] private static float[]? t_paddedGradient;
+    [ThreadStatic] private static float[]? t_weightGradientBlocks;
 
     /// <summary>One image's correlation: source (Ci, Hs, Ws) zero-padded by (PadH, PadW), kernel R×S, output (Co, Ho, Wo).</summary>
     private readonly record struct Correlation(int Ci, int Hs, int Ws, int PadH, int PadW, int Co, int R, int S, int StrideH, int StrideW, int Ho, int Wo)
@@ -91,35 +92,26 @@ public sealed unsafe partial class CpuBackend
         try
         {
             int images = s.N;
+            bool rowVectors = g.StrideH == 1 && g.StrideW == 1 && g.Wo >= VectorLanes;
             ForEachPiece(groups, group =>
             {
                 var (first, end) = PieceRange(images, groups, group);
                 var partial = partials.AsSpan(group * partialLength, partialLength);
                 partial.Clear();
+                float* tail = stackalloc float[ChannelBlock * Vector512<float>.Count];
                 fixed (float* x0 = xs, dy0 = dys)
                 fixed (double* sums = partial)
                     for (int n = first; n < end; n++)
                     {
                         float* image = x0 + n * g.SourceLength, dyImage = dy0 + n * g.OutputLength;
-                        if (g.StrideH == 1 && g.StrideW == 1)
+                        float* source = PaddedSource(g, image, 0, g.Hs + 2 * g.PadH, out long plane);
+                        if (rowVectors)
                         {
-                            // Flat copies: x zero-padded (rows Hp, width Wp), dy widened to width Wp with zeros.
-                            int width = g.PaddedWidth, rows = g.Hs + 2 * g.PadH, lanes = VectorLanes;
-                            long plane = (long)rows * width, dyPlane = ((long)g.Ho * width + lanes - 1) / lanes * lanes;
-                            long slack = g.S + 2 * lanes;
-                            float* source = ThreadScratch(ref t_paddedSource, g.Ci * plane + slack);
-                            CopyPadded(image, g.Ci, g.Hs, g.Ws, g.PadH, g.PadW, source, 0, rows, width, plane);
-                            new Span<float>(source + g.Ci * plane, (int)slack).Clear();
-                            float* gradient = ThreadScratch(ref t_paddedGradient, g.Co * dyPlane);
-                            CopyPadded(dyImage, g.Co, g.Ho, g.Wo, 0, 0, gradient, 0, g.Ho, width, dyPlane);
-                            if (_wide) AccumulateWeightGradient<Simd512, Vector512<float>>(g, source, plane, gradient, dyPlane, sums);
-                            else AccumulateWeightGradient<Simd256, Vector256<float>>(g, source, plane, gradient, dyPlane, sums);
+                            float* blocks = ThreadScratch(ref t_weightGradientBlocks, WeightGradientBlockFloats(g, VectorLanes));
+                            if (_wide) AccumulateWeightGradient<Simd512, Vector512<float>>(g, source, plane, dyImage, blocks, tail, sums);
+                            else AccumulateWeightGradient<Simd256, Vector256<float>>(g, source, plane, dyImage, blocks, tail, sums);
                         }
-                        else
-                        {
-                            float* source = PaddedSource(g, image, 0, g.Hs + 2 * g.PadH, out long plane);
-                            AccumulateWeightGradientScalar(g, source, plane, dyImage, sums);
-                        }
+                        else AccumulateWeightGradientScalar(g, source, plane, dyImage, sums);
                         for (int k = 0; k < g.Co; k++)
                             sums[weights + k] += SumOf(dyImage + k * (long)g.Ho * g.Wo, g.Ho * g.Wo);
                     }
@@ -321,44 +313,93 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>
-    /// sums[k,c,r,s] += Σ_j dy[k][j] · source[c][r·Wp + s + j] for one image at stride 1, where j runs flat over
-    /// the (Ho, Wp) grid: dy is widened to Wp columns with zeros, so the columns that wrap into the next source
-    /// row add nothing and a whole plane is one long dot product. A register block is two channels × three kernel
-    /// columns: each dy load feeds three FMAs, each source load two. Channels past Co reread the last channel
-    /// and columns past S the last column; their sums are dropped.
+    /// sums[k,c,r,s] += Σ_{oh,ow} dy[k,oh,ow] · source[c, oh + r, ow + s] for one image at stride 1. A register
+    /// block is four channels × three kernel columns accumulated over output row vectors: each dy vector feeds
+    /// three FMAs, each source vector four. Rows go in bands whose dy stays in L1 across all (c, r); between bands
+    /// each register block waits in <paramref name="blocks"/> (12 vectors per block, in loop order), and after the
+    /// last band its lanes are summed. The last vector of a row is shifted left to end at Wo and its dy lanes
+    /// already counted are zeroed (in <paramref name="tail"/>, four vectors). Channels past Co reread the last
+    /// channel and columns past S the last column; their sums are dropped.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AccumulateWeightGradient<TS, TV>(in Correlation g, float* source, long plane, float* dy, long dyPlane, double* sums)
+    private static void AccumulateWeightGradient<TS, TV>(in Correlation g, float* source, long plane, float* dy, float* blocks, float* tail, double* sums)
         where TS : ISimd<TV> where TV : struct
     {
-        int lanes = TS.Lanes, width = g.PaddedWidth;
-        long kStride = (long)g.Ci * g.R * g.S;
-        for (int k0 = 0; k0 < g.Co; k0 += 2)
+        int lanes = TS.Lanes, stride = g.PaddedWidth, outWidth = g.Wo, lastCol = outWidth - lanes;
+        int repeated = (outWidth + lanes - 1) / lanes * lanes - outWidth, bandRows = Math.Max(1, WeightGradientBandFloats / outWidth);
+        long dyPlane = (long)g.Ho * outWidth, kStride = (long)g.Ci * g.R * g.S;
+        new Span<float>(blocks, WeightGradientBlockFloats(g, lanes)).Clear();
+        for (int band = 0; band < g.Ho; band += bandRows)
         {
-            int k1 = Math.Min(k0 + 1, g.Co - 1);
-            float* dy0 = dy + k0 * dyPlane, dy1 = dy + k1 * dyPlane;
-            for (int c = 0; c < g.Ci; c++)
-                for (int r = 0; r < g.R; r++)
-                    for (int s0 = 0; s0 < g.S; s0 += 3)
-                    {
-                        int s1 = Math.Min(s0 + 1, g.S - 1), s2 = Math.Min(s0 + 2, g.S - 1);
-                        float* x = source + c * plane + (long)r * width;
-                        float* x0 = x + s0, x1 = x + s1, x2 = x + s2;
-                        TV a00 = TS.Zero, a01 = TS.Zero, a02 = TS.Zero, a10 = TS.Zero, a11 = TS.Zero, a12 = TS.Zero;
-                        for (long j = 0; j < dyPlane; j += lanes)
+            int bandEnd = Math.Min(g.Ho, band + bandRows);
+            float* block = blocks;
+            for (int k0 = 0; k0 < g.Co; k0 += ChannelBlock)
+            {
+                int k1 = Math.Min(k0 + 1, g.Co - 1), k2 = Math.Min(k0 + 2, g.Co - 1), k3 = Math.Min(k0 + 3, g.Co - 1);
+                float* dyBlock0 = dy + k0 * dyPlane, dyBlock1 = dy + k1 * dyPlane, dyBlock2 = dy + k2 * dyPlane, dyBlock3 = dy + k3 * dyPlane;
+                for (int c = 0; c < g.Ci; c++)
+                    for (int r = 0; r < g.R; r++)
+                        for (int s0 = 0; s0 < g.S; s0 += 3, block += 12 * lanes)
                         {
-                            TV v0 = TS.Load(x0 + j), v1 = TS.Load(x1 + j), v2 = TS.Load(x2 + j);
-                            TV d = TS.Load(dy0 + j);
-                            a00 = TS.MultiplyAdd(d, v0, a00); a01 = TS.MultiplyAdd(d, v1, a01); a02 = TS.MultiplyAdd(d, v2, a02);
-                            d = TS.Load(dy1 + j);
-                            a10 = TS.MultiplyAdd(d, v0, a10); a11 = TS.MultiplyAdd(d, v1, a11); a12 = TS.MultiplyAdd(d, v2, a12);
+                            int s1 = Math.Min(s0 + 1, g.S - 1), s2 = Math.Min(s0 + 2, g.S - 1);
+                            TV a00 = TS.Load(block), a01 = TS.Load(block + lanes), a02 = TS.Load(block + 2 * lanes);
+                            TV a10 = TS.Load(block + 3 * lanes), a11 = TS.Load(block + 4 * lanes), a12 = TS.Load(block + 5 * lanes);
+                            TV a20 = TS.Load(block + 6 * lanes), a21 = TS.Load(block + 7 * lanes), a22 = TS.Load(block + 8 * lanes);
+                            TV a30 = TS.Load(block + 9 * lanes), a31 = TS.Load(block + 10 * lanes), a32 = TS.Load(block + 11 * lanes);
+                            for (int oh = band; oh < bandEnd; oh++)
+                            {
+                                float* xRow = source + c * plane + (long)(oh + r) * stride;
+                                float* x0 = xRow + s0, x1 = xRow + s1, x2 = xRow + s2;
+                                long dyRow = (long)oh * outWidth;
+                                float* e0 = dyBlock0 + dyRow, e1 = dyBlock1 + dyRow, e2 = dyBlock2 + dyRow, e3 = dyBlock3 + dyRow;
+                                for (nint col = 0; col < outWidth; col += lanes)
+                                {
+                                    if (col > lastCol)
+                                    {
+                                        // The row's last vector, shifted left by `repeated` columns, with those dy lanes zeroed.
+                                        TV lane = TS.LaneIndices, first = TS.Splat(repeated);
+                                        TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e0 + lastCol)), tail);
+                                        TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e1 + lastCol)), tail + lanes);
+                                        TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e2 + lastCol)), tail + 2 * lanes);
+                                        TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e3 + lastCol)), tail + 3 * lanes);
+                                        e0 = tail - col; e1 = e0 + lanes; e2 = e0 + 2 * lanes; e3 = e0 + 3 * lanes;
+                                        x0 -= repeated; x1 -= repeated; x2 -= repeated;
+                                    }
+                                    TV v0 = TS.Load(x0 + col), v1 = TS.Load(x1 + col), v2 = TS.Load(x2 + col);
+                                    TV d = TS.Load(e0 + col);
+                                    a00 = TS.MultiplyAdd(d, v0, a00); a01 = TS.MultiplyAdd(d, v1, a01); a02 = TS.MultiplyAdd(d, v2, a02);
+                                    d = TS.Load(e1 + col);
+                                    a10 = TS.MultiplyAdd(d, v0, a10); a11 = TS.MultiplyAdd(d, v1, a11); a12 = TS.MultiplyAdd(d, v2, a12);
+                                    d = TS.Load(e2 + col);
+                                    a20 = TS.MultiplyAdd(d, v0, a20); a21 = TS.MultiplyAdd(d, v1, a21); a22 = TS.MultiplyAdd(d, v2, a22);
+                                    d = TS.Load(e3 + col);
+                                    a30 = TS.MultiplyAdd(d, v0, a30); a31 = TS.MultiplyAdd(d, v1, a31); a32 = TS.MultiplyAdd(d, v2, a32);
+                                }
+                            }
+                            if (bandEnd < g.Ho)
+                            {
+                                TS.Store(a00, block); TS.Store(a01, block + lanes); TS.Store(a02, block + 2 * lanes);
+                                TS.Store(a10, block + 3 * lanes); TS.Store(a11, block + 4 * lanes); TS.Store(a12, block + 5 * lanes);
+                                TS.Store(a20, block + 6 * lanes); TS.Store(a21, block + 7 * lanes); TS.Store(a22, block + 8 * lanes);
+                                TS.Store(a30, block + 9 * lanes); TS.Store(a31, block + 10 * lanes); TS.Store(a32, block + 11 * lanes);
+                                continue;
+                            }
+                            long tap = (c * g.R + r) * g.S;
+                            AddBlockSums<TS, TV>(sums + k0 * kStride + tap, s0, s1, s2, a00, a01, a02);
+                            if (k1 > k0) AddBlockSums<TS, TV>(sums + k1 * kStride + tap, s0, s1, s2, a10, a11, a12);
+                            if (k2 > k1) AddBlockSums<TS, TV>(sums + k2 * kStride + tap, s0, s1, s2, a20, a21, a22);
+                            if (k3 > k2) AddBlockSums<TS, TV>(sums + k3 * kStride + tap, s0, s1, s2, a30, a31, a32);
                         }
-                        long tap = (c * g.R + r) * g.S;
-                        AddBlockSums<TS, TV>(sums + k0 * kStride + tap, s0, s1, s2, a00, a01, a02);
-                        if (k1 > k0) AddBlockSums<TS, TV>(sums + k1 * kStride + tap, s0, s1, s2, a10, a11, a12);
-                    }
+            }
         }
     }
+
+    /// <summary>dy floats of one channel per band of <see cref="AccumulateWeightGradient{TS,TV}"/>: four channels' take 16 KB.</summary>
+    private const int WeightGradientBandFloats = 1024;
+
+    /// <summary>Floats of the register blocks <see cref="AccumulateWeightGradient{TS,TV}"/> keeps between bands.</summary>
+    private static int WeightGradientBlockFloats(in Correlation g, int lanes) =>
+        (g.Co + ChannelBlock - 1) / ChannelBlock * g.Ci * g.R * ((g.S + 2) / 3) * 12 * lanes;
 
     /// <summary>Adds the lane sums of one channel's three kernel columns, skipping the repeated ones past S.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -12,6 +12,8 @@ internal unsafe interface ISimd<TVector> where TVector : struct
 {
     static abstract int Lanes { get; }
     static abstract TVector Zero { get; }
+    /// <summary>0, 1, 2, …: lane i holds i.</summary>
+    static abstract TVector LaneIndices { get; }
     static abstract TVector Splat(float value);
     static abstract TVector Load(float* source);
     static abstract void Store(TVector value, float* destination);
@@ -37,6 +39,7 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
 {
     public static int Lanes => Vector256<float>.Count;
     public static Vector256<float> Zero => Vector256<float>.Zero;
+    public static Vector256<float> LaneIndices => Vector256<float>.Indices;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Splat(float value) => Vector256.Create(value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(float* source) => Vector256.Load(source);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector256<float> value, float* destination) => value.Store(destination);
@@ -56,6 +59,7 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
 {
     public static int Lanes => Vector512<float>.Count;
     public static Vector512<float> Zero => Vector512<float>.Zero;
+    public static Vector512<float> LaneIndices => Vector512<float>.Indices;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Splat(float value) => Vector512.Create(value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(float* source) => Vector512.Load(source);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector512<float> value, float* destination) => value.Store(destination);
