@@ -95,6 +95,10 @@ public sealed class CpuBackendTests(bool wideVectors)
     {
         _check.Conv2d(new Conv2dShape(3, 4, 10, 37, 8, 3, 3, 1, 1, 1, 1), tolerance: 1e-6);
         _check.Conv2d(new Conv2dShape(2, 2, 13, 45, 6, 5, 3, 1, 1, 2, 1), tolerance: 1e-6);
+        // tall images: the weight gradient walks the rows in several L1-sized bands
+        _check.Conv2d(new Conv2dShape(2, 3, 70, 40, 5, 3, 3, 1, 1, 0, 0), tolerance: 1e-6);
+        _check.Conv2d(new Conv2dShape(1, 2, 60, 45, 4, 5, 5, 1, 1, 2, 2), tolerance: 1e-6);
+        _check.Conv2d(new Conv2dShape(2, 1, 102, 102, 4, 3, 3, 1, 1, 0, 0), tolerance: 1e-6);
     }
 
     // ---- determinism and ownership ---------------------------------------------------------------
