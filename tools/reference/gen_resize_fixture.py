@@ -7,10 +7,11 @@ Run with Debian's python3-pil (9.4) from the repository root:
 
 Writes Tests/Fixtures/resize_pil.json and the small generated images it refers to in
 Tests/Fixtures/images/. AT&T faces (Olivetti Research Laboratory, Cambridge) are read from
-../shared/data/att_faces beside the repository; only PIL's 100x100 outputs and the
-images' relative paths are stored, never the images themselves.
+../shared/data/att_faces beside the repository; for them only the images' relative paths and the
+SHA-256 digest and byte sum of PIL's 100x100 output are stored, never pixels of a face.
 """
 import base64
+import hashlib
 import json
 import os
 import random
@@ -132,10 +133,12 @@ def main():
     if not os.path.isdir(ATT):
         raise SystemExit(f"AT&T faces not found at {ATT}")
     for source in ATT_SOURCES:
-        entry = {"source": source}
-        entry.update(reference(os.path.join(ATT, source), [(100, 100)]))
-        del entry["gray"]  # would reproduce the face image itself
-        fixture["att_faces"].append(entry)
+        gray = Image.open(os.path.join(ATT, source)).convert("L")
+        resized = gray.resize((100, 100), Image.BILINEAR).tobytes()
+        fixture["att_faces"].append({
+            "source": source, "width": gray.width, "height": gray.height, "resized_width": 100, "resized_height": 100,
+            "sha256": hashlib.sha256(resized).hexdigest(), "sum": sum(resized),
+        })
 
     with open(os.path.join(FIXTURES, "resize_pil.json"), "w") as f:
         json.dump(fixture, f, indent=1)
