@@ -93,9 +93,6 @@ public sealed class Tensor : IDisposable
         return t;
     }
 
-    /// <summary>A scalar (rank 0).</summary>
-    public static Tensor Scalar(IBackend backend, float value) => Full(backend, value, []);
-
     /// <summary>A tensor that outlives every scope (parameters, optimiser state).</summary>
     public static Tensor Persistent(IBackend backend, ReadOnlySpan<float> values, params int[] shape)
     {

@@ -23,9 +23,6 @@ public sealed record TrainingSettings
         $"batch={BatchSize} lr={LearningRate} margin={Margin} seed={Seed} optimizer=Adam(0.9,0.999,1e-8)");
 }
 
-/// <summary>Where a run stands: resumable from the last checkpoint exactly.</summary>
-public sealed record TrainingProgress(int Epoch, int StepInEpoch, long Step, ulong SamplerState, IReadOnlyList<float> StepLosses);
-
 /// <summary>
 /// Trains a <see cref="SiameseNetwork"/> with the contrastive loss and Adam, as the seed notebook does:
 /// for each batch of pairs, zero the gradients, embed both images with the shared tower, loss of the
@@ -104,8 +101,6 @@ public sealed class Trainer : IDisposable
             throw new NonFiniteLossException(Epoch + 1, StepInEpoch + 1, value);
         return value;
     }
-
-    public TrainingProgress Progress => new(Epoch, StepInEpoch, Optimizer.Steps, _sampler.State, _losses);
 
     /// <summary>Writes model.safetensors and training-state.safetensors into <paramref name="directory"/>, each atomically.</summary>
     public void Save(string directory, IReadOnlyDictionary<string, string>? extraMetadata = null)

@@ -30,14 +30,6 @@ public sealed class TensorScope : IDisposable
         if (i >= 0) _tensors.RemoveAt(i);
     }
 
-    /// <summary>Moves a tensor out of this scope so it survives it; the caller then owns it.</summary>
-    public Tensor Keep(Tensor tensor)
-    {
-        Unregister(tensor);
-        _outer?.Register(tensor);
-        return tensor;
-    }
-
     public void Dispose()
     {
         if (_disposed) return;
