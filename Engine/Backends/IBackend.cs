@@ -132,6 +132,21 @@ public interface IBackend : IDisposable
     /// <summary>dd (n) = dloss[0]/n · (2(1−y)·d − 2y·max(margin − d, 0)).</summary>
     void ContrastiveLossBackward(int n, DeviceBuffer d, DeviceBuffer label, DeviceBuffer dloss, DeviceBuffer dd, float margin);
 
+    /// <summary>loss[0] = −mean_r log softmax(logits_r)[label_r] over rows; writes the softmax into probabilities (rows, classes).
+    /// Labels hold class indices in [0, classes) as floats (checked by the op).</summary>
+    void CrossEntropyForward(int rows, int classes, DeviceBuffer logits, DeviceBuffer label, DeviceBuffer probabilities, DeviceBuffer loss);
+
+    /// <summary>dlogits (rows, classes) = dloss[0]/rows · (probabilities − onehot(label)).</summary>
+    void CrossEntropyBackward(int rows, int classes, DeviceBuffer probabilities, DeviceBuffer label, DeviceBuffer dloss, DeviceBuffer dlogits);
+
+    // ---- row normalisation ----------------------------------------------------------------
+
+    /// <summary>y (rows, dim) = x / max(‖x_r‖, eps) per row; norms (rows) = ‖x_r‖ (before the clamp).</summary>
+    void L2NormalizeForward(int rows, int dim, DeviceBuffer x, DeviceBuffer y, DeviceBuffer norms, float eps);
+
+    /// <summary>dx = (dy − y·⟨y, dy⟩)/‖x‖ per row where ‖x‖ ≥ eps, else dy/eps.</summary>
+    void L2NormalizeBackward(int rows, int dim, DeviceBuffer y, DeviceBuffer norms, DeviceBuffer dy, DeviceBuffer dx, float eps);
+
     // ---- optimisers (one fused pass per parameter tensor) --------------------------------------
 
     /// <summary>PyTorch Adam (L2 weight decay added to the gradient): updates param, m and v in place.</summary>

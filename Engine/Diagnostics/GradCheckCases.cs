@@ -50,6 +50,8 @@ public static class GradCheckCases
         Case("ContrastiveLoss", "contrastive_loss", "d = margin (|d − 2| ≥ 0.1)",
             r => [new CheckInput("distance", [8, 1], [0.3f, 0.9f, 1.5f, 1.8f, 2.3f, 2.9f, 0.6f, 3.4f]), new CheckInput("label", [8, 1], [0, 1, 0, 1, 0, 1, 1, 1], false)],
             t => Ops.ContrastiveLoss(t[0], t[1], 2f)),
+        Case("L2Normalize", "l2_normalize", "‖x‖ = eps (rows far from 0)", r => [U("x", r, 4, 6)], t => Ops.L2Normalize(t[0])),
+        Case("CrossEntropy", "cross_entropy", "none", r => [U("logits", r, -2.0, 2.0, 5, 4)], t => Ops.CrossEntropy(t[0], [2, 0, 3, 3, 1])),
     ];
 
     private static GradCheckCase Case(string op, string name, string kinks, Func<SeededRandom, CheckInput[]> inputs,

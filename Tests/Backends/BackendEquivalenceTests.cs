@@ -168,6 +168,22 @@ public sealed class BackendEquivalenceTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    public void L2NormalizeAndCrossEntropy()
+    {
+        int rows = 6, dim = 33, classes = 5;
+        var x = Random(rows * dim, 27);
+        var labels = Enumerable.Range(0, rows).Select(i => (float)(i * 3 % classes)).ToArray();
+        Same("l2 normalize + cross entropy", [x, Random(rows * dim, 28), Random(rows * classes, 29, -4, 4), labels, [0.6f]],
+            [rows * dim, rows, rows * dim, rows * classes, 1, rows * classes], (b, i, o) =>
+        {
+            b.L2NormalizeForward(rows, dim, i[0], o[0], o[1], 1e-12f);
+            b.L2NormalizeBackward(rows, dim, o[0], o[1], i[1], o[2], 1e-12f);
+            b.CrossEntropyForward(rows, classes, i[2], i[3], o[3], o[4]);
+            b.CrossEntropyBackward(rows, classes, o[3], i[3], i[4], o[5]);
+        });
+    }
+
+    [Test]
     public void AdamAndSgd()
     {
         int n = 2053;

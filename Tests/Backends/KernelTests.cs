@@ -202,6 +202,14 @@ public sealed class KernelTests(string device) : DeviceTest(device)
     [Test]
     public void ContrastiveLoss() => _check.ContrastiveLoss(tolerance: 1e-6);
 
+    // rows of 37 (a vector tail), one shorter than eps: y, dx |error| ≤ 1e-5·(1 + |expected|)
+    [Test]
+    public void L2Normalize() => _check.L2Normalize(rows: 7, dim: 37, tolerance: 1e-5);
+
+    // 6 rows of 5 classes, one row shifted by +90 (exp overflows without the max): |error| ≤ 1e-5·(1 + |expected|)
+    [Test]
+    public void CrossEntropy() => _check.CrossEntropy(tolerance: 1e-5);
+
     // ---- optimisers --------------------------------------------------------------------------------
 
     // three steps: m |error| ≤ 1e-6·(|m| + 1 − β1), v ≤ 1e-6·v, param ≤ 1e-3 of the path 3·lr
@@ -528,6 +536,47 @@ public sealed class KernelChecks(IBackend backend) : IDisposable
         var dd = Output(d.Length);
         backend.ContrastiveLossBackward(d.Length, db, lb, Upload([dloss]), dd, margin);
         AssertClose(Read(dd), ReferenceKernels.ContrastiveLossBackward(d, label, dloss, margin), tolerance, "dd");
+    }
+
+    public void L2Normalize(int rows, int dim, double tolerance)
+    {
+        const float eps = 1e-6f;
+        var x = Random(rows * dim);
+        for (int j = 0; j < dim; j++) x[2 * dim + j] *= 1e-8f;   // row 2: ‖x‖ < eps, divided by eps instead
+        var y = Output(rows * dim);
+        var norms = Output(rows);
+        backend.L2NormalizeForward(rows, dim, Upload(x), y, norms, eps);
+        var (yExpected, normsExpected) = ReferenceKernels.L2NormalizeForward(rows, dim, x, eps);
+        AssertCloseOrUnit(Read(y), yExpected, tolerance, "y");
+        AssertClose(Read(norms), normsExpected, tolerance, "norms");
+
+        var dy = Random(rows * dim);
+        var dx = Output(rows * dim);
+        var yExact = yExpected.Select(v => (float)v).ToArray();
+        backend.L2NormalizeBackward(rows, dim, Upload(yExact), norms, Upload(dy), dx, eps);
+        var dxExpected = ReferenceKernels.L2NormalizeBackward(rows, dim, yExact, Read(norms), dy, eps);
+        AssertCloseOrUnit(Read(dx), dxExpected, tolerance, "dx");
+    }
+
+    public void CrossEntropy(double tolerance)
+    {
+        const int rows = 6, classes = 5;
+        const float dloss = 0.7f;
+        var logits = Random(rows * classes, -3, 3);
+        for (int k = 0; k < classes; k++) logits[3 * classes + k] += 90f;
+        float[] label = [0, 4, 2, 2, 1, 3];
+        var labelb = Upload(label);
+        var p = Output(rows * classes);
+        var loss = Output(1);
+        backend.CrossEntropyForward(rows, classes, Upload(logits), labelb, p, loss);
+        var (pExpected, lossExpected) = ReferenceKernels.CrossEntropyForward(rows, classes, logits, label);
+        AssertCloseOrUnit(Read(p), pExpected, tolerance, "probabilities");
+        AssertCloseOrUnit(Read(loss), [lossExpected], tolerance, "loss");
+
+        var pExact = pExpected.Select(v => (float)v).ToArray();
+        var dlogits = Output(rows * classes);
+        backend.CrossEntropyBackward(rows, classes, Upload(pExact), labelb, Upload([dloss]), dlogits);
+        AssertCloseOrUnit(Read(dlogits), ReferenceKernels.CrossEntropyBackward(rows, classes, pExact, label, dloss), tolerance, "dlogits");
     }
 
     // ---- optimisers --------------------------------------------------------------------------------

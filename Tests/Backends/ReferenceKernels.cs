@@ -279,6 +279,39 @@ public static class ReferenceKernels
     public static double[] ContrastiveLossBackward(float[] d, float[] label, double dloss, double margin) =>
         d.Select((v, i) => dloss / d.Length * (2 * (1 - label[i]) * v - 2 * label[i] * Math.Max(margin - v, 0))).ToArray();
 
+    /// <summary>y = x / max(‖x‖, eps) per row, and the norms ‖x‖.</summary>
+    public static (double[] Y, double[] Norms) L2NormalizeForward(int rows, int dim, float[] x, double eps)
+    {
+        var norms = Enumerable.Range(0, rows).Select(r => Math.Sqrt(Enumerable.Range(r * dim, dim).Sum(j => (double)x[j] * x[j]))).ToArray();
+        return (x.Select((v, j) => v / Math.Max(norms[j / dim], eps)).ToArray(), norms);
+    }
+
+    /// <summary>dx = (dy − y·⟨y, dy⟩)/‖x‖ per row, dy/eps where ‖x‖ &lt; eps.</summary>
+    public static double[] L2NormalizeBackward(int rows, int dim, float[] y, float[] norms, float[] dy, double eps)
+    {
+        var radial = Enumerable.Range(0, rows).Select(r => Enumerable.Range(r * dim, dim).Sum(j => (double)y[j] * dy[j])).ToArray();
+        return dy.Select((g, j) => norms[j / dim] < eps ? g / eps : (g - y[j] * radial[j / dim]) / norms[j / dim]).ToArray();
+    }
+
+    /// <summary>softmax per row and −mean log p[label].</summary>
+    public static (double[] P, double Loss) CrossEntropyForward(int rows, int classes, float[] logits, float[] label)
+    {
+        var p = new double[rows * classes];
+        double loss = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            var row = logits.Skip(r * classes).Take(classes).Select(v => (double)v).ToArray();
+            double max = row.Max(), sum = row.Sum(v => Math.Exp(v - max));
+            for (int k = 0; k < classes; k++) p[r * classes + k] = Math.Exp(row[k] - max) / sum;
+            loss -= row[(int)label[r]] - max - Math.Log(sum);
+        }
+        return (p, loss / rows);
+    }
+
+    /// <summary>dlogits = dloss/rows · (p − onehot(label)).</summary>
+    public static double[] CrossEntropyBackward(int rows, int classes, float[] p, float[] label, double dloss) =>
+        p.Select((v, i) => dloss / rows * (v - (i % classes == (int)label[i / classes] ? 1.0 : 0.0))).ToArray();
+
     // ---- optimisers --------------------------------------------------------------------------
 
     /// <summary>torch.optim.Adam's step (L2 decay added to the gradient), in place on param, m and v.</summary>

@@ -43,7 +43,7 @@ public sealed class OpParityTests(string device) : DeviceTest(device)
             });
         try
         {
-            var output = Forward(name, inputs, args.RootElement);
+            var output = Forward(name, inputs, args.RootElement, file);
             double worst = Compare(output, file.Get("out", name), $"{name} output");
             if (name.StartsWith("batchnorm") && name.Contains("train"))
             {
@@ -69,7 +69,7 @@ public sealed class OpParityTests(string device) : DeviceTest(device)
         }
     }
 
-    private static Tensor Forward(string name, Dictionary<string, Tensor> t, JsonElement args)
+    private static Tensor Forward(string name, Dictionary<string, Tensor> t, JsonElement args, SafeTensors.Contents file)
     {
         int Int(string key) => args.GetProperty(key).GetInt32();
         float Float(string key) => args.GetProperty(key).GetSingle();
@@ -96,6 +96,8 @@ public sealed class OpParityTests(string device) : DeviceTest(device)
             "mean" => Ops.Mean(t["x"]),
             "pairwise_distance" => Ops.PairwiseDistance(t["a"], t["b"], Float("eps")),
             "contrastive_loss" => Ops.ContrastiveLoss(t["d"], t["y"], Float("margin")),
+            "l2_normalize" => Ops.L2Normalize(t["x"], Float("eps")),
+            "cross_entropy" => Ops.CrossEntropy(t["logits"], file.Get("target", name).Longs!.Select(v => (int)v).ToArray()),
             _ => throw new AssertionException($"fixture {name} has no runner in {nameof(OpParityTests)}"),
         };
     }

@@ -322,6 +322,25 @@ def contrastive_loss(g, *, margin, reduction):
     return forward_backward(g, op, {"d": d, "y": y}, ["d"]), ""
 
 
+def l2_normalize(g, *, p, dim, eps):
+    x = randn(g, 5, 7)
+    x[2] *= 1e-4  # a short row: the division amplifies its gradient
+    x[3, :3] = 0.0
+    op = functools.partial(F.normalize, p=p, dim=dim, eps=eps)
+    tensors = forward_backward(g, op, {"x": x}, ["x"])
+    assert torch.allclose(tensors["out"].norm(dim=1), torch.ones(5))
+    return tensors, ""
+
+
+def cross_entropy(g, *, reduction):
+    logits = randn(g, 6, 4) * 3.0
+    logits[4] += 80.0  # exp(z) overflows float32 unless the row maximum is subtracted first
+    target = torch.tensor([0, 3, 1, 3, 2, 0])
+    tensors = forward_backward(g, lambda z: F.cross_entropy(z, target, reduction=reduction), {"logits": logits}, ["logits"])
+    tensors["target"] = target
+    return tensors, ""
+
+
 def optimizer_gradients(g) -> list[torch.Tensor]:
     """Three 20-element gradients: element 0 always 0, element 1 flips sign, element 2 tiny, element 3 large."""
     grads = [randn(g, 20) for _ in range(3)]
@@ -447,6 +466,13 @@ CASES = [
          "mean((1-y)*d^2 + y*clamp(margin-d, min=0)^2), d (8,1) = 0.3,1.1,1.9,2.5,3.7,0.05,1.6,2.2 (never at"
          " the margin), y (8,1) = 0,1,1,0,1,1,0,1 (1 = different); y=1 pairs beyond the margin (3.7, 2.2) get"
          " zero gradient. Only grad.d: labels get no gradient. out and grad_out have shape []."),
+    Case("l2_normalize", l2_normalize, {"p": 2.0, "dim": 1, "eps": 1e-12},
+         "F.normalize(x, p=2, dim=1) = x / max(||x||, eps) per row, x (5,7); row 2 is scaled by 1e-4 (its"
+         " gradient is 1e4 times larger) and row 3 has three zeros."),
+    Case("cross_entropy", cross_entropy, {"reduction": "mean"},
+         "F.cross_entropy(logits, target) (log-softmax and mean negative log-likelihood), logits (6,4) with row 4"
+         " shifted by +80 so exp overflows float32 without the max subtraction; target (I64, 6) = 0,3,1,3,2,0 (not"
+         " an input: no gradient). out and grad_out have shape []."),
     Case("adam", adam, {"lr": 5e-4, **ADAM, "weight_decay": 0.0},
          "torch.optim.Adam (single-tensor path), one 20-element parameter, 3 steps; out.param_step1..3 after each"
          " step, out.exp_avg/out.exp_avg_sq after step 3. torch computes bias corrections in float64,"
