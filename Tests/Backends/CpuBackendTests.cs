@@ -101,6 +101,16 @@ public sealed class CpuBackendTests(bool wideVectors)
         _check.Conv2d(new Conv2dShape(2, 1, 102, 102, 4, 3, 3, 1, 1, 0, 0), tolerance: 1e-6);
     }
 
+    // narrow outputs with deep patches go through the lowered matrices and the GEMM: |error| ≤ 1e-6·Σ|terms|
+    [Test]
+    public void ConvolutionLoweredPath()
+    {
+        _check.Conv2d(new Conv2dShape(3, 16, 12, 9, 20, 3, 3, 1, 1, 1, 1), tolerance: 1e-6);      // the improved network's blocks
+        _check.Conv2d(new Conv2dShape(2, 8, 11, 7, 5, 3, 3, 2, 2, 1, 1), tolerance: 1e-6);        // stride 2, odd sizes
+        _check.Conv2d(new Conv2dShape(2, 6, 9, 10, 4, 5, 3, 1, 1, 2, 1), tolerance: 1e-6);        // 5×3 kernel, pad 2×1
+        _check.Conv2d(new Conv2dShape(1, 4, 5, 6, 3, 3, 3, 1, 2, 3, 3), tolerance: 1e-6);         // pad as wide as the kernel
+    }
+
     // ---- determinism and ownership ---------------------------------------------------------------
 
     [Test]

@@ -14,7 +14,8 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // output row in registers; outputs narrower than two vectors, and strides above 1, take a scalar path with the
 // same FMA order. At stride 1 the weight gradient keeps four output channels × three kernel columns in registers
 // over output row vectors, in bands of rows (outputs narrower than a vector, and other strides, scalar); it is
-// summed per group of images (groups fixed by the shape) and the groups added in order.
+// summed per group of images (groups fixed by the shape) and the groups added in order. Outputs too narrow for
+// row vectors whose patches are deep take the lowered path instead (ConvLowered.cs).
 public sealed unsafe partial class CpuBackend
 {
     private const int ChannelBlock = 4;   // output channels per register block
@@ -34,6 +35,11 @@ public sealed unsafe partial class CpuBackend
 
     public void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, DeviceBuffer y)
     {
+        if (Lowered(s))
+        {
+            Conv2dForwardLowered(s, x, w, bias, y);
+            return;
+        }
         float[] xs = Data(x), ws = Data(w), ys = Data(y);
         float[]? biases = bias == null ? null : Data(bias);
         var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW);
@@ -42,6 +48,11 @@ public sealed unsafe partial class CpuBackend
 
     public void Conv2dBackwardInput(in Conv2dShape s, DeviceBuffer dy, DeviceBuffer w, DeviceBuffer dx)
     {
+        if (Lowered(s))
+        {
+            Conv2dBackwardInputLowered(s, dy, w, dx);
+            return;
+        }
         float[] dys = Data(dy), ws = Data(w), dxs = Data(dx);
         if (s.StrideH == 1 && s.StrideW == 1 && s.PadH < s.R && s.PadW < s.S)
         {
@@ -83,6 +94,11 @@ public sealed unsafe partial class CpuBackend
 
     public void Conv2dBackwardWeight(in Conv2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dw, DeviceBuffer? dbias)
     {
+        if (Lowered(s))
+        {
+            Conv2dBackwardWeightLowered(s, x, dy, dw, dbias);
+            return;
+        }
         float[] xs = Data(x), dys = Data(dy), dws = Data(dw);
         float[]? dbiases = dbias == null ? null : Data(dbias);
         var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW);
