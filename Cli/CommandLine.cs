@@ -22,6 +22,7 @@ public static class CommandLine
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EmbedCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(CrossValCommand.Create());
         root.Subcommands.Add(CompareCommand.Create());
         root.Subcommands.Add(DevicesCommand.Create());
         root.Subcommands.Add(GradCheckCommand.Create());

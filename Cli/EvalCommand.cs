@@ -16,6 +16,9 @@ namespace SimilarFaces.Cli;
 /// </summary>
 public static class EvalCommand
 {
+    /// <summary>Below these, `eval` warns that its figures carry little meaning.</summary>
+    public const int MinimumIdentities = 5, MinimumPairs = 500;
+
     public static Command Create()
     {
         var model = ModelOptions.Model();
@@ -36,11 +39,12 @@ public static class EvalCommand
             var folders = parse.GetValue(data)!;
             var dataset = new CombinedDataset(folders.Select(f => (IFaceDataset)Datasets.Load(f, network.Architecture.ImageSize)).ToList());
             var mode = parse.GetValue(batchNorm);
-            var embeddings = Embedder.Embed(network, dataset, mode);
-            var (distances, same, pairs) = Embedder.AllPairs(embeddings, dataset);
-            var report = VerificationReport.From(distances, same);
+            var (report, distances, same, pairs) = Embedder.Verify(network, dataset, mode);
 
             var console = CommandLine.Console;
+            if (dataset.Identities.Count < MinimumIdentities || report.Pairs < MinimumPairs)
+                console.MarkupLine("[yellow]warning:[/] " + Markup.Escape($"{dataset.Identities.Count} identities and {report.Pairs} pairs are too few to measure a verifier " +
+                    $"(at least {MinimumIdentities} people and {MinimumPairs} pairs are needed for the figures to mean much); `crossval` measures a recipe over many people"));
             var table = new Table().AddColumn("metric").AddColumn(new TableColumn("value").RightAligned());
             table.AddRow("images / identities", $"{dataset.Count} / {dataset.Identities.Count}");
             table.AddRow("pairs (same / different)", $"{report.Pairs} ({report.SamePairs} / {report.DifferentPairs})");
@@ -72,7 +76,7 @@ public static class EvalCommand
                 var metadata = new Dictionary<string, string>(loaded.Metadata)
                 {
                     [Checkpoint.ThresholdKey] = report.EerThreshold.ToString("R", CultureInfo.InvariantCulture),
-                    ["threshold_source"] = $"EER on {string.Join(", ", folders)} (AUC {report.Auc:F4})",
+                    [Checkpoint.ThresholdSourceKey] = $"EER on {string.Join(", ", folders)} (AUC {report.Auc:F4})",
                 };
                 Checkpoint.Save(modelPath, network, metadata);
                 console.MarkupLine($"stored threshold {report.EerThreshold:F4} in {Markup.Escape(modelPath)}");

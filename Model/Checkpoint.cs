@@ -14,6 +14,7 @@ public static class Checkpoint
 {
     public const string ArchitectureKey = "architecture";
     public const string ThresholdKey = "threshold";
+    public const string ThresholdSourceKey = "threshold_source";
     public const string TrainingKey = "training";
 
     public static void Save(string path, SiameseNetwork model, IReadOnlyDictionary<string, string>? metadata = null)

@@ -13,9 +13,17 @@ public enum BatchNormInference
     PerImageStatistics,
 }
 
+/// <summary>Every pair's distance and label, and the report they give.</summary>
+public sealed record Verification(VerificationReport Report, float[] Distances, bool[] Same, (int, int)[] Pairs);
+
 /// <summary>Embeddings of whole datasets, without recording a graph.</summary>
 public static class Embedder
 {
+    /// <summary>
+    /// The embedding of every image, in batches, recording no graph. When the architecture averages with the mirror
+    /// image, each image is also embedded flipped left to right and the two embeddings are summed (then scaled back to
+    /// unit length when the architecture normalises, else halved).
+    /// </summary>
     public static float[][] Embed(SiameseNetwork model, IFaceDataset data, BatchNormInference mode = BatchNormInference.RunningStatistics, int batchSize = 128)
     {
         int size = data.Width * data.Height, e = model.Architecture.EmbeddingSize;
@@ -35,10 +43,19 @@ public static class Embedder
             {
                 int n = Math.Min(batchSize, data.Count - start);
                 for (int i = 0; i < n; i++) data.Image(start + i).CopyTo(pixels.AsSpan(i * size, size));
-                using var scope = new TensorScope();
-                var images = Tensor.FromArray(model.Backend, pixels.AsSpan(0, n * size), n, 1, data.Height, data.Width);
-                var embeddings = model.Embed(images).ToArray();
-                for (int i = 0; i < n; i++) result[start + i] = embeddings.AsSpan(i * e, e).ToArray();
+                var embeddings = EmbedBatch(model, pixels.AsSpan(0, n * size), n, data.Height, data.Width);
+                if (model.Architecture.FlipAverage)
+                {
+                    for (int i = 0; i < n; i++) Mirror(pixels.AsSpan(i * size, size), data.Height, data.Width);
+                    var mirrored = EmbedBatch(model, pixels.AsSpan(0, n * size), n, data.Height, data.Width);
+                    for (int i = 0; i < embeddings.Length; i++) embeddings[i] += mirrored[i];
+                }
+                for (int i = 0; i < n; i++)
+                {
+                    var row = embeddings.AsSpan(i * e, e).ToArray();
+                    if (model.Architecture.FlipAverage) Rescale(row, model.Architecture.Normalize);
+                    result[start + i] = row;
+                }
             }
         }
         finally
@@ -47,6 +64,34 @@ public static class Embedder
             foreach (var (tensor, values) in saved) tensor.CopyFrom(values);
         }
         return result;
+    }
+
+    private static float[] EmbedBatch(SiameseNetwork model, ReadOnlySpan<float> pixels, int n, int height, int width)
+    {
+        using var scope = new TensorScope();
+        return model.Embed(Tensor.FromArray(model.Backend, pixels, n, 1, height, width)).ToArray();
+    }
+
+    // image (height, width) flipped left to right in place
+    private static void Mirror(Span<float> image, int height, int width)
+    {
+        for (int y = 0; y < height; y++) image.Slice(y * width, width).Reverse();
+    }
+
+    // the sum of two embeddings back to unit length, or to their mean
+    private static void Rescale(float[] sum, bool unitLength)
+    {
+        double norm = 0;
+        foreach (float v in sum) norm += (double)v * v;
+        float factor = unitLength ? (float)(1 / Math.Max(Math.Sqrt(norm), 1e-12)) : 0.5f;
+        for (int i = 0; i < sum.Length; i++) sum[i] *= factor;
+    }
+
+    /// <summary>The model as a verifier on every pair of <paramref name="data"/>'s images.</summary>
+    public static Verification Verify(SiameseNetwork model, IFaceDataset data, BatchNormInference mode = BatchNormInference.RunningStatistics)
+    {
+        var (distances, same, pairs) = AllPairs(Embed(model, data, mode), data);
+        return new Verification(VerificationReport.From(distances, same), distances, same, pairs);
     }
 
     /// <summary>‖a − b + 1e-6‖₂, the same distance the loss trains (PyTorch's pairwise_distance).</summary>

@@ -3,14 +3,16 @@ using System.Text.Json.Serialization;
 
 namespace SimilarFaces.Model;
 
-public enum PaddingKind { Replication, Reflection }
+/// <summary>How each convolution block pads its input by one pixel: a padding layer (replication, reflection) or the convolution's own zeros.</summary>
+public enum PaddingKind { Replication, Reflection, Zero }
 
 /// <summary>
 /// The shape of the Siamese tower in one place. The default is the seed notebook's network:
 /// three blocks of pad(1) → conv 3×3 → ReLU → BatchNorm2d (4, 8, 8 channels) on 1×100×100 images,
 /// then Linear(80000, 500) → ReLU → Linear(500, 500) → ReLU → Linear(500, 5). A variant (reflection
 /// padding, 2×2 max-pooling after each block, another embedding size) is a change of these fields;
-/// it is stored in every checkpoint's metadata.
+/// it is stored in every checkpoint's metadata. <see cref="Normalize"/> scales embeddings to unit length, and
+/// <see cref="FlipAverage"/> embeds an image as the (normalised) sum of its embedding and its mirror image's at inference.
 /// </summary>
 public sealed record SiameseArchitecture
 {
@@ -20,6 +22,8 @@ public sealed record SiameseArchitecture
     public bool MaxPool { get; init; }
     public int[] Hidden { get; init; } = [500, 500];
     public int EmbeddingSize { get; init; } = 5;
+    public bool Normalize { get; init; }
+    public bool FlipAverage { get; init; }
 
     public static SiameseArchitecture Seed { get; } = new();
 

@@ -19,8 +19,9 @@ public sealed class SiameseNetwork : Module
         int inChannels = 1;
         foreach (var outChannels in architecture.Channels)
         {
-            conv.Add(architecture.Padding == PaddingKind.Replication ? new ReplicationPad2d(1) : new ReflectionPad2d(1));
-            conv.Add(new Conv2d(backend, inChannels, outChannels, (3, 3), rng));
+            if (architecture.Padding == PaddingKind.Replication) conv.Add(new ReplicationPad2d(1));
+            if (architecture.Padding == PaddingKind.Reflection) conv.Add(new ReflectionPad2d(1));
+            conv.Add(new Conv2d(backend, inChannels, outChannels, (3, 3), rng, padding: architecture.Padding == PaddingKind.Zero ? (1, 1) : (0, 0)));
             conv.Add(new ReLU());
             conv.Add(new BatchNorm2d(backend, outChannels));
             if (architecture.MaxPool) conv.Add(new MaxPool2d((2, 2)));
@@ -45,13 +46,14 @@ public sealed class SiameseNetwork : Module
     public Sequential ConvLayers { get; }
     public Sequential FullyConnect { get; }
 
-    /// <summary>One tower: images (N,1,S,S) → embeddings (N,E).</summary>
+    /// <summary>One tower: images (N,1,S,S) → embeddings (N,E), of unit length when the architecture normalises them.</summary>
     public Tensor Embed(Tensor images)
     {
         int s = Architecture.ImageSize;
         if (images.Rank != 4 || images.Shape[1] != 1 || images.Shape[2] != s || images.Shape[3] != s)
             throw new ArgumentException($"SiameseNetwork: images must be (N,1,{s},{s}), got {images.ShapeText}");
-        return FullyConnect.Forward(Ops.Flatten(ConvLayers.Forward(images)));
+        var embeddings = FullyConnect.Forward(Ops.Flatten(ConvLayers.Forward(images)));
+        return Architecture.Normalize ? Ops.L2Normalize(embeddings) : embeddings;
     }
 
     /// <summary>Both towers, in the seed's order.</summary>

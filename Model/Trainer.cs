@@ -7,49 +7,65 @@ using SimilarFaces.Model.Data;
 
 namespace SimilarFaces.Model;
 
-/// <summary>The seed notebook's recipe; every field is a `train` option.</summary>
-public sealed record TrainingSettings
-{
-    public int Epochs { get; init; } = 200;
-    public int BatchSize { get; init; } = 64;
-    public float LearningRate { get; init; } = 5e-4f;
-    public float Margin { get; init; } = 2f;
-    public ulong Seed { get; init; }
-
-    public string Describe() => $"epochs={Epochs} {Recipe}";
-
-    /// <summary>Everything but the epoch count: a run resumes only under the same recipe (but may train longer).</summary>
-    public string Recipe => string.Create(CultureInfo.InvariantCulture,
-        $"batch={BatchSize} lr={LearningRate} margin={Margin} seed={Seed} optimizer=Adam(0.9,0.999,1e-8)");
-}
-
 /// <summary>
-/// Trains a <see cref="SiameseNetwork"/> with the contrastive loss and Adam, as the seed notebook does:
-/// for each batch of pairs, zero the gradients, embed both images with the shared tower, loss of the
-/// distances, backward, step. Checkpoints (<see cref="Save"/>) hold the model (model.safetensors) and
-/// everything needed to continue bit-identically (training-state.safetensors: Adam's moments, the
-/// pair sampler's random state, the loss history).
+/// Trains a <see cref="SiameseNetwork"/> under a <see cref="TrainingSettings"/> recipe. Each step zeroes the gradients,
+/// embeds a batch with the shared tower, takes the recipe's loss, back-propagates and lets Adam step at the schedule's
+/// learning rate. <see cref="LossKind.ContrastivePairs"/> is the seed notebook's step on random pairs; the other losses
+/// train on batches of identities (<see cref="IdentityBatchSampler"/>). Checkpoints (<see cref="Save"/>) hold the model
+/// (model.safetensors) and everything needed to continue bit-identically (training-state.safetensors: Adam's moments,
+/// the CosFace class vectors, the sampler's random state, the loss history).
 /// </summary>
 public sealed class Trainer : IDisposable
 {
     public const string ModelFile = "model.safetensors";
     public const string StateFile = "training-state.safetensors";
+    private const string ClassVectorsName = "cosface.class_vectors";
 
-    private readonly PairSampler _sampler;
-    private readonly PairBatch _batch;
+    private readonly PairSampler? _pairs;
+    private readonly PairBatch? _pairBatch;
+    private readonly IdentityBatchSampler? _identities;
+    private readonly IdentityBatch? _identityBatch;
+    private readonly Tensor? _classVectors;
+    private readonly (string Name, Tensor Tensor)[] _trained;
     private readonly List<float> _losses = new();
 
     public Trainer(SiameseNetwork model, IFaceDataset data, TrainingSettings settings)
     {
-        if (data.Width != model.Architecture.ImageSize || data.Height != model.Architecture.ImageSize)
-            throw new ArgumentException($"images are {data.Width}×{data.Height} but the network takes {model.Architecture.ImageSize}×{model.Architecture.ImageSize}");
-        if (settings.BatchSize < 2) throw new ArgumentException($"--batch must be at least 2 (BatchNorm needs a batch), got {settings.BatchSize}");
-        if (settings.Epochs < 1) throw new ArgumentException($"--epochs must be at least 1, got {settings.Epochs}");
+        var architecture = model.Architecture;
+        if (data.Width != architecture.ImageSize || data.Height != architecture.ImageSize)
+            throw new ArgumentException($"images are {data.Width}×{data.Height} but the network takes {architecture.ImageSize}×{architecture.ImageSize}");
+        if (settings.Epochs < 1) throw new ArgumentException($"epochs must be at least 1, got {settings.Epochs}");
+        if (!(settings.LearningRate > 0)) throw new ArgumentException($"the learning rate must be positive, got {settings.LearningRate}");
+        if (!(settings.Margin > 0)) throw new ArgumentException($"the margin must be positive, got {settings.Margin}");
         Model = model;
         Settings = settings;
-        _sampler = new PairSampler(data, settings.Seed);
-        _batch = new PairBatch(settings.BatchSize, data.Height, data.Width);
-        Optimizer = new Adam(model.Parameters(), settings.LearningRate);
+        var trained = model.NamedParameters().ToList();
+        if (settings.Loss == LossKind.ContrastivePairs)
+        {
+            if (settings.BatchSize < 2) throw new ArgumentException($"a batch needs at least 2 pairs (BatchNorm needs a batch), got {settings.BatchSize}");
+            _pairs = new PairSampler(data, settings.Seed);
+            _pairBatch = new PairBatch(settings.BatchSize, data.Height, data.Width);
+        }
+        else
+        {
+            if (!architecture.Normalize)
+                throw new ArgumentException($"the {settings.Loss} loss compares unit embeddings: the architecture must normalise them");
+            _identities = new IdentityBatchSampler(data, Math.Min(settings.IdentitiesPerBatch, data.Identities.Count),
+                settings.ImagesPerIdentity, settings.Augmentation, settings.Seed);
+            _identityBatch = new IdentityBatch(_identities.IdentitiesPerBatch, settings.ImagesPerIdentity, data.Height, data.Width);
+            if (settings.Loss == LossKind.CosFace)
+            {
+                // one learned direction per training identity, initialised as nn.Linear's weight: U(±1/√E)
+                var rng = new SeededRandom(settings.Seed ^ 0xC05FACEUL);
+                var values = new float[data.Identities.Count * architecture.EmbeddingSize];
+                for (int i = 0; i < values.Length; i++) values[i] = rng.NextSymmetric(1 / Math.Sqrt(architecture.EmbeddingSize));
+                _classVectors = Tensor.Persistent(model.Backend, values, data.Identities.Count, architecture.EmbeddingSize);
+                _classVectors.RequiresGrad = true;
+                trained.Add((ClassVectorsName, _classVectors));
+            }
+        }
+        _trained = trained.ToArray();
+        Optimizer = new Adam(_trained.Select(p => p.Tensor), settings.LearningRate, weightDecay: settings.WeightDecay);
     }
 
     public SiameseNetwork Model { get; }
@@ -57,20 +73,50 @@ public sealed class Trainer : IDisposable
     public Adam Optimizer { get; }
     public int Epoch { get; private set; }
     public int StepInEpoch { get; private set; }
-    public int StepsPerEpoch => (_sampler.PairsPerEpoch + Settings.BatchSize - 1) / Settings.BatchSize;
+
+    public int StepsPerEpoch => _pairs != null
+        ? (_pairs.PairsPerEpoch + Settings.BatchSize - 1) / Settings.BatchSize
+        : _identities!.StepsPerEpoch;
+
+    public long TotalSteps => (long)Settings.Epochs * StepsPerEpoch;
     public IReadOnlyList<float> StepLosses => _losses;
 
-    /// <summary>Pairs in the batch of the last step (the last batch of an epoch may be smaller).</summary>
-    public int LastBatchPairs => _batch.Count;
+    /// <summary>Examples in the batch of the last step: pairs, or images for the identity losses.</summary>
+    public int LastBatchExamples => _pairBatch?.Count ?? _identityBatch!.Count;
+
+    /// <summary>What <see cref="LastBatchExamples"/> counts.</summary>
+    public string ExampleName => _pairs != null ? "pairs" : "images";
+
     public bool Finished => Epoch >= Settings.Epochs;
 
-    /// <summary>Runs one training step on the next batch of pairs and returns its loss.</summary>
+    /// <summary>The learning rate of step t (0-based) under the recipe's schedule.</summary>
+    public float LearningRateAt(long step)
+    {
+        float peak = Settings.LearningRate;
+        if (Settings.Schedule == ScheduleKind.Constant) return peak;
+        long warmup = (long)Math.Round(Settings.WarmupFraction * TotalSteps);
+        if (step < warmup) return peak / 25 + (peak - peak / 25) * step / warmup;
+        double progress = (double)(step - warmup) / Math.Max(1, TotalSteps - warmup);
+        return (float)(peak * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(progress, 1))));
+    }
+
+    /// <summary>Runs one training step on the next batch and returns its loss.</summary>
     public float Step()
     {
         if (Finished) throw new InvalidOperationException("training already finished");
-        int remaining = _sampler.PairsPerEpoch - StepInEpoch * Settings.BatchSize;
-        _sampler.Fill(_batch, Math.Min(Settings.BatchSize, remaining));
-        float loss = TrainOn(_batch);
+        Optimizer.LearningRate = LearningRateAt(Optimizer.Steps);
+        float loss;
+        if (_pairs != null)
+        {
+            int remaining = _pairs.PairsPerEpoch - StepInEpoch * Settings.BatchSize;
+            _pairs.Fill(_pairBatch!, Math.Min(Settings.BatchSize, remaining));
+            loss = TrainOn(() => PairLoss(_pairBatch!));
+        }
+        else
+        {
+            _identities!.Fill(_identityBatch!);
+            loss = TrainOn(() => IdentityLoss(_identityBatch!));
+        }
         _losses.Add(loss);
         if (++StepInEpoch == StepsPerEpoch)
         {
@@ -80,53 +126,112 @@ public sealed class Trainer : IDisposable
         return loss;
     }
 
-    private float TrainOn(PairBatch batch)
+    private float TrainOn(Func<Tensor> loss)
     {
-        int n = batch.Count, size = batch.Height * batch.Width;
-        var backend = Model.Backend;
         using var scope = new TensorScope();
         Model.Train();
         Optimizer.ZeroGrad();
+        var value = loss();
+        value.Backward();
+        Optimizer.Step();
+        // The step's only wait for the device. A non-finite loss leaves this model unusable, but the checkpoint
+        // on disk is the last good one, and training stops here.
+        float result = value.Item();
+        if (!float.IsFinite(result))
+            throw new NonFiniteLossException(Epoch + 1, StepInEpoch + 1, result);
+        return result;
+    }
+
+    // the seed's step: both towers, distance, contrastive loss
+    private Tensor PairLoss(PairBatch batch)
+    {
+        int n = batch.Count, size = batch.Height * batch.Width;
+        var backend = Model.Backend;
         var image0 = Tensor.FromArray(backend, batch.Image0.AsSpan(0, n * size), n, 1, batch.Height, batch.Width);
         var image1 = Tensor.FromArray(backend, batch.Image1.AsSpan(0, n * size), n, 1, batch.Height, batch.Width);
         var label = Tensor.FromArray(backend, batch.Label.AsSpan(0, n), n, 1);
         var (e0, e1) = Model.Forward(image0, image1);
-        var loss = Ops.ContrastiveLoss(Ops.PairwiseDistance(e0, e1), label, Settings.Margin);
-        loss.Backward();
-        Optimizer.Step();
-        // The step's only wait for the device. A non-finite loss leaves this model unusable, but the checkpoint
-        // on disk is the last good one, and training stops here.
-        float value = loss.Item();
-        if (!float.IsFinite(value))
-            throw new NonFiniteLossException(Epoch + 1, StepInEpoch + 1, value);
-        return value;
+        return Ops.ContrastiveLoss(Ops.PairwiseDistance(e0, e1), label, Settings.Margin);
+    }
+
+    private Tensor IdentityLoss(IdentityBatch batch)
+    {
+        int n = batch.Count;
+        var backend = Model.Backend;
+        var images = Tensor.FromArray(backend, batch.Images, n, 1, batch.Height, batch.Width);
+        var embeddings = Model.Embed(images);   // (n, E), unit rows
+        return Settings.Loss == LossKind.CosFace
+            ? CosFaceLoss(embeddings, batch.Labels)
+            : AllPairsContrastiveLoss(embeddings, batch.Labels);
+    }
+
+    // logits (n, classes) = Scale·(cos(e_i, w_k) − Margin·[k = y_i]);  cross-entropy against y
+    private Tensor CosFaceLoss(Tensor embeddings, int[] labels)
+    {
+        int n = labels.Length, classes = _classVectors!.Shape[0];
+        var cosines = Ops.Linear(embeddings, Ops.L2Normalize(_classVectors));
+        var margins = new float[n * classes];
+        for (int i = 0; i < n; i++) margins[i * classes + labels[i]] = Settings.Margin;
+        var logits = Ops.MulScalar(Ops.Sub(cosines, Tensor.FromArray(Model.Backend, margins, n, classes)), Settings.Scale);
+        return Ops.CrossEntropy(logits, labels);
+    }
+
+    // every pair (i, j ≠ i) of unit embeddings: d² = 2 − 2·e_i·e_j;
+    // loss = mean over same pairs of d² + mean over different pairs of max(Margin − d, 0)²
+    private Tensor AllPairsContrastiveLoss(Tensor embeddings, int[] labels)
+    {
+        int n = labels.Length;
+        var same = new float[n * n];
+        var different = new float[n * n];
+        int sameCount = 0, differentCount = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+                if (i != j && labels[i] == labels[j]) sameCount++;
+                else if (labels[i] != labels[j]) differentCount++;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+                if (i != j && labels[i] == labels[j]) same[i * n + j] = 1f / Math.Max(1, sameCount);
+                else if (labels[i] != labels[j]) different[i * n + j] = 1f / differentCount;
+        var backend = Model.Backend;
+        var squared = Ops.ClampMin(Ops.AddScalar(Ops.MulScalar(Ops.Linear(embeddings, embeddings), -2f), 2f), 1e-12f);
+        var shortfall = Ops.Relu(Ops.AddScalar(Ops.MulScalar(Ops.Sqrt(squared), -1f), Settings.Margin));
+        return Ops.Add(
+            Ops.Sum(Ops.Mul(squared, Tensor.FromArray(backend, same, n, n))),
+            Ops.Sum(Ops.Mul(Ops.Square(shortfall), Tensor.FromArray(backend, different, n, n))));
     }
 
     /// <summary>Writes model.safetensors and training-state.safetensors into <paramref name="directory"/>, each atomically.</summary>
     public void Save(string directory, IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
         Directory.CreateDirectory(directory);
-        var meta = new Dictionary<string, string>(extraMetadata ?? new Dictionary<string, string>())
-        {
-            [Checkpoint.TrainingKey] = Settings.Describe(),
-            ["epoch"] = Epoch.ToString(CultureInfo.InvariantCulture),
-            ["step_in_epoch"] = StepInEpoch.ToString(CultureInfo.InvariantCulture),
-            ["final_loss"] = _losses.Count > 0 ? _losses[^1].ToString("R", CultureInfo.InvariantCulture) : "",
-        };
         var state = new List<SafeTensor>
         {
             SafeTensor.F32("loss_history", [_losses.Count], _losses.ToArray()),
-            SafeTensor.I64("counters", [4], [Epoch, StepInEpoch, Optimizer.Steps, unchecked((long)_sampler.State)]),
+            SafeTensor.I64("counters", [4], [Epoch, StepInEpoch, Optimizer.Steps, unchecked((long)SamplerState)]),
         };
+        if (_classVectors != null) state.Add(SafeTensor.Of(ClassVectorsName, _classVectors));
         foreach (var (key, tensor) in AdamState())
             state.Add(SafeTensor.Of(key, tensor));
         SafeTensors.Write(Path.Combine(directory, StateFile), state, new Dictionary<string, string>
         {
-            ["recipe"] = Settings.Recipe,
-            ["epoch"] = meta["epoch"],
-            ["step_in_epoch"] = meta["step_in_epoch"],
+            ["recipe"] = Settings.ResumeKey,
+            ["epoch"] = Epoch.ToString(CultureInfo.InvariantCulture),
+            ["step_in_epoch"] = StepInEpoch.ToString(CultureInfo.InvariantCulture),
         });
-        Checkpoint.Save(Path.Combine(directory, ModelFile), Model, meta);
+        SaveModel(Path.Combine(directory, ModelFile), extraMetadata);
+    }
+
+    /// <summary>The model alone, with the training settings and progress in its metadata.</summary>
+    public void SaveModel(string path, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    {
+        var meta = new Dictionary<string, string>(extraMetadata ?? new Dictionary<string, string>())
+        {
+            [Checkpoint.TrainingKey] = Settings.ToJson(),
+            ["epoch"] = Epoch.ToString(CultureInfo.InvariantCulture),
+            ["step_in_epoch"] = StepInEpoch.ToString(CultureInfo.InvariantCulture),
+            ["final_loss"] = _losses.Count > 0 ? _losses[^1].ToString("R", CultureInfo.InvariantCulture) : "",
+        };
+        Checkpoint.Save(path, Model, meta);
     }
 
     /// <summary>Continues from <see cref="Save"/>'s files: model weights, Adam state, sampler state, loss history.</summary>
@@ -135,23 +240,26 @@ public sealed class Trainer : IDisposable
         var modelPath = Path.Combine(directory, ModelFile);
         var statePath = Path.Combine(directory, StateFile);
         if (!File.Exists(modelPath) || !File.Exists(statePath))
-            throw new FileNotFoundException($"--resume: {directory} has no checkpoint to resume ({ModelFile} and {StateFile} are needed)");
+            throw new FileNotFoundException($"{directory} has no checkpoint to resume ({ModelFile} and {StateFile} are needed)");
         var model = SafeTensors.Read(modelPath);
         var state = SafeTensors.Read(statePath);
-        if (state.Metadata.GetValueOrDefault("recipe") != Settings.Recipe)
-            throw new ArgumentException($"--resume: {statePath} was trained with [{state.Metadata.GetValueOrDefault("recipe")}], not [{Settings.Recipe}]; use the same options");
+        string trainedWith = state.Metadata.GetValueOrDefault("recipe") ?? "{}";
+        if (trainedWith != Settings.ResumeKey)
+            throw new ArgumentException($"{statePath} was trained with other settings ({TrainingSettings.Differences(trainedWith, Settings.ResumeKey)}); resume with the same options");
         if (model.Metadata.GetValueOrDefault("epoch") != state.Metadata.GetValueOrDefault("epoch")
             || model.Metadata.GetValueOrDefault("step_in_epoch") != state.Metadata.GetValueOrDefault("step_in_epoch"))
-            throw new InvalidDataException($"--resume: {modelPath} and {statePath} come from different steps");
+            throw new InvalidDataException($"{modelPath} and {statePath} come from different steps");
         StateDict.Load(Model, model, modelPath);
         var counters = state.Get("counters", statePath).Longs!;
         Epoch = (int)counters[0];
         StepInEpoch = (int)counters[1];
         Optimizer.RestoreSteps(counters[2]);
-        _sampler.State = unchecked((ulong)counters[3]);
+        SamplerState = unchecked((ulong)counters[3]);
         _losses.Clear();
         _losses.AddRange(state.Get("loss_history", statePath).Floats!);
-        foreach (var (key, tensor) in AdamState())
+        var restored = AdamState().ToList();
+        if (_classVectors != null) restored.Add((ClassVectorsName, _classVectors));
+        foreach (var (key, tensor) in restored)
         {
             var stored = state.Get(key, statePath);
             if (!stored.Shape.AsSpan().SequenceEqual(tensor.Shape))
@@ -160,18 +268,31 @@ public sealed class Trainer : IDisposable
         }
     }
 
-    /// <summary>Adam's moments keyed by parameter name: adam.{parameter}.exp_avg / exp_avg_sq.</summary>
-    private IEnumerable<(string Key, Tensor Tensor)> AdamState()
+    private ulong SamplerState
     {
-        var names = Model.NamedParameters().Select(p => p.Name).ToArray();
-        foreach (var (name, tensor) in Optimizer.NamedState())
+        get => _pairs?.State ?? _identities!.State;
+        set
         {
-            int dot = name.IndexOf('.');
-            yield return ($"adam.{names[int.Parse(name[..dot], CultureInfo.InvariantCulture)]}.{name[(dot + 1)..]}", tensor);
+            if (_pairs != null) _pairs.State = value;
+            else _identities!.State = value;
         }
     }
 
-    public void Dispose() => Optimizer.Dispose();
+    /// <summary>Adam's moments keyed by parameter name: adam.{parameter}.exp_avg / exp_avg_sq.</summary>
+    private IEnumerable<(string Key, Tensor Tensor)> AdamState()
+    {
+        foreach (var (name, tensor) in Optimizer.NamedState())
+        {
+            int dot = name.IndexOf('.');
+            yield return ($"adam.{_trained[int.Parse(name[..dot], CultureInfo.InvariantCulture)].Name}.{name[(dot + 1)..]}", tensor);
+        }
+    }
+
+    public void Dispose()
+    {
+        Optimizer.Dispose();
+        _classVectors?.Dispose();
+    }
 }
 
 /// <summary>The loss became NaN or infinite: training stops and the last good checkpoint stays.</summary>

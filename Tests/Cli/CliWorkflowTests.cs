@@ -34,7 +34,7 @@ public sealed class CliWorkflowTests
     public void Clean() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>4 synthetic identities × 3 images as 8-bit PGM files, one folder per identity.</summary>
-    private static string WriteSyntheticFolder(string root)
+    internal static string WriteSyntheticFolder(string root)
     {
         var faces = new SyntheticFaces(4, 3, 100, 100, seed: 11);
         for (int i = 0; i < faces.Count; i++)
@@ -84,7 +84,7 @@ public sealed class CliWorkflowTests
         Assert.That(CliRunner.Run("train", "--epochs", "1", "--device", "cpu", "--out", split).ExitCode, Is.Zero);
         var r = CliRunner.Run("train", "--epochs", "2", "--lr", "0.001", "--device", "cpu", "--out", split, "--resume");
         Assert.That(r.ExitCode, Is.Not.Zero);
-        Assert.That(r.Error, Does.Contain("--resume").And.Contain("lr=0.001"));
+        Assert.That(r.Error, Does.Contain("--resume").And.Contain("LearningRate: 0.0005 in the checkpoint, 0.001 now"));
     }
 
     [Test]

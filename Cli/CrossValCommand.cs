@@ -1,0 +1,204 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using SimilarFaces.Engine;
+using SimilarFaces.Engine.Backends;
+using SimilarFaces.Engine.IO;
+using SimilarFaces.Model;
+using SimilarFaces.Model.Data;
+using Spectre.Console;
+
+namespace SimilarFaces.Cli;
+
+/// <summary>
+/// `similar-faces crossval`: identity cross-validation of a recipe. The identities (never single images) are dealt into
+/// k seeded folds; for each fold a model is trained on the other folds' people — a seeded share of them held back as
+/// validation people, who choose the kept model and its threshold — and measured on every pair of the held-out fold's
+/// images, beside the raw-pixel distance on the same pairs. Reports per fold and mean ± standard deviation.
+/// </summary>
+public static class CrossValCommand
+{
+    public const string RocFile = "roc.png", JsonFile = "crossval.json";
+
+    /// <summary>The synthetic set used without --data: identities × images each.</summary>
+    public const int SyntheticIdentities = 12, SyntheticImagesPerIdentity = 8;
+
+    public static Command Create()
+    {
+        var training = new TrainingOptions();
+        var data = new Option<string[]>("--data") { Description = "Image folder(s), one sub-folder per person; several are joined (default: built-in synthetic identities)" };
+        var folds = new Option<int>("--folds") { Description = "Number of identity folds", DefaultValueFactory = _ => 5 };
+        var fraction = new Option<double>("--val-fraction")
+        {
+            Description = "Share of each fold's training identities held back as validation people (0: none; the threshold then comes from the training images)",
+            DefaultValueFactory = _ => 0.15,
+        };
+        var every = new Option<int>("--val-every") { Description = "Validate every N epochs (and after the last)", DefaultValueFactory = _ => 10 };
+        var json = new Option<string?>("--json") { Description = "Write every fold's figures and the summary to this file" };
+        var output = new Option<string>("--out") { Description = "Folder for each fold's model and plots, roc.png and crossval.json (must be new or empty)", DefaultValueFactory = _ => "runs/crossval" };
+        var device = ModelOptions.Device();
+        var command = new Command("crossval", "Cross-validate a recipe over identities: train on some people, measure on people never trained on");
+        foreach (var option in training.All.Concat([data, folds, fraction, every, json, output, device])) command.Options.Add(option);
+        command.SetAction(parse =>
+        {
+            var (architecture, settings) = training.Resolve(parse);
+            var folders = parse.GetValue(data) ?? [];
+            string outDir = parse.GetValue(output)!;
+            if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+                throw new ArgumentException($"--out: {outDir} is not empty; cross-validation writes into a new or empty folder");
+            if (File.Exists(outDir)) throw new ArgumentException($"--out: {outDir} is a file");
+            double valFraction = parse.GetValue(fraction);
+            if (!(valFraction >= 0 && valFraction < 1)) throw new ArgumentException($"--val-fraction must be in [0, 1), got {valFraction}");
+            int valEvery = parse.GetValue(every);
+            if (valEvery < 1) throw new ArgumentException($"--val-every must be at least 1, got {valEvery}");
+
+            IFaceDataset dataset = folders.Length == 0
+                ? new SyntheticFaces(SyntheticIdentities, SyntheticImagesPerIdentity, architecture.ImageSize, architecture.ImageSize, settings.Seed)
+                : new CombinedDataset(folders.Select(f => (IFaceDataset)Datasets.Load(f, architecture.ImageSize)).ToList());
+            int k = parse.GetValue(folds);
+            if (k < 2 || k > dataset.Identities.Count / 2)
+                throw new ArgumentException($"--folds must be between 2 and {dataset.Identities.Count / 2} (each fold needs 2 people), got {k}");
+            var console = CommandLine.Console;
+            console.MarkupLine(Markup.Escape(folders.Length == 0
+                ? $"data: built-in synthetic identities ({dataset.Identities.Count} × {SyntheticImagesPerIdentity} images); use --data DIR for real faces"
+                : $"data: {string.Join(" + ", folders)} ({dataset.Count} images of {dataset.Identities.Count} people)"));
+            console.MarkupLine(Markup.Escape($"recipe {settings.Recipe}: {settings.ToJson()}; {k} folds of people, seed {settings.Seed}"));
+
+            using var backend = Devices.Open(parse.GetValue(device)!);
+            var results = new List<FoldResult>();
+            var identityFolds = IdentitySubset.Folds(dataset.Identities.Count, k, settings.Seed);
+            for (int f = 0; f < k; f++)
+            {
+                var result = RunFold(f, k, identityFolds, dataset, architecture, settings, valFraction, valEvery, backend, outDir);
+                if (result == null)
+                {
+                    console.MarkupLine($"[yellow]interrupted[/] in fold {f + 1}; the folds finished so far are in {Markup.Escape(outDir)}");
+                    return 130;
+                }
+                results.Add(result);
+                console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                    $"fold {f + 1}/{k}: {result.HeldOut.Count} held-out people, AUC {result.Auc:F4}, EER {result.Eer:P2}, accuracy {result.Accuracy:P2} at threshold {result.Threshold:F4}; raw pixels AUC {result.PixelAuc:F4}, EER {result.PixelEer:P2}; trained in {result.TrainSeconds:F0} s")));
+            }
+
+            var summary = Summary.Of(results);
+            PrintTable(results, summary);
+            WriteRoc(Path.Combine(outDir, RocFile), results);
+            var report = JsonSerializer.Serialize(new
+            {
+                recipe = settings.Recipe, settings = JsonDocument.Parse(settings.ToJson()).RootElement,
+                architecture = JsonDocument.Parse(architecture.ToJson()).RootElement,
+                seed = settings.Seed, folds = k, val_fraction = valFraction, data = folders, identities = dataset.Identities.Count, images = dataset.Count,
+                per_fold = results, mean = summary.Mean, std = summary.Std,
+            }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
+            Atomic.WriteAllText(Path.Combine(outDir, JsonFile), report);
+            if (parse.GetValue(json) is { } jsonPath) Atomic.WriteAllText(jsonPath, report);
+            console.MarkupLine($"per fold: {Markup.Escape(Path.Combine(outDir, JsonFile))}; ROC of every fold: {Markup.Escape(Path.Combine(outDir, RocFile))}");
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>One fold's people and figures, as crossval.json lists them.</summary>
+    public sealed record FoldResult(
+        int Fold, IReadOnlyList<string> Training, IReadOnlyList<string> Validation, IReadOnlyList<string> HeldOut,
+        int Pairs, int SamePairs, double Auc, double Eer, double Threshold, string ThresholdSource, double Accuracy,
+        double PixelAuc, double PixelEer, double TrainSeconds, int KeptEpoch,
+        [property: System.Text.Json.Serialization.JsonIgnore] IReadOnlyList<RocPoint> Roc);
+
+    public sealed record Figures(double Auc, double Eer, double Accuracy, double PixelAuc, double PixelEer, double TrainSeconds);
+
+    private sealed record Summary(Figures Mean, Figures Std)
+    {
+        public static Summary Of(IReadOnlyList<FoldResult> r)
+        {
+            Figures Apply(Func<IEnumerable<double>, double> f) => new(f(r.Select(x => x.Auc)), f(r.Select(x => x.Eer)),
+                f(r.Select(x => x.Accuracy)), f(r.Select(x => x.PixelAuc)), f(r.Select(x => x.PixelEer)), f(r.Select(x => x.TrainSeconds)));
+            return new Summary(Apply(v => v.Average()), Apply(StandardDeviation));
+        }
+
+        // sample standard deviation (n − 1)
+        private static double StandardDeviation(IEnumerable<double> values)
+        {
+            var v = values.ToArray();
+            double mean = v.Average();
+            return v.Length < 2 ? 0 : Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
+        }
+    }
+
+    private static FoldResult? RunFold(int f, int k, int[][] identityFolds, IFaceDataset dataset, SiameseArchitecture architecture,
+        TrainingSettings settings, double valFraction, int valEvery, IBackend backend, string outDir)
+    {
+        var heldOutIds = identityFolds[f];
+        var trainingIds = identityFolds.Where((_, i) => i != f).SelectMany(x => x).Order().ToArray();
+        int[] fitIds = trainingIds, validationIds = [];
+        if (valFraction > 0)
+        {
+            var (fit, validation) = IdentitySubset.Split(trainingIds.Length, valFraction, settings.Seed + (ulong)f + 1);
+            fitIds = fit.Select(i => trainingIds[i]).ToArray();
+            validationIds = validation.Select(i => trainingIds[i]).ToArray();
+        }
+        var fitSet = new IdentitySubset(dataset, fitIds);
+        var validationSet = validationIds.Length > 0 ? new IdentitySubset(dataset, validationIds) : null;
+        var heldOut = new IdentitySubset(dataset, heldOutIds);
+        string foldDir = Path.Combine(outDir, $"fold-{f + 1}");
+
+        TrainingRun.Outcome outcome;
+        using (var model = new SiameseNetwork(backend, architecture, new SeededRandom(settings.Seed)))
+        using (var trainer = new Trainer(model, fitSet, settings))
+        {
+            outcome = new TrainingRun(trainer, foldDir)
+            {
+                TrainingImages = fitSet, Validation = validationSet, ValidateEvery = valEvery, CheckpointEveryEpoch = false,
+                Label = $"fold {f + 1}/{k}: ",
+            }.Run();
+        }
+        if (outcome.Interrupted) return null;
+
+        var kept = Checkpoint.Load(outcome.KeptModel, backend);
+        using var network = kept.Model;
+        double threshold = kept.Threshold ?? throw new InvalidDataException($"{outcome.KeptModel} stores no threshold");
+        var verification = Embedder.Verify(network, heldOut);
+        int correct = 0;
+        for (int i = 0; i < verification.Distances.Length; i++)
+            if ((verification.Distances[i] <= threshold) == verification.Same[i]) correct++;
+        var pixels = Enumerable.Range(0, heldOut.Count).Select(i => heldOut.Image(i).ToArray()).ToArray();
+        var (pixelDistances, pixelSame, _) = Embedder.AllPairs(pixels, heldOut);
+        var pixelReport = VerificationReport.From(pixelDistances, pixelSame);
+        var report = verification.Report;
+        return new FoldResult(f + 1, fitSet.Identities, validationSet?.Identities ?? [], heldOut.Identities,
+            report.Pairs, report.SamePairs, report.Auc, report.Eer, threshold, kept.Metadata.GetValueOrDefault(Checkpoint.ThresholdSourceKey, ""),
+            (double)correct / report.Pairs, pixelReport.Auc, pixelReport.Eer, outcome.Elapsed.TotalSeconds,
+            int.Parse(kept.Metadata.GetValueOrDefault("epoch", "0"), CultureInfo.InvariantCulture), report.Roc);
+    }
+
+    private static void PrintTable(IReadOnlyList<FoldResult> results, Summary summary)
+    {
+        string P(double v) => v.ToString("P2", CultureInfo.InvariantCulture);
+        string F(double v) => v.ToString("F4", CultureInfo.InvariantCulture);
+        var table = new Table().AddColumns("fold", "held-out people", "pairs", "AUC", "EER", "accuracy", "pixels AUC", "pixels EER", "train s");
+        foreach (var r in results)
+            table.AddRow(r.Fold.ToString(CultureInfo.InvariantCulture), Markup.Escape(string.Join(" ", r.HeldOut)), r.Pairs.ToString(CultureInfo.InvariantCulture),
+                F(r.Auc), P(r.Eer), P(r.Accuracy), F(r.PixelAuc), P(r.PixelEer), r.TrainSeconds.ToString("F0", CultureInfo.InvariantCulture));
+        var (m, s) = (summary.Mean, summary.Std);
+        table.AddRow("mean ± std", "", "", $"{F(m.Auc)} ± {F(s.Auc)}", $"{P(m.Eer)} ± {P(s.Eer)}", $"{P(m.Accuracy)} ± {P(s.Accuracy)}",
+            $"{F(m.PixelAuc)} ± {F(s.PixelAuc)}", $"{P(m.PixelEer)} ± {P(s.PixelEer)}", m.TrainSeconds.ToString("F0", CultureInfo.InvariantCulture));
+        CommandLine.Console.Write(table);
+    }
+
+    private static void WriteRoc(string path, IReadOnlyList<FoldResult> results)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var r in results)
+        {
+            var curve = plot.Add.ScatterLine(r.Roc.Select(p => p.FalsePositiveRate).ToArray(), r.Roc.Select(p => p.TruePositiveRate).ToArray());
+            curve.LegendText = string.Create(CultureInfo.InvariantCulture, $"fold {r.Fold}: AUC {r.Auc:F4}, EER {r.Eer:P1} (pixels {r.PixelEer:P1})");
+        }
+        var chance = plot.Add.Line(0, 0, 1, 1);
+        chance.LinePattern = ScottPlot.LinePattern.Dashed;
+        plot.Title("ROC on held-out people, one curve per fold");
+        plot.Axes.Bottom.Label.Text = "false accept rate";
+        plot.Axes.Left.Label.Text = "true accept rate";
+        plot.ShowLegend(ScottPlot.Alignment.LowerRight);
+        Atomic.Write(path, s => s.Write(plot.GetImageBytes(900, 650, ScottPlot.ImageFormat.Png)));
+    }
+}

@@ -1,0 +1,151 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using SimilarFaces.Engine.IO;
+using SimilarFaces.Model;
+using SimilarFaces.Model.Data;
+using Spectre.Console;
+
+namespace SimilarFaces.Cli;
+
+/// <summary>The model as a verifier of validation people after an epoch.</summary>
+public sealed record ValidationPoint(int Epoch, double Auc, double Eer, double Threshold);
+
+/// <summary>
+/// Runs a <see cref="Trainer"/> to its end, as `train` and every fold of `crossval` do: a progress bar; when validation
+/// people are given, AUC and EER on them every few epochs and at the end (validation.csv, and the curve beside the loss
+/// in loss.png), the best model by validation EER kept as best.safetensors, and the stored thresholds chosen on them;
+/// checkpoints after every epoch (or only at the end), and on Ctrl-C.
+/// </summary>
+public sealed class TrainingRun(Trainer trainer, string outDir)
+{
+    public const string BestModelFile = "best.safetensors", ValidationFile = "validation.csv";
+
+    /// <summary>The training set, for the threshold when there is no validation.</summary>
+    public required IFaceDataset TrainingImages { get; init; }
+
+    /// <summary>People never trained on, measured every <see cref="ValidateEvery"/> epochs; null trains without validation.</summary>
+    public IFaceDataset? Validation { get; init; }
+    public int ValidateEvery { get; init; } = 10;
+
+    /// <summary>False writes the checkpoint only at the end (cross-validation folds, which are never resumed).</summary>
+    public bool CheckpointEveryEpoch { get; init; } = true;
+
+    /// <summary>Words before the progress bar's own ("fold 2/5: ").</summary>
+    public string Label { get; init; } = "";
+
+    public sealed record Outcome(bool Interrupted, TimeSpan Elapsed, IReadOnlyList<ValidationPoint> Validation, string KeptModel, double Threshold, string ThresholdSource);
+
+    public Outcome Run()
+    {
+        var console = CommandLine.Console;
+        var points = File.Exists(Path.Combine(outDir, ValidationFile)) && trainer.Epoch > 0
+            ? ReadValidation(Path.Combine(outDir, ValidationFile)).Where(p => p.Epoch <= trainer.Epoch).ToList()
+            : new List<ValidationPoint>();
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            cancel.Cancel();
+        };
+        System.Console.CancelKeyPress += onCancel;
+        var clock = Stopwatch.StartNew();
+        long examples = 0;
+        try
+        {
+            console.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask(Label + "training", maxValue: trainer.TotalSteps);
+                    task.Value = (double)trainer.Epoch * trainer.StepsPerEpoch + trainer.StepInEpoch;
+                    while (!trainer.Finished && !cancel.IsCancellationRequested)
+                    {
+                        float loss = trainer.Step();
+                        examples += trainer.LastBatchExamples;
+                        task.Increment(1);
+                        if (trainer.StepInEpoch == 0 && Validation != null && (trainer.Epoch % ValidateEvery == 0 || trainer.Finished))
+                            Validate(points);
+                        string validation = points.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $", validation EER {points[^1].Eer:P1}") : "";
+                        task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                            $"{Label}epoch {trainer.Epoch + (trainer.StepInEpoch > 0 ? 1 : 0)}/{trainer.Settings.Epochs} loss {loss:F4} {examples / clock.Elapsed.TotalSeconds:F0} {trainer.ExampleName}/s{validation}"));
+                        if (trainer.StepInEpoch == 0 && CheckpointEveryEpoch && !trainer.Finished) SaveAll(points);
+                    }
+                });
+        }
+        finally
+        {
+            System.Console.CancelKeyPress -= onCancel;
+        }
+        if (cancel.IsCancellationRequested)
+        {
+            SaveAll(points);
+            return new Outcome(true, clock.Elapsed, points, Path.Combine(outDir, Trainer.ModelFile), double.NaN, "");
+        }
+
+        double threshold;
+        string source;
+        if (Validation != null)
+        {
+            // the final model's threshold comes from its own validation (the last point)
+            threshold = points[^1].Threshold;
+            source = string.Create(CultureInfo.InvariantCulture,
+                $"EER on {Validation.Identities.Count} validation people never trained on (epoch {points[^1].Epoch}, AUC {points[^1].Auc:F4})");
+        }
+        else
+        {
+            var report = Embedder.Verify(trainer.Model, TrainingImages).Report;
+            threshold = report.EerThreshold;
+            source = string.Create(CultureInfo.InvariantCulture,
+                $"EER on the training images (AUC {report.Auc:F4}): optimistic; `train --val` or `eval --save-threshold` on other people replaces it");
+        }
+        SaveAll(points, new Dictionary<string, string>
+        {
+            [Checkpoint.ThresholdKey] = threshold.ToString("R", CultureInfo.InvariantCulture),
+            [Checkpoint.ThresholdSourceKey] = source,
+        });
+        string kept = Validation != null ? Path.Combine(outDir, BestModelFile) : Path.Combine(outDir, Trainer.ModelFile);
+        return new Outcome(false, clock.Elapsed, points, kept, threshold, source);
+    }
+
+    private void Validate(List<ValidationPoint> points)
+    {
+        var report = Embedder.Verify(trainer.Model, Validation!).Report;
+        var point = new ValidationPoint(trainer.Epoch, report.Auc, report.Eer, report.EerThreshold);
+        bool best = points.Count == 0 || points.All(p => point.Eer < p.Eer || (point.Eer == p.Eer && point.Auc > p.Auc));
+        points.Add(point);
+        if (!best) return;
+        Directory.CreateDirectory(outDir);
+        trainer.SaveModel(Path.Combine(outDir, BestModelFile), new Dictionary<string, string>
+        {
+            [Checkpoint.ThresholdKey] = point.Threshold.ToString("R", CultureInfo.InvariantCulture),
+            [Checkpoint.ThresholdSourceKey] = string.Create(CultureInfo.InvariantCulture,
+                $"EER on {Validation!.Identities.Count} validation people never trained on (epoch {point.Epoch}, the best of the run, AUC {point.Auc:F4})"),
+        });
+    }
+
+    private void SaveAll(IReadOnlyList<ValidationPoint> points, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        trainer.Save(outDir, metadata);
+        LossReport.Write(outDir, trainer.StepLosses, trainer.StepsPerEpoch, trainer.Settings.Loss, points);
+        if (points.Count > 0) Atomic.WriteAllText(Path.Combine(outDir, ValidationFile), FormatValidation(points));
+    }
+
+    private static string FormatValidation(IReadOnlyList<ValidationPoint> points)
+    {
+        var csv = new StringBuilder("epoch,auc,eer,threshold\n");
+        foreach (var p in points) csv.Append(CultureInfo.InvariantCulture, $"{p.Epoch},{p.Auc:R},{p.Eer:R},{p.Threshold:R}\n");
+        return csv.ToString();
+    }
+
+    private static IEnumerable<ValidationPoint> ReadValidation(string path) =>
+        File.ReadLines(path).Skip(1).Where(line => line.Length > 0).Select(line =>
+        {
+            var f = line.Split(',');
+            if (f.Length != 4 || !int.TryParse(f[0], CultureInfo.InvariantCulture, out int epoch))
+                throw new InvalidDataException($"{path}: '{line}' is not epoch,auc,eer,threshold");
+            double Number(string s) => double.TryParse(s, CultureInfo.InvariantCulture, out var v) ? v
+                : throw new InvalidDataException($"{path}: '{line}' is not epoch,auc,eer,threshold");
+            return new ValidationPoint(epoch, Number(f[1]), Number(f[2]), Number(f[3]));
+        });
+}
