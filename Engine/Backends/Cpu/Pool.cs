@@ -51,6 +51,14 @@ public sealed unsafe partial class CpuBackend
     /// <summary>The plane index of the first maximum of window (oh, ow).</summary>
     private static int WindowArgMax(in Pool2dShape s, float* plane, int oh, int ow)
     {
+        if (s is { KH: 2, KW: 2, SH: 2, SW: 2 })
+        {
+            // the common 2×2 window, unrolled: row-major order a b / c d
+            int a = 2 * (oh * s.W + ow), c = a + s.W;
+            int top = plane[a + 1] > plane[a] ? a + 1 : a;
+            if (plane[c] > plane[top]) top = c;
+            return plane[c + 1] > plane[top] ? c + 1 : top;
+        }
         int best = oh * s.SH * s.W + ow * s.SW;
         float max = plane[best];
         for (int i = 0; i < s.KH; i++)
