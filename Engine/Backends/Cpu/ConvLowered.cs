@@ -47,25 +47,9 @@ public sealed unsafe partial class CpuBackend
         var shape = s;
         ForEachPiece(s.N, n =>
         {
-            var image = dxs.AsSpan((int)((long)n * shape.C * shape.H * shape.W), shape.C * shape.H * shape.W);
-            image.Clear();
-            for (int oh = 0; oh < shape.OutH; oh++)
-                for (int ow = 0; ow < shape.OutW; ow++)
-                {
-                    long row = (((long)n * shape.OutH + oh) * shape.OutW + ow) * depth;
-                    for (int c = 0; c < shape.C; c++)
-                        for (int r = 0; r < shape.R; r++)
-                        {
-                            int ih = oh * shape.StrideH + r - shape.PadH;
-                            if ((uint)ih >= (uint)shape.H) continue;
-                            for (int q = 0; q < shape.S; q++)
-                            {
-                                int iw = ow * shape.StrideW + q - shape.PadW;
-                                if ((uint)iw < (uint)shape.W)
-                                    image[(c * shape.H + ih) * shape.W + iw] += dp[row + (c * shape.R + r) * shape.S + q];
-                            }
-                        }
-                }
+            dxs.AsSpan((int)((long)n * shape.C * shape.H * shape.W), shape.C * shape.H * shape.W).Clear();
+            fixed (float* dx0 = dxs, p0 = dp)
+                ForEachPatchRow<AddBackToImage>(shape, n, dx0, p0);
         });
     }
 
@@ -81,31 +65,81 @@ public sealed unsafe partial class CpuBackend
     }
 
     // x (N,C,H,W) → P (N·OH·OW, C·R·S), zeros where a patch leaves the image
-    private static void Lower(Conv2dShape s, float[] xs, float[] patches)
-    {
-        int depth = s.C * s.R * s.S;
+    private static void Lower(Conv2dShape s, float[] xs, float[] patches) =>
         ForEachPiece(s.N, n =>
         {
-            for (int oh = 0; oh < s.OutH; oh++)
-                for (int ow = 0; ow < s.OutW; ow++)
+            fixed (float* x0 = xs, p0 = patches)
+                ForEachPatchRow<CopyIntoPatch>(s, n, x0, p0);
+        });
+
+    /// <summary>
+    /// For image n, every run of S kernel columns (c, r) of every patch: TRun.Inside gets the image row at the run's
+    /// first column and the run's place in P when the whole run lies inside the image; runs that cross the border are
+    /// split into TRun.Outside stretches (single elements or whole runs) and single inside elements.
+    /// </summary>
+    private static void ForEachPatchRow<TRun>(in Conv2dShape s, int n, float* x0, float* p0) where TRun : struct, IPatchRun
+    {
+        int depth = s.C * s.R * s.S;
+        for (int oh = 0; oh < s.OutH; oh++)
+            for (int ow = 0; ow < s.OutW; ow++)
+            {
+                float* row = p0 + (((long)n * s.OutH + oh) * s.OutW + ow) * depth;
+                int firstColumn = ow * s.StrideW - s.PadW;
+                for (int c = 0; c < s.C; c++)
                 {
-                    long row = (((long)n * s.OutH + oh) * s.OutW + ow) * depth;
-                    for (int c = 0; c < s.C; c++)
+                    float* channel = x0 + ((long)n * s.C + c) * s.H * s.W;
+                    for (int r = 0; r < s.R; r++)
                     {
-                        long channel = ((long)n * s.C + c) * s.H;
-                        for (int r = 0; r < s.R; r++)
+                        int ih = oh * s.StrideH + r - s.PadH;
+                        float* patch = row + (c * s.R + r) * s.S;
+                        if ((uint)ih >= (uint)s.H)
                         {
-                            int ih = oh * s.StrideH + r - s.PadH;
-                            long at = row + (c * s.R + r) * s.S;
-                            for (int q = 0; q < s.S; q++)
-                            {
-                                int iw = ow * s.StrideW + q - s.PadW;
-                                patches[at + q] = (uint)ih < (uint)s.H && (uint)iw < (uint)s.W ? xs[(channel + ih) * s.W + iw] : 0f;
-                            }
+                            TRun.Outside(patch, s.S);
+                            continue;
+                        }
+                        float* source = channel + (long)ih * s.W;
+                        if (firstColumn >= 0 && firstColumn + s.S <= s.W)
+                        {
+                            TRun.Inside(source + firstColumn, patch, s.S);
+                            continue;
+                        }
+                        for (int q = 0; q < s.S; q++)
+                        {
+                            int iw = firstColumn + q;
+                            if ((uint)iw < (uint)s.W) TRun.Inside(source + iw, patch + q, 1);
+                            else TRun.Outside(patch + q, 1);
                         }
                     }
                 }
-        });
+            }
+    }
+
+    private interface IPatchRun
+    {
+        static abstract void Inside(float* image, float* patch, int count);
+        static abstract void Outside(float* patch, int count);
+    }
+
+    /// <summary>The lowering: P takes the image's values, zeros outside it.</summary>
+    private readonly struct CopyIntoPatch : IPatchRun
+    {
+        public static void Inside(float* image, float* patch, int count)
+        {
+            for (int q = 0; q < count; q++) patch[q] = image[q];
+        }
+
+        public static void Outside(float* patch, int count) => new Span<float>(patch, count).Clear();
+    }
+
+    /// <summary>Its adjoint: each value of dP is added back where it was read from; outside values are dropped.</summary>
+    private readonly struct AddBackToImage : IPatchRun
+    {
+        public static void Inside(float* image, float* patch, int count)
+        {
+            for (int q = 0; q < count; q++) image[q] += patch[q];
+        }
+
+        public static void Outside(float* patch, int count) { }
     }
 
     // dy (N,K,OH,OW) → dYᵀ (N·OH·OW, K)
