@@ -161,43 +161,8 @@ public sealed class Trainer : IDisposable
         var images = Tensor.FromArray(backend, batch.Images, n, 1, batch.Height, batch.Width);
         var embeddings = Model.Embed(images);   // (n, E), unit rows
         return Settings.Loss == LossKind.CosFace
-            ? CosFaceLoss(embeddings, batch.Labels)
-            : AllPairsContrastiveLoss(embeddings, batch.Labels);
-    }
-
-    // logits (n, classes) = Scale·(cos(e_i, w_k) − Margin·[k = y_i]);  cross-entropy against y
-    private Tensor CosFaceLoss(Tensor embeddings, int[] labels)
-    {
-        int n = labels.Length, classes = _classVectors!.Shape[0];
-        var cosines = Ops.Linear(embeddings, Ops.L2Normalize(_classVectors));
-        var margins = new float[n * classes];
-        for (int i = 0; i < n; i++) margins[i * classes + labels[i]] = Settings.Margin;
-        var logits = Ops.MulScalar(Ops.Sub(cosines, Tensor.FromArray(Model.Backend, margins, n, classes)), Settings.Scale);
-        return Ops.CrossEntropy(logits, labels);
-    }
-
-    // every pair (i, j ≠ i) of unit embeddings: d² = 2 − 2·e_i·e_j;
-    // loss = mean over same pairs of d² + mean over different pairs of max(Margin − d, 0)²
-    private Tensor AllPairsContrastiveLoss(Tensor embeddings, int[] labels)
-    {
-        int n = labels.Length;
-        var same = new float[n * n];
-        var different = new float[n * n];
-        int sameCount = 0, differentCount = 0;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++)
-                if (i != j && labels[i] == labels[j]) sameCount++;
-                else if (labels[i] != labels[j]) differentCount++;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++)
-                if (i != j && labels[i] == labels[j]) same[i * n + j] = 1f / Math.Max(1, sameCount);
-                else if (labels[i] != labels[j]) different[i * n + j] = 1f / differentCount;
-        var backend = Model.Backend;
-        var squared = Ops.ClampMin(Ops.AddScalar(Ops.MulScalar(Ops.Linear(embeddings, embeddings), -2f), 2f), 1e-12f);
-        var shortfall = Ops.Relu(Ops.AddScalar(Ops.MulScalar(Ops.Sqrt(squared), -1f), Settings.Margin));
-        return Ops.Add(
-            Ops.Sum(Ops.Mul(squared, Tensor.FromArray(backend, same, n, n))),
-            Ops.Sum(Ops.Mul(Ops.Square(shortfall), Tensor.FromArray(backend, different, n, n))));
+            ? Losses.CosFace(embeddings, _classVectors!, batch.Labels, Settings.Margin, Settings.Scale)
+            : Losses.AllPairsContrastive(embeddings, batch.Labels, Settings.Margin);
     }
 
     /// <summary>Writes model.safetensors and training-state.safetensors into <paramref name="directory"/>, each atomically.</summary>

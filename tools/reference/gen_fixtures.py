@@ -5,8 +5,8 @@ Run with Debian's PyTorch 1.13 (python3-torch, python3-numpy):
 
     /usr/bin/python3 tools/reference/gen_fixtures.py [--out DIR]
 
-It writes DIR/ops/<case>.safetensors for every op case in CASES and DIR/siamese.safetensors for the
-whole seed network (DIR defaults to Tests/Fixtures), then re-reads every file it wrote and checks the
+It writes DIR/ops/<case>.safetensors for every op case in CASES, DIR/siamese.safetensors for the
+whole seed network and DIR/improved.safetensors for a step of the improved recipe (DIR defaults to Tests/Fixtures), then re-reads every file it wrote and checks the
 round trip. The C# tests read these files and never import torch.
 
 File format (safetensors): an 8-byte little-endian u64 header length, a UTF-8 JSON header
@@ -641,20 +641,114 @@ def write_siamese(path: Path) -> Path:
     return path
 
 
+# ----------------------------------------------------------------------------------------------------
+# Whole-model fixture of the improved recipe's step, at a small size: zero-padded conv blocks with
+# pooling, a unit embedding, CosFace against learned class vectors, Adam with L2 weight decay.
+
+class ImprovedNetwork(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv_layers = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(4), nn.MaxPool2d(2),
+            nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(8), nn.MaxPool2d(2),
+        )
+        self.fully_connect = nn.Sequential(nn.Linear(8 * 4 * 4, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.fully_connect(self.conv_layers(x).flatten(1)), dim=1)
+
+
+def cosface_loss(embeddings, class_vectors, labels, margin, scale):
+    cosines = embeddings @ F.normalize(class_vectors, dim=1).t()
+    return F.cross_entropy(scale * (cosines - margin * F.one_hot(labels, class_vectors.shape[0])), labels)
+
+
+IMPROVED_ARGS = {
+    "image_size": 16, "channels": [4, 8], "embedding_size": 8, "classes": 5, "labels": [0, 0, 0, 3, 3, 3, 1, 1, 1],
+    "margin": 0.35, "scale": 16.0, "adam": {"lr": [2e-3, 1e-3, 5e-4], "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 5e-4},
+}
+IMPROVED_DESCRIPTION = (
+    "The improved recipe's tower at 16x16: conv_layers = [Conv2d(1,4,3,padding=1), ReLU, BatchNorm2d(4), MaxPool2d(2),"
+    " Conv2d(4,8,3,padding=1), ReLU, BatchNorm2d(8), MaxPool2d(2)], fully_connect = [Linear(128, 8)], then F.normalize;"
+    " train() mode. in.images (9,1,16,16) uniform, labels (I64) three identities x three images; param.<key> every"
+    " parameter (torch's own init from a seeded generator) and param.cosface.class_vectors (5,8). Step: out.embeddings,"
+    " out.loss = cross_entropy(scale*(e @ normalize(W)^T - margin*onehot)), grad.<key> for every parameter and the class"
+    " vectors, after.<key> the BatchNorm buffers. adam.losses (3): from the same start, 3 steps of torch.optim.Adam"
+    " (weight_decay 5e-4 as L2) with the learning rate set to adam.lr[t] before step t, each loss taken before its step;"
+    " adam.param.<key> every parameter and the class vectors after the 3 steps."
+)
+
+
+def write_improved(path: Path) -> Path:
+    g = generator_for("improved")
+    torch.manual_seed(zlib.crc32(b"improved"))
+    model = ImprovedNetwork()
+    class_vectors = nn.Parameter(torch.rand(5, 8, generator=g) * 2 - 1)
+    images = torch.rand(9, 1, 16, 16, generator=g)
+    labels = torch.tensor(IMPROVED_ARGS["labels"])
+    margin, scale = IMPROVED_ARGS["margin"], IMPROVED_ARGS["scale"]
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    start_vectors = class_vectors.detach().clone()
+
+    tensors = {"in.images": images, "labels": labels}
+    for key, param in model.named_parameters():
+        tensors["param." + key] = param.detach().clone()
+    tensors["param.cosface.class_vectors"] = start_vectors
+    model.train()
+    embeddings = model(images)
+    loss = cosface_loss(embeddings, class_vectors, labels, margin, scale)
+    loss.backward()
+    tensors.update({"out.embeddings": embeddings.detach(), "out.loss": loss.detach()})
+    for key, param in model.named_parameters():
+        tensors["grad." + key] = param.grad.clone()
+    tensors["grad.cosface.class_vectors"] = class_vectors.grad.clone()
+    for key, buffer in model.named_buffers():
+        tensors["after." + key] = buffer.clone()
+
+    model.load_state_dict(start)
+    with torch.no_grad():
+        class_vectors.copy_(start_vectors)
+    parameters = list(model.parameters()) + [class_vectors]
+    adam = IMPROVED_ARGS["adam"]
+    optimizer = torch.optim.Adam(parameters, lr=adam["lr"][0], betas=tuple(adam["betas"]), eps=adam["eps"],
+                                 weight_decay=adam["weight_decay"], foreach=False)
+    losses = []
+    for lr in adam["lr"]:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad()
+        step_loss = cosface_loss(model(images), class_vectors, labels, margin, scale)
+        step_loss.backward()
+        optimizer.step()
+        losses.append(step_loss.detach())
+    tensors["adam.losses"] = torch.stack(losses)
+    assert torch.equal(tensors["adam.losses"][0], tensors["out.loss"])
+    for key, param in model.named_parameters():
+        tensors["adam.param." + key] = param.detach().clone()
+    tensors["adam.param.cosface.class_vectors"] = class_vectors.detach().clone()
+    write_fixture(path, tensors, fixture_metadata("improved", IMPROVED_ARGS, IMPROVED_DESCRIPTION))
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "Tests" / "Fixtures")
-    parser.add_argument("--only-ops", action="store_true", help="skip the (slower) whole-model fixture")
+    parser.add_argument("--only-ops", action="store_true", help="skip the (slower) whole-model fixtures")
+    parser.add_argument("--only-improved", action="store_true", help="write only the improved recipe's fixture")
     options = parser.parse_args()
 
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     torch.manual_seed(0)  # only torch's default layer init draws from it, and make_siamese overwrites that
 
+    if options.only_improved:
+        print(write_improved(options.out / "improved.safetensors"))
+        return
     op_paths = [write_op_case(case, options.out / "ops") for case in CASES]
     op_bytes = sum(p.stat().st_size for p in op_paths)
     assert op_bytes < 2_000_000, f"op fixtures take {op_bytes} bytes"
-    paths = op_paths if options.only_ops else op_paths + [write_siamese(options.out / "siamese.safetensors")]
+    paths = op_paths if options.only_ops else op_paths + [write_siamese(options.out / "siamese.safetensors"),
+                                                          write_improved(options.out / "improved.safetensors")]
     for p in paths:
         print(f"{p.stat().st_size:>9}  {p.relative_to(options.out)}")
     print(f"{op_bytes:>9}  ops total; {sum(p.stat().st_size for p in paths):>9} all; torch {torch.__version__}")
