@@ -124,6 +124,25 @@ public sealed class CrossValTests
     }
 
     [Test]
+    public void ImprovedModelIsUsedWithoutFlags()
+    {
+        string run = Path.Combine(_dir, "plain"), faces = Path.Combine(_dir, "plain-faces");
+        Assert.That(CliRunner.Run(["train", "--recipe", "improved", "--epochs", "1", "--device", "cpu", "--out", run]).ExitCode, Is.Zero);
+        CliWorkflowTests.WriteSyntheticFolder(faces);
+        var model = Path.Combine(run, Trainer.ModelFile);
+        var csv = Path.Combine(_dir, "plain.csv");
+        var embed = CliRunner.Run(["embed", "--model", model, "--data", faces, "--out", csv, "--device", "cpu"]);
+        Assert.That(embed.ExitCode, Is.Zero, embed.Error);
+        var rows = File.ReadAllLines(csv);
+        Assert.That(rows[0].Split(','), Has.Length.EqualTo(2 + 128), "path, identity and the 128 numbers");
+        var unit = rows[1].Split(',').Skip(2).Select(v => double.Parse(v)).Sum(v => v * v);
+        Assert.That(unit, Is.EqualTo(1).Within(1e-5), "unit embeddings");
+        var compare = CliRunner.Run(["compare", "--model", model, Path.Combine(faces, "id000", "0.pgm"), Path.Combine(faces, "id000", "1.pgm"), "--device", "cpu"]);
+        Assert.That(compare.ExitCode, Is.Zero, compare.Error);
+        Assert.That(compare.Output, Does.Match(@"dissimilarity \d+\.\d+ \(threshold \d+\.\d+\)"));
+    }
+
+    [Test]
     public void ImprovedRecipeResumesBitIdentically()
     {
         string whole = Path.Combine(_dir, "whole"), split = Path.Combine(_dir, "split");
