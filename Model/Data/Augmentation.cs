@@ -72,48 +72,60 @@ public sealed record Augmentation
         return string.Join(",", parts);
     }
 
+    /// <summary>One draw of the random changes for an image of the given size.</summary>
+    public readonly record struct Change(double Angle, double Scale, double ShiftX, double ShiftY, bool Mirror, double Contrast, double Brightness);
+
+    /// <summary>Draws the changes of one image (nothing is drawn when there is no augmentation).</summary>
+    public Change Draw(int height, int width, SeededRandom rng) => IsIdentity ? default : new Change(
+        Angle: rng.NextDouble(-1, 1) * RotationDegrees * Math.PI / 180,
+        Scale: 1 + rng.NextDouble(-1, 1) * Scale,
+        ShiftX: rng.NextDouble(-1, 1) * Shift * width,
+        ShiftY: rng.NextDouble(-1, 1) * Shift * height,
+        Mirror: Flip && rng.NextInt(2) == 1,
+        Contrast: 1 + rng.NextDouble(-1, 1) * Contrast,
+        Brightness: rng.NextDouble(-1, 1) * Brightness);
+
     /// <summary>Writes a randomly changed copy of <paramref name="source"/> (height, width) into <paramref name="destination"/>.</summary>
-    public void Apply(ReadOnlySpan<float> source, Span<float> destination, int height, int width, SeededRandom rng)
+    public void Apply(ReadOnlySpan<float> source, Span<float> destination, int height, int width, SeededRandom rng) =>
+        Apply(Draw(height, width, rng), source, destination, height, width);
+
+    /// <summary>Writes <paramref name="source"/> (height, width) with the drawn changes into <paramref name="destination"/>.</summary>
+    public void Apply(in Change change, ReadOnlySpan<float> source, Span<float> destination, int height, int width)
     {
         if (IsIdentity)
         {
             source.CopyTo(destination);
             return;
         }
-        double angle = rng.NextDouble(-1, 1) * RotationDegrees * Math.PI / 180;
-        double scale = 1 + rng.NextDouble(-1, 1) * Scale;
-        double shiftX = rng.NextDouble(-1, 1) * Shift * width, shiftY = rng.NextDouble(-1, 1) * Shift * height;
-        double mirror = Flip && rng.NextInt(2) == 1 ? -1 : 1;
-        double contrast = 1 + rng.NextDouble(-1, 1) * Contrast, brightness = rng.NextDouble(-1, 1) * Brightness;
-
-        // q = c + F·R(−θ)·(p − c − t)/s, written as q = origin + px·dx + py·dy
-        double cos = Math.Cos(angle) / scale, sin = Math.Sin(angle) / scale;
-        double cx = (width - 1) / 2.0, cy = (height - 1) / 2.0;
-        (double X, double Y) column = (mirror * cos, -sin), row = (mirror * sin, cos);
-        double ox = -cx - shiftX, oy = -cy - shiftY;
+        // q = c + F·R(−θ)·u/s with u = p − c − t: qx = cx + m·(cos·ux + sin·uy)/s, qy = cy + (−sin·ux + cos·uy)/s;
+        // along a row q moves by (m·cos, −sin)/s per pixel
+        float cos = (float)(Math.Cos(change.Angle) / change.Scale), sin = (float)(Math.Sin(change.Angle) / change.Scale), m = change.Mirror ? -1 : 1;
+        float cx = (width - 1) / 2f, cy = (height - 1) / 2f;
         double sum = 0;
         for (int py = 0; py < height; py++)
-            for (int px = 0; px < width; px++)
+        {
+            float uy = py - cy - (float)change.ShiftY, ux = -cx - (float)change.ShiftX;
+            float qx = cx + m * (cos * ux + sin * uy), qy = cy - sin * ux + cos * uy;
+            var row = destination.Slice(py * width, width);
+            for (int px = 0; px < width; px++, qx += m * cos, qy -= sin)
             {
-                double ux = px + ox, uy = py + oy;
-                double qx = cx + column.X * ux + row.X * uy, qy = cy + column.Y * ux + row.Y * uy;
-                float v = Bilinear(source, height, width, qx, qy);
-                destination[py * width + px] = v;
-                sum += v;
+                row[px] = Bilinear(source, height, width, qx, qy);
+                sum += row[px];
             }
-        float mean = (float)(sum / (height * width));
+        }
+        float mean = (float)(sum / (height * width)), contrast = (float)change.Contrast, brightness = (float)change.Brightness;
         for (int i = 0; i < height * width; i++)
-            destination[i] = Math.Clamp((destination[i] - mean) * (float)contrast + mean + (float)brightness, 0f, 1f);
+            destination[i] = Math.Clamp((destination[i] - mean) * contrast + mean + brightness, 0f, 1f);
     }
 
     // source (height, width) at (x, y), coordinates clamped to the border
-    private static float Bilinear(ReadOnlySpan<float> source, int height, int width, double x, double y)
+    private static float Bilinear(ReadOnlySpan<float> source, int height, int width, float x, float y)
     {
         x = Math.Clamp(x, 0, width - 1);
         y = Math.Clamp(y, 0, height - 1);
         int x0 = Math.Min((int)x, Math.Max(width - 2, 0)), y0 = Math.Min((int)y, Math.Max(height - 2, 0));
         int x1 = Math.Min(x0 + 1, width - 1), y1 = Math.Min(y0 + 1, height - 1);
-        float fx = (float)(x - x0), fy = (float)(y - y0);
+        float fx = x - x0, fy = y - y0;
         float top = source[y0 * width + x0] + (source[y0 * width + x1] - source[y0 * width + x0]) * fx;
         float bottom = source[y1 * width + x0] + (source[y1 * width + x1] - source[y1 * width + x0]) * fx;
         return top + (bottom - top) * fy;

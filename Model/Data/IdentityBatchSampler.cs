@@ -43,6 +43,7 @@ public sealed class IdentityBatchSampler
     private readonly int[][] _imagesOfIdentity;
     private readonly int[] _identityOrder;
     private readonly int[] _imageOrder;
+    private readonly Augmentation.Change[] _changes;
     private readonly SeededRandom _rng;
 
     public IdentityBatchSampler(IFaceDataset dataset, int identitiesPerBatch, int imagesPerIdentity, Augmentation augmentation, ulong seed)
@@ -62,6 +63,7 @@ public sealed class IdentityBatchSampler
         _imagesOfIdentity = members.Select(images => images.ToArray()).ToArray();
         _identityOrder = Enumerable.Range(0, dataset.Identities.Count).ToArray();
         _imageOrder = new int[members.Max(m => m.Count)];
+        _changes = new Augmentation.Change[BatchSize];
         _rng = new SeededRandom(seed);
     }
 
@@ -99,9 +101,15 @@ public sealed class IdentityBatchSampler
                 int index = distinct ? _imageOrder[k] : images[_rng.NextInt(images.Length)];
                 batch.Indices[slot] = index;
                 batch.Labels[slot] = _dataset.Label(index);
-                Augmentation.Apply(_dataset.Image(index), batch.Images.AsSpan(slot * size, size), batch.Height, batch.Width, _rng);
+                _changes[slot] = Augmentation.Draw(batch.Height, batch.Width, _rng);
             }
         }
+        // every draw is made above, in order; the images are then independent of each other
+        if (Augmentation.IsIdentity)
+            for (int i = 0; i < batch.Count; i++) _dataset.Image(batch.Indices[i]).CopyTo(batch.Images.AsSpan(i * size, size));
+        else
+            Parallel.For(0, batch.Count, i => Augmentation.Apply(_changes[i], _dataset.Image(batch.Indices[i]),
+                batch.Images.AsSpan(i * size, size), batch.Height, batch.Width));
     }
 
     // the first `count` entries become a uniform draw without replacement (Fisher–Yates, stopped early)
