@@ -31,7 +31,7 @@ public sealed class TrainingOptions
         Description = "Training-image augmentation: none, or e.g. rotation=10,scale=0.1,shift=0.08,flip,brightness=0.1,contrast=0.2 (the improved recipe's)",
     };
     private readonly Option<int?> _imageSize = new("--image-size") { Description = "Side of the square input images (seed 100, improved 64)" };
-    private readonly Option<string?> _channels = new("--channels") { Description = "Channels of the convolution blocks, e.g. 16,32,64,128" };
+    private readonly Option<string?> _channels = new("--channels") { Description = "Channels of the convolution blocks (seed 4,8,8, improved 32,64,128,256)" };
     private readonly Option<int?> _embeddingSize = new("--embedding-size") { Description = "Numbers in an embedding (seed 5, improved 128)" };
     private readonly Option<bool?> _flipAverage = new("--flip-average") { Description = "Embed each image with its mirror image at inference (improved: true)" };
     private readonly Option<ulong> _seed = new("--seed") { Description = "Seed of weights, batches and splits", DefaultValueFactory = _ => 0 };
