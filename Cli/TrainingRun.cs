@@ -83,6 +83,7 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
             return new Outcome(true, clock.Elapsed, points, Path.Combine(outDir, Trainer.ModelFile), double.NaN, "");
         }
 
+        if (Validation != null && (points.Count == 0 || points[^1].Epoch != trainer.Epoch)) Validate(points);   // resumed after the end
         double threshold;
         string source;
         if (Validation != null)
