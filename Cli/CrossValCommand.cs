@@ -13,8 +13,10 @@ namespace SimilarFaces.Cli;
 /// <summary>
 /// `similar-faces crossval`: identity cross-validation of a recipe. The identities (never single images) are dealt into
 /// k seeded folds; for each fold a model is trained on the other folds' people — a seeded share of them held back as
-/// validation people, who choose the kept model and its threshold — and measured on every pair of the held-out fold's
-/// images, beside the raw-pixel distance on the same pairs. Reports per fold and mean ± standard deviation.
+/// validation people, who choose the threshold — and its final model is measured on every pair of the held-out fold's
+/// images, beside the raw-pixel distance on the same pairs. The model that was best on the validation people is
+/// measured too and reported apart. Reports per fold and mean ± standard deviation; --resume keeps the folds already
+/// trained in --out and continues an interrupted one.
 /// </summary>
 public static class CrossValCommand
 {
@@ -35,17 +37,19 @@ public static class CrossValCommand
         };
         var every = new Option<int>("--val-every") { Description = "Validate every N epochs (and after the last)", DefaultValueFactory = _ => 10 };
         var json = new Option<string?>("--json") { Description = "Write every fold's figures and the summary to this file" };
-        var output = new Option<string>("--out") { Description = "Folder for each fold's model and plots, roc.png and crossval.json (must be new or empty)", DefaultValueFactory = _ => "runs/crossval" };
+        var output = new Option<string>("--out") { Description = "Folder for each fold's model and plots, roc.png and crossval.json (new or empty, unless --resume)", DefaultValueFactory = _ => "runs/crossval" };
+        var resume = new Option<bool>("--resume") { Description = "Keep the folds already trained in --out (same options), continue an interrupted fold, train the rest" };
         var device = ModelOptions.Device();
         var command = new Command("crossval", "Cross-validate a recipe over identities: train on some people, measure on people never trained on");
-        foreach (var option in training.All.Concat([data, folds, fraction, every, json, output, device])) command.Options.Add(option);
+        foreach (var option in training.All.Concat([data, folds, fraction, every, json, output, resume, device])) command.Options.Add(option);
         command.SetAction(parse =>
         {
             var (architecture, settings) = training.Resolve(parse);
             var folders = parse.GetValue(data) ?? [];
             string outDir = parse.GetValue(output)!;
-            if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
-                throw new ArgumentException($"--out: {outDir} is not empty; cross-validation writes into a new or empty folder");
+            bool resuming = parse.GetValue(resume);
+            if (!resuming && Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+                throw new ArgumentException($"--out: {outDir} is not empty; cross-validation writes into a new or empty folder (or give --resume)");
             if (File.Exists(outDir)) throw new ArgumentException($"--out: {outDir} is a file");
             double valFraction = parse.GetValue(fraction);
             if (!(valFraction >= 0 && valFraction < 1)) throw new ArgumentException($"--val-fraction must be in [0, 1), got {valFraction}");
@@ -69,7 +73,7 @@ public static class CrossValCommand
             var identityFolds = IdentitySubset.Folds(dataset.Identities.Count, k, settings.Seed);
             for (int f = 0; f < k; f++)
             {
-                var result = RunFold(f, k, identityFolds, dataset, architecture, settings, valFraction, valEvery, backend, outDir);
+                var result = RunFold(f, k, identityFolds, dataset, architecture, settings, valFraction, valEvery, backend, outDir, resuming);
                 if (result == null)
                 {
                     console.MarkupLine($"[yellow]interrupted[/] in fold {f + 1}; the folds finished so far are in {Markup.Escape(outDir)}");
@@ -77,7 +81,8 @@ public static class CrossValCommand
                 }
                 results.Add(result);
                 console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                    $"fold {f + 1}/{k}: {result.HeldOut.Count} held-out people, AUC {result.Auc:F4}, EER {result.Eer:P2}, accuracy {result.Accuracy:P2} at threshold {result.Threshold:F4}; raw pixels AUC {result.PixelAuc:F4}, EER {result.PixelEer:P2}; trained in {result.TrainSeconds:F0} s")));
+                    $"fold {f + 1}/{k}: {result.HeldOut.Count} held-out people, AUC {result.Auc:F4}, EER {result.Eer:P2}, accuracy {result.Accuracy:P2} at threshold {result.Threshold:F4}; raw pixels AUC {result.PixelAuc:F4}, EER {result.PixelEer:P2}; trained in {result.TrainSeconds:F0} s")
+                    + (result.Best is { } best ? string.Create(CultureInfo.InvariantCulture, $"; the best epoch on validation people ({best.Epoch}): AUC {best.Auc:F4}, EER {best.Eer:P2}") : "")));
             }
 
             var summary = Summary.Of(results);
@@ -92,27 +97,42 @@ public static class CrossValCommand
             }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
             Atomic.WriteAllText(Path.Combine(outDir, JsonFile), report);
             if (parse.GetValue(json) is { } jsonPath) Atomic.WriteAllText(jsonPath, report);
-            console.MarkupLine($"per fold: {Markup.Escape(Path.Combine(outDir, JsonFile))}; ROC of every fold: {Markup.Escape(Path.Combine(outDir, RocFile))}");
+            if (summary.Mean.BestEpochEer is { } bestEer)
+                console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                    $"the epochs best on the validation people, measured on the same pairs instead: AUC {summary.Mean.BestEpochAuc:F4} ± {summary.Std.BestEpochAuc:F4}, EER {bestEer:P2} ± {summary.Std.BestEpochEer:P2}")));
+            console.MarkupLine($"held-out people and every figure per fold: {Markup.Escape(Path.Combine(outDir, JsonFile))}; ROC of every fold: {Markup.Escape(Path.Combine(outDir, RocFile))}");
             return 0;
         });
         return command;
     }
 
-    /// <summary>One fold's people and figures, as crossval.json lists them.</summary>
+    /// <summary>
+    /// One fold's people and figures, as crossval.json lists them: the final model's (the headline), and apart, those
+    /// of the epoch that was best on the validation people.
+    /// </summary>
     public sealed record FoldResult(
         int Fold, IReadOnlyList<string> Training, IReadOnlyList<string> Validation, IReadOnlyList<string> HeldOut,
         int Pairs, int SamePairs, double Auc, double Eer, double Threshold, string ThresholdSource, double Accuracy,
-        double PixelAuc, double PixelEer, double TrainSeconds, int KeptEpoch,
+        double PixelAuc, double PixelEer, double? TrainSeconds, BestEpoch? Best,
         [property: System.Text.Json.Serialization.JsonIgnore] IReadOnlyList<RocPoint> Roc);
 
-    public sealed record Figures(double Auc, double Eer, double Accuracy, double PixelAuc, double PixelEer, double TrainSeconds);
+    /// <summary>The model of the epoch with the lowest validation EER, measured on the same held-out pairs.</summary>
+    public sealed record BestEpoch(int Epoch, double Auc, double Eer, double Threshold, double Accuracy);
+
+    /// <summary>Mean or standard deviation over the folds; the best epochs' only with validation, the time only when every fold recorded it.</summary>
+    public sealed record Figures(double Auc, double Eer, double Accuracy, double PixelAuc, double PixelEer,
+        double? BestEpochAuc, double? BestEpochEer, double? TrainSeconds);
 
     private sealed record Summary(Figures Mean, Figures Std)
     {
         public static Summary Of(IReadOnlyList<FoldResult> r)
         {
-            Figures Apply(Func<IEnumerable<double>, double> f) => new(f(r.Select(x => x.Auc)), f(r.Select(x => x.Eer)),
-                f(r.Select(x => x.Accuracy)), f(r.Select(x => x.PixelAuc)), f(r.Select(x => x.PixelEer)), f(r.Select(x => x.TrainSeconds)));
+            Figures Apply(Func<IEnumerable<double>, double> f)
+            {
+                double? Optional(Func<FoldResult, double?> value) => r.All(x => value(x) != null) ? f(r.Select(x => value(x)!.Value)) : null;
+                return new(f(r.Select(x => x.Auc)), f(r.Select(x => x.Eer)), f(r.Select(x => x.Accuracy)), f(r.Select(x => x.PixelAuc)),
+                    f(r.Select(x => x.PixelEer)), Optional(x => x.Best?.Auc), Optional(x => x.Best?.Eer), Optional(x => x.TrainSeconds));
+            }
             return new Summary(Apply(v => v.Average()), Apply(StandardDeviation));
         }
 
@@ -126,7 +146,7 @@ public static class CrossValCommand
     }
 
     private static FoldResult? RunFold(int f, int k, int[][] identityFolds, IFaceDataset dataset, SiameseArchitecture architecture,
-        TrainingSettings settings, double valFraction, int valEvery, IBackend backend, string outDir)
+        TrainingSettings settings, double valFraction, int valEvery, IBackend backend, string outDir, bool resume)
     {
         var heldOutIds = identityFolds[f];
         var trainingIds = identityFolds.Where((_, i) => i != f).SelectMany(x => x).Order().ToArray();
@@ -141,47 +161,75 @@ public static class CrossValCommand
         var validationSet = validationIds.Length > 0 ? new IdentitySubset(dataset, validationIds) : null;
         var heldOut = new IdentitySubset(dataset, heldOutIds);
         string foldDir = Path.Combine(outDir, $"fold-{f + 1}");
+        string finalPath = Path.Combine(foldDir, Trainer.ModelFile), bestPath = Path.Combine(foldDir, TrainingRun.BestModelFile);
 
-        TrainingRun.Outcome outcome;
-        using (var model = new SiameseNetwork(backend, architecture, new SeededRandom(settings.Seed)))
-        using (var trainer = new Trainer(model, fitSet, settings))
+        if (!(resume && Finished(finalPath, settings, architecture)))
         {
-            outcome = new TrainingRun(trainer, foldDir)
+            using var model = new SiameseNetwork(backend, architecture, new SeededRandom(settings.Seed));
+            using var trainer = new Trainer(model, fitSet, settings);
+            if (resume && File.Exists(Path.Combine(foldDir, Trainer.StateFile))) trainer.Resume(foldDir);
+            var outcome = new TrainingRun(trainer, foldDir)
             {
                 TrainingImages = fitSet, Validation = validationSet, ValidateEvery = valEvery, CheckpointEveryEpoch = false,
                 Label = $"fold {f + 1}/{k}: ",
             }.Run();
+            if (outcome.Interrupted) return null;
         }
-        if (outcome.Interrupted) return null;
 
-        var kept = Checkpoint.Load(outcome.KeptModel, backend);
-        using var network = kept.Model;
-        double threshold = kept.Threshold ?? throw new InvalidDataException($"{outcome.KeptModel} stores no threshold");
+        var final = Measure(finalPath, heldOut, backend);
+        var best = validationSet != null ? Measure(bestPath, heldOut, backend) : null;
+        var pixels = Enumerable.Range(0, heldOut.Count).Select(i => heldOut.Image(i).ToArray()).ToArray();
+        var (pixelDistances, pixelSame, _) = Embedder.AllPairs(pixels, heldOut);
+        var pixelReport = VerificationReport.From(pixelDistances, pixelSame);
+        var report = final.Verification.Report;
+        return new FoldResult(f + 1, fitSet.Identities, validationSet?.Identities ?? [], heldOut.Identities,
+            report.Pairs, report.SamePairs, report.Auc, report.Eer, final.Threshold, final.Metadata.GetValueOrDefault(Checkpoint.ThresholdSourceKey, ""),
+            final.Accuracy, pixelReport.Auc, pixelReport.Eer,
+            final.Metadata.TryGetValue(TrainingRun.TrainingSecondsKey, out var seconds) ? double.Parse(seconds, CultureInfo.InvariantCulture) : null,
+            best == null ? null : new BestEpoch(best.Epoch, best.Verification.Report.Auc, best.Verification.Report.Eer, best.Threshold, best.Accuracy),
+            report.Roc);
+    }
+
+    /// <summary>A fold's model that already finished training under these options (kept by --resume).</summary>
+    private static bool Finished(string modelPath, TrainingSettings settings, SiameseArchitecture architecture)
+    {
+        if (!File.Exists(modelPath)) return false;
+        var metadata = SafeTensors.Read(modelPath).Metadata;
+        return metadata.GetValueOrDefault("epoch") == settings.Epochs.ToString(CultureInfo.InvariantCulture)
+            && metadata.GetValueOrDefault("step_in_epoch") == "0"
+            && metadata.GetValueOrDefault(Checkpoint.TrainingKey) == settings.ToJson()
+            && metadata.GetValueOrDefault(Checkpoint.ArchitectureKey) == architecture.ToJson()
+            && metadata.ContainsKey(Checkpoint.ThresholdKey);
+    }
+
+    private sealed record Measured(Verification Verification, double Threshold, double Accuracy, int Epoch, IReadOnlyDictionary<string, string> Metadata);
+
+    /// <summary>A saved model on every pair of the held-out images, and its accuracy at its stored threshold.</summary>
+    private static Measured Measure(string modelPath, IFaceDataset heldOut, IBackend backend)
+    {
+        var loaded = Checkpoint.Load(modelPath, backend);
+        using var network = loaded.Model;
+        double threshold = loaded.Threshold ?? throw new InvalidDataException($"{modelPath} stores no threshold");
         var verification = Embedder.Verify(network, heldOut);
         int correct = 0;
         for (int i = 0; i < verification.Distances.Length; i++)
             if ((verification.Distances[i] <= threshold) == verification.Same[i]) correct++;
-        var pixels = Enumerable.Range(0, heldOut.Count).Select(i => heldOut.Image(i).ToArray()).ToArray();
-        var (pixelDistances, pixelSame, _) = Embedder.AllPairs(pixels, heldOut);
-        var pixelReport = VerificationReport.From(pixelDistances, pixelSame);
-        var report = verification.Report;
-        return new FoldResult(f + 1, fitSet.Identities, validationSet?.Identities ?? [], heldOut.Identities,
-            report.Pairs, report.SamePairs, report.Auc, report.Eer, threshold, kept.Metadata.GetValueOrDefault(Checkpoint.ThresholdSourceKey, ""),
-            (double)correct / report.Pairs, pixelReport.Auc, pixelReport.Eer, outcome.Elapsed.TotalSeconds,
-            int.Parse(kept.Metadata.GetValueOrDefault("epoch", "0"), CultureInfo.InvariantCulture), report.Roc);
+        return new Measured(verification, threshold, (double)correct / verification.Distances.Length,
+            int.Parse(loaded.Metadata.GetValueOrDefault("epoch", "0"), CultureInfo.InvariantCulture), loaded.Metadata);
     }
 
     private static void PrintTable(IReadOnlyList<FoldResult> results, Summary summary)
     {
         string P(double v) => v.ToString("P2", CultureInfo.InvariantCulture);
         string F(double v) => v.ToString("F4", CultureInfo.InvariantCulture);
-        var table = new Table().AddColumns("fold", "held-out people", "pairs", "AUC", "EER", "accuracy", "pixels AUC", "pixels EER", "train s");
+        string Seconds(double? v) => v?.ToString("F0", CultureInfo.InvariantCulture) ?? "?";
+        var table = new Table().AddColumns("fold", "people", "pairs", "AUC", "EER", "accuracy", "pixels AUC", "pixels EER", "train s");
         foreach (var r in results)
-            table.AddRow(r.Fold.ToString(CultureInfo.InvariantCulture), Markup.Escape(string.Join(" ", r.HeldOut)), r.Pairs.ToString(CultureInfo.InvariantCulture),
-                F(r.Auc), P(r.Eer), P(r.Accuracy), F(r.PixelAuc), P(r.PixelEer), r.TrainSeconds.ToString("F0", CultureInfo.InvariantCulture));
+            table.AddRow(r.Fold.ToString(CultureInfo.InvariantCulture), r.HeldOut.Count.ToString(CultureInfo.InvariantCulture), r.Pairs.ToString(CultureInfo.InvariantCulture),
+                F(r.Auc), P(r.Eer), P(r.Accuracy), F(r.PixelAuc), P(r.PixelEer), Seconds(r.TrainSeconds));
         var (m, s) = (summary.Mean, summary.Std);
         table.AddRow("mean ± std", "", "", $"{F(m.Auc)} ± {F(s.Auc)}", $"{P(m.Eer)} ± {P(s.Eer)}", $"{P(m.Accuracy)} ± {P(s.Accuracy)}",
-            $"{F(m.PixelAuc)} ± {F(s.PixelAuc)}", $"{P(m.PixelEer)} ± {P(s.PixelEer)}", m.TrainSeconds.ToString("F0", CultureInfo.InvariantCulture));
+            $"{F(m.PixelAuc)} ± {F(s.PixelAuc)}", $"{P(m.PixelEer)} ± {P(s.PixelEer)}", Seconds(m.TrainSeconds));
         CommandLine.Console.Write(table);
     }
 

@@ -21,6 +21,12 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
 {
     public const string BestModelFile = "best.safetensors", ValidationFile = "validation.csv";
 
+    /// <summary>Model metadata: seconds spent training, over every resumed part of the run.</summary>
+    public const string TrainingSecondsKey = "training_seconds";
+
+    private double _earlierSeconds;
+    private Stopwatch _clock = new();
+
     /// <summary>The training set, for the threshold when there is no validation.</summary>
     public required IFaceDataset TrainingImages { get; init; }
 
@@ -39,9 +45,11 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
     public Outcome Run()
     {
         var console = CommandLine.Console;
-        var points = File.Exists(Path.Combine(outDir, ValidationFile)) && trainer.Epoch > 0
+        bool resumed = trainer.Epoch > 0 || trainer.StepInEpoch > 0;
+        var points = resumed && File.Exists(Path.Combine(outDir, ValidationFile))
             ? ReadValidation(Path.Combine(outDir, ValidationFile)).Where(p => p.Epoch <= trainer.Epoch).ToList()
             : new List<ValidationPoint>();
+        _earlierSeconds = resumed ? EarlierSeconds(Path.Combine(outDir, Trainer.ModelFile)) : 0;
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
@@ -49,7 +57,8 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
             cancel.Cancel();
         };
         System.Console.CancelKeyPress += onCancel;
-        var clock = Stopwatch.StartNew();
+        _clock = Stopwatch.StartNew();
+        var clock = _clock;
         long examples = 0;
         try
         {
@@ -80,7 +89,7 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
         if (cancel.IsCancellationRequested)
         {
             SaveAll(points);
-            return new Outcome(true, clock.Elapsed, points, Path.Combine(outDir, Trainer.ModelFile), double.NaN, "");
+            return new Outcome(true, TimeSpan.FromSeconds(_earlierSeconds) + clock.Elapsed, points, Path.Combine(outDir, Trainer.ModelFile), double.NaN, "");
         }
 
         if (Validation != null && (points.Count == 0 || points[^1].Epoch != trainer.Epoch)) Validate(points);   // resumed after the end
@@ -106,7 +115,7 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
             [Checkpoint.ThresholdSourceKey] = source,
         });
         string kept = Validation != null ? Path.Combine(outDir, BestModelFile) : Path.Combine(outDir, Trainer.ModelFile);
-        return new Outcome(false, clock.Elapsed, points, kept, threshold, source);
+        return new Outcome(false, TimeSpan.FromSeconds(_earlierSeconds) + clock.Elapsed, points, kept, threshold, source);
     }
 
     private void Validate(List<ValidationPoint> points)
@@ -127,10 +136,17 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
 
     private void SaveAll(IReadOnlyList<ValidationPoint> points, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        trainer.Save(outDir, metadata);
+        trainer.Save(outDir, new Dictionary<string, string>(metadata ?? new Dictionary<string, string>())
+        {
+            [TrainingSecondsKey] = (_earlierSeconds + _clock.Elapsed.TotalSeconds).ToString("F1", CultureInfo.InvariantCulture),
+        });
         LossReport.Write(outDir, trainer.StepLosses, trainer.StepsPerEpoch, trainer.Settings.Loss, points);
         if (points.Count > 0) Atomic.WriteAllText(Path.Combine(outDir, ValidationFile), FormatValidation(points));
     }
+
+    private static double EarlierSeconds(string modelPath) =>
+        File.Exists(modelPath) && SafeTensors.Read(modelPath).Metadata.TryGetValue(TrainingSecondsKey, out var text)
+            && double.TryParse(text, CultureInfo.InvariantCulture, out double seconds) ? seconds : 0;
 
     private static string FormatValidation(IReadOnlyList<ValidationPoint> points)
     {
