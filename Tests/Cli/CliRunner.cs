@@ -34,3 +34,27 @@ public static class CliRunner
         }
     }
 }
+
+/// <summary>Checkpoints compared as a resumed run must match an uninterrupted one.</summary>
+public static class Checkpoints
+{
+    /// <summary>Every tensor bit for bit, and every metadata entry but the training time (which no two runs share).</summary>
+    public static void AssertSame(string actualPath, string expectedPath)
+    {
+        var actual = SimilarFaces.Engine.IO.SafeTensors.Read(actualPath);
+        var expected = SimilarFaces.Engine.IO.SafeTensors.Read(expectedPath);
+        NUnit.Framework.Assert.That(actual.Tensors.Keys.Order(), NUnit.Framework.Is.EqualTo(expected.Tensors.Keys.Order()), actualPath);
+        foreach (var (name, tensor) in expected.Tensors)
+        {
+            var other = actual.Tensors[name];
+            NUnit.Framework.Assert.That(other.Shape, NUnit.Framework.Is.EqualTo(tensor.Shape), name);
+            if (tensor.Floats != null)
+                NUnit.Framework.Assert.That(other.Floats!.Select(BitConverter.SingleToInt32Bits), NUnit.Framework.Is.EqualTo(tensor.Floats.Select(BitConverter.SingleToInt32Bits)), name);
+            else
+                NUnit.Framework.Assert.That(other.Longs, NUnit.Framework.Is.EqualTo(tensor.Longs), name);
+        }
+        static IEnumerable<KeyValuePair<string, string>> Lasting(IReadOnlyDictionary<string, string> m) =>
+            m.Where(e => e.Key != SimilarFaces.Cli.TrainingRun.TrainingSecondsKey).OrderBy(e => e.Key, StringComparer.Ordinal);
+        NUnit.Framework.Assert.That(Lasting(actual.Metadata), NUnit.Framework.Is.EqualTo(Lasting(expected.Metadata)), actualPath + " metadata");
+    }
+}
