@@ -81,7 +81,8 @@ public static class CrossValCommand
                 }
                 results.Add(result);
                 console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                    $"fold {f + 1}/{k}: {result.HeldOut.Count} held-out people, AUC {result.Auc:F4}, EER {result.Eer:P2}, accuracy {result.Accuracy:P2} at threshold {result.Threshold:F4}; raw pixels AUC {result.PixelAuc:F4}, EER {result.PixelEer:P2}; trained in {result.TrainSeconds:F0} s")
+                    $"fold {f + 1}/{k}: {result.HeldOut.Count} held-out people, AUC {result.Auc:F4}, EER {result.Eer:P2}, accuracy {result.Accuracy:P2} at threshold {result.Threshold:F4}; raw pixels AUC {result.PixelAuc:F4}, EER {result.PixelEer:P2}")
+                    + (result.TrainSeconds is { } seconds ? string.Create(CultureInfo.InvariantCulture, $"; trained in {seconds:F0} s") : "; training time not recorded in the model")
                     + (result.Best is { } best ? string.Create(CultureInfo.InvariantCulture, $"; the best epoch on validation people ({best.Epoch}): AUC {best.Auc:F4}, EER {best.Eer:P2}") : "")));
             }
 
