@@ -39,9 +39,10 @@ public static class CrossValCommand
         var json = new Option<string?>("--json") { Description = "Write every fold's figures and the summary to this file" };
         var output = new Option<string>("--out") { Description = "Folder for each fold's model and plots, roc.png and crossval.json (new or empty, unless --resume)", DefaultValueFactory = _ => "runs/crossval" };
         var resume = new Option<bool>("--resume") { Description = "Keep the folds already trained in --out (same options), continue an interrupted fold, train the rest" };
+        var checkpointEvery = CheckpointInterval.Option();
         var device = ModelOptions.Device();
         var command = new Command("crossval", "Cross-validate a recipe over identities: train on some people, measure on people never trained on");
-        foreach (var option in training.All.Concat([data, folds, fraction, every, json, output, resume, device])) command.Options.Add(option);
+        foreach (var option in training.All.Concat([data, folds, fraction, every, json, output, resume, checkpointEvery, device])) command.Options.Add(option);
         command.SetAction(parse =>
         {
             var (architecture, settings) = training.Resolve(parse);
@@ -55,6 +56,7 @@ public static class CrossValCommand
             if (!(valFraction >= 0 && valFraction < 1)) throw new ArgumentException($"--val-fraction must be in [0, 1), got {valFraction}");
             int valEvery = parse.GetValue(every);
             if (valEvery < 1) throw new ArgumentException($"--val-every must be at least 1, got {valEvery}");
+            var checkpoints = CheckpointInterval.Parse(parse.GetValue(checkpointEvery)!);
 
             IFaceDataset dataset = folders.Length == 0
                 ? new SyntheticFaces(SyntheticIdentities, SyntheticImagesPerIdentity, architecture.ImageSize, architecture.ImageSize, settings.Seed)
@@ -73,7 +75,7 @@ public static class CrossValCommand
             var identityFolds = IdentitySubset.Folds(dataset.Identities.Count, k, settings.Seed);
             for (int f = 0; f < k; f++)
             {
-                var result = RunFold(f, k, identityFolds, dataset, architecture, settings, valFraction, valEvery, backend, outDir, resuming);
+                var result = RunFold(f, k, identityFolds, dataset, architecture, settings, valFraction, valEvery, checkpoints, backend, outDir, resuming);
                 if (result == null)
                 {
                     console.MarkupLine($"[yellow]interrupted[/] in fold {f + 1}; the folds finished so far are in {Markup.Escape(outDir)}");
@@ -147,7 +149,7 @@ public static class CrossValCommand
     }
 
     private static FoldResult? RunFold(int f, int k, int[][] identityFolds, IFaceDataset dataset, SiameseArchitecture architecture,
-        TrainingSettings settings, double valFraction, int valEvery, IBackend backend, string outDir, bool resume)
+        TrainingSettings settings, double valFraction, int valEvery, CheckpointInterval checkpoints, IBackend backend, string outDir, bool resume)
     {
         var heldOutIds = identityFolds[f];
         var trainingIds = identityFolds.Where((_, i) => i != f).SelectMany(x => x).Order().ToArray();
@@ -171,7 +173,7 @@ public static class CrossValCommand
             if (resume && File.Exists(Path.Combine(foldDir, Trainer.StateFile))) trainer.Resume(foldDir);
             var outcome = new TrainingRun(trainer, foldDir)
             {
-                TrainingImages = fitSet, Validation = validationSet, ValidateEvery = valEvery, CheckpointEveryEpoch = false,
+                TrainingImages = fitSet, Validation = validationSet, ValidateEvery = valEvery, CheckpointEvery = checkpoints,
                 Label = $"fold {f + 1}/{k}: ",
             }.Run();
             if (outcome.Interrupted) return null;

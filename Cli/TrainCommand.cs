@@ -10,7 +10,8 @@ namespace SimilarFaces.Cli;
 /// <summary>
 /// `similar-faces train`: a recipe (the seed notebook's by default) on an image folder, or on built-in synthetic
 /// identities when no --data is given; optionally validated on people left out of training (--val, --val-fraction).
-/// Checkpoints after every epoch and on Ctrl-C; --resume continues exactly where the last checkpoint stopped.
+/// Checkpoints every --checkpoint-every (5 minutes), at the end and on Ctrl-C; --resume continues exactly where the last
+/// checkpoint stopped.
 /// </summary>
 public static class TrainCommand
 {
@@ -25,12 +26,14 @@ public static class TrainCommand
         var device = ModelOptions.Device();
         var output = new Option<string>("--out") { Description = "Folder for model.safetensors, loss.csv, loss.png", DefaultValueFactory = _ => "runs/latest" };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --out" };
+        var checkpointEvery = CheckpointInterval.Option();
 
         var command = new Command("train", "Train the Siamese network (the seed recipe unless --recipe says otherwise)");
-        foreach (var option in training.All.Concat([data]).Concat(validation.All).Concat([device, output, resume])) command.Options.Add(option);
+        foreach (var option in training.All.Concat([data]).Concat(validation.All).Concat([device, output, resume, checkpointEvery])) command.Options.Add(option);
         command.SetAction(parse =>
         {
             var (architecture, settings) = training.Resolve(parse);
+            var checkpoints = CheckpointInterval.Parse(parse.GetValue(checkpointEvery)!);
             string outDir = parse.GetValue(output)!;
             string? dataPath = parse.GetValue(data);
             var console = CommandLine.Console;
@@ -64,7 +67,7 @@ public static class TrainCommand
 
             var run = new TrainingRun(trainer, outDir)
             {
-                TrainingImages = trainingSet, Validation = validationSet, ValidateEvery = validation.Every(parse),
+                TrainingImages = trainingSet, Validation = validationSet, ValidateEvery = validation.Every(parse), CheckpointEvery = checkpoints,
             }.Run();
             if (run.Interrupted)
             {

@@ -15,7 +15,8 @@ public sealed record ValidationPoint(int Epoch, double Auc, double Eer, double T
 /// Runs a <see cref="Trainer"/> to its end, as `train` and every fold of `crossval` do: a progress bar; when validation
 /// people are given, AUC and EER on them every few epochs and at the end (validation.csv, and the curve beside the loss
 /// in loss.png), the best model by validation EER kept as best.safetensors, and the stored thresholds chosen on them;
-/// checkpoints after every epoch (or only at the end), and on Ctrl-C.
+/// checkpoints (model, optimizer state, loss.csv and loss.png) on <see cref="CheckpointEvery"/>'s clock, at the end, on
+/// Ctrl-C, and when the loss stops being finite (the trainer has then rolled the bad step back).
 /// </summary>
 public sealed class TrainingRun(Trainer trainer, string outDir)
 {
@@ -34,8 +35,7 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
     public IFaceDataset? Validation { get; init; }
     public int ValidateEvery { get; init; } = 10;
 
-    /// <summary>False writes the checkpoint only at the end (cross-validation folds, which are never resumed).</summary>
-    public bool CheckpointEveryEpoch { get; init; } = true;
+    public CheckpointInterval CheckpointEvery { get; init; } = CheckpointInterval.Parse(CheckpointInterval.DefaultText);
 
     /// <summary>Words before the progress bar's own ("fold 2/5: ").</summary>
     public string Label { get; init; } = "";
@@ -59,6 +59,7 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
         System.Console.CancelKeyPress += onCancel;
         _clock = Stopwatch.StartNew();
         var clock = _clock;
+        var sinceCheckpoint = Stopwatch.StartNew();
         long examples = 0;
         try
         {
@@ -70,7 +71,16 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
                     task.Value = (double)trainer.Epoch * trainer.StepsPerEpoch + trainer.StepInEpoch;
                     while (!trainer.Finished && !cancel.IsCancellationRequested)
                     {
-                        float loss = trainer.Step();
+                        float loss;
+                        try
+                        {
+                            loss = trainer.Step();
+                        }
+                        catch (NonFiniteLossException)
+                        {
+                            SaveAll(points);   // the state after the last finite step
+                            throw;
+                        }
                         examples += trainer.LastBatchExamples;
                         task.Increment(1);
                         if (trainer.StepInEpoch == 0 && Validation != null && (trainer.Epoch % ValidateEvery == 0 || trainer.Finished))
@@ -78,7 +88,11 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
                         string validation = points.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $", validation EER {points[^1].Eer:P1}") : "";
                         task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                             $"{Label}epoch {trainer.Epoch + (trainer.StepInEpoch > 0 ? 1 : 0)}/{trainer.Settings.Epochs} loss {loss:F4} {examples / clock.Elapsed.TotalSeconds:F0} {trainer.ExampleName}/s{validation}"));
-                        if (trainer.StepInEpoch == 0 && CheckpointEveryEpoch && !trainer.Finished) SaveAll(points);
+                        if (!trainer.Finished && CheckpointEvery.Due(trainer.Epoch, trainer.StepInEpoch, sinceCheckpoint.Elapsed))
+                        {
+                            SaveAll(points);
+                            sinceCheckpoint.Restart();
+                        }
                     }
                 });
         }

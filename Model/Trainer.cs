@@ -28,6 +28,7 @@ public sealed class Trainer : IDisposable
     private readonly Tensor? _classVectors;
     private readonly (string Name, Tensor Tensor)[] _trained;
     private readonly List<float> _losses = new();
+    private readonly StepUndo _undo;
 
     public Trainer(SiameseNetwork model, IFaceDataset data, TrainingSettings settings)
     {
@@ -65,6 +66,7 @@ public sealed class Trainer : IDisposable
             }
         }
         _trained = trained.ToArray();
+        _undo = new StepUndo(this);
         Optimizer = new Adam(_trained.Select(p => p.Tensor), settings.LearningRate, weightDecay: settings.WeightDecay);
     }
 
@@ -100,22 +102,35 @@ public sealed class Trainer : IDisposable
         return (float)(peak * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(progress, 1))));
     }
 
-    /// <summary>Runs one training step on the next batch and returns its loss.</summary>
+    /// <summary>
+    /// Runs one training step on the next batch and returns its loss. A non-finite loss undoes the step — Adam never
+    /// sees its gradients, and the sampler, BatchNorm's running statistics and counters go back to where they were — and
+    /// throws <see cref="NonFiniteLossException"/>, so a checkpoint saved then holds the last finite step.
+    /// </summary>
     public float Step()
     {
         if (Finished) throw new InvalidOperationException("training already finished");
         Optimizer.LearningRate = LearningRateAt(Optimizer.Steps);
+        _undo.Capture();
         float loss;
-        if (_pairs != null)
+        try
         {
-            int remaining = _pairs.PairsPerEpoch - StepInEpoch * Settings.BatchSize;
-            _pairs.Fill(_pairBatch!, Math.Min(Settings.BatchSize, remaining));
-            loss = TrainOn(() => PairLoss(_pairBatch!));
+            if (_pairs != null)
+            {
+                int remaining = _pairs.PairsPerEpoch - StepInEpoch * Settings.BatchSize;
+                _pairs.Fill(_pairBatch!, Math.Min(Settings.BatchSize, remaining));
+                loss = TrainOn(() => PairLoss(_pairBatch!));
+            }
+            else
+            {
+                _identities!.Fill(_identityBatch!);
+                loss = TrainOn(() => IdentityLoss(_identityBatch!));
+            }
         }
-        else
+        catch (NonFiniteLossException)
         {
-            _identities!.Fill(_identityBatch!);
-            loss = TrainOn(() => IdentityLoss(_identityBatch!));
+            _undo.Restore();
+            throw;
         }
         _losses.Add(loss);
         if (++StepInEpoch == StepsPerEpoch)
@@ -133,13 +148,35 @@ public sealed class Trainer : IDisposable
         Optimizer.ZeroGrad();
         var value = loss();
         value.Backward();
-        Optimizer.Step();
-        // The step's only wait for the device. A non-finite loss leaves this model unusable, but the checkpoint
-        // on disk is the last good one, and training stops here.
+        // The step's only wait for the device, before Adam so that a non-finite loss never reaches the weights.
         float result = value.Item();
         if (!float.IsFinite(result))
             throw new NonFiniteLossException(Epoch + 1, StepInEpoch + 1, result);
+        Optimizer.Step();
         return result;
+    }
+
+    /// <summary>What a step changes besides the weights and Adam's state: the sampler, the model's buffers (BatchNorm's running statistics) and counters.</summary>
+    private sealed class StepUndo(Trainer trainer)
+    {
+        private readonly (Tensor Buffer, float[] Values)[] _buffers =
+            trainer.Model.NamedBuffers().Select(b => (b.Tensor, new float[b.Tensor.Length])).ToArray();
+        private (string Name, long Value)[] _counters = [];
+        private ulong _sampler;
+
+        public void Capture()
+        {
+            _sampler = trainer.SamplerState;
+            foreach (var (buffer, values) in _buffers) buffer.CopyTo(values);
+            _counters = trainer.Model.NamedCounters().ToArray();
+        }
+
+        public void Restore()
+        {
+            trainer.SamplerState = _sampler;
+            foreach (var (buffer, values) in _buffers) buffer.CopyFrom(values);
+            foreach (var (name, value) in _counters) trainer.Model.SetCounter(name, value);
+        }
     }
 
     // the seed's step: both towers, distance, contrastive loss
@@ -262,4 +299,4 @@ public sealed class Trainer : IDisposable
 
 /// <summary>The loss became NaN or infinite: training stops and the last good checkpoint stays.</summary>
 public sealed class NonFiniteLossException(int epoch, int step, float loss)
-    : Exception($"the loss became {loss} at epoch {epoch}, step {step}; training stopped and the last good checkpoint was kept (try a lower --lr)");
+    : Exception($"the loss became {loss} at epoch {epoch}, step {step}; the step was undone and training stopped (try a lower --lr)");

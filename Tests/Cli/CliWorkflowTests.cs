@@ -133,9 +133,16 @@ public sealed class CliWorkflowTests
         var r = CliRunner.Run("train", "--epochs", "5", "--lr", "1e30", "--device", "cpu", "--out", run);
         Assert.That(r.ExitCode, Is.Not.Zero, r.Output);
         Assert.That(r.Error, Does.Match("error: the loss became (NaN|∞|-∞|Infinity|-Infinity) at epoch 2, step 1"));
+        // no checkpoint was due on the clock: the one written at the stop holds the last finite step, whole
         var kept = SafeTensors.Read(Path.Combine(run, "model.safetensors"));
-        Assert.That(kept.Metadata["epoch"], Is.EqualTo("1"), "the checkpoint of the last good epoch stays");
-        Assert.That(kept.Tensors["fully_connect.0.weight"].Floats!.All(float.IsFinite));
+        Assert.That((kept.Metadata["epoch"], kept.Metadata["step_in_epoch"]), Is.EqualTo(("1", "0")), "the state after epoch 1");
+        foreach (var (name, tensor) in kept.Tensors.Where(t => t.Value.Floats != null))
+            Assert.That(tensor.Floats!.All(float.IsFinite), name);
+        Assert.That(kept.Tensors["conv_layers.3.num_batches_tracked"].Longs, Is.EqualTo(new[] { 2L }), "two towers × one step");
+
+        // resumed, the same step fails again: the checkpoint is the run just before it
+        var again = CliRunner.Run("train", "--epochs", "5", "--lr", "1e30", "--device", "cpu", "--out", run, "--resume");
+        Assert.That(again.Error, Does.Match("the loss became (NaN|∞|-∞|Infinity|-Infinity) at epoch 2, step 1"));
     }
 
     [Test]

@@ -19,7 +19,7 @@ public sealed class InterruptTests
         try
         {
             var cli = Path.Combine(AppContext.BaseDirectory, "similar-faces.dll");
-            var start = new ProcessStartInfo("dotnet", ["exec", cli, "train", "--epochs", "200", "--device", "cpu", "--out", dir])
+            var start = new ProcessStartInfo("dotnet", ["exec", cli, "train", "--epochs", "200", "--checkpoint-every", "1epochs", "--device", "cpu", "--out", dir])
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
