@@ -40,7 +40,9 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
     /// <summary>Words before the progress bar's own ("fold 2/5: ").</summary>
     public string Label { get; init; } = "";
 
-    public sealed record Outcome(bool Interrupted, TimeSpan Elapsed, IReadOnlyList<ValidationPoint> Validation, string KeptModel, double Threshold, string ThresholdSource);
+    /// <param name="ExamplesPerSecond">Pairs or images a second after this run's first step (NaN after a single step).</param>
+    public sealed record Outcome(bool Interrupted, TimeSpan Elapsed, double ExamplesPerSecond, IReadOnlyList<ValidationPoint> Validation,
+        string KeptModel, double Threshold, string ThresholdSource);
 
     public Outcome Run()
     {
@@ -60,7 +62,10 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
         _clock = Stopwatch.StartNew();
         var clock = _clock;
         var sinceCheckpoint = Stopwatch.StartNew();
+        // The rate leaves out this run's first step (JIT compilation, the buffer pool filling up): the pace of the rest.
+        var sinceFirstStep = new Stopwatch();
         long examples = 0;
+        double Rate() => examples > 0 ? examples / sinceFirstStep.Elapsed.TotalSeconds : double.NaN;
         try
         {
             console.Progress()
@@ -81,13 +86,15 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
                             SaveAll(points);   // the state after the last finite step
                             throw;
                         }
-                        examples += trainer.LastBatchExamples;
+                        if (sinceFirstStep.IsRunning) examples += trainer.LastBatchExamples;
+                        else sinceFirstStep.Start();
                         task.Increment(1);
                         if (trainer.StepInEpoch == 0 && Validation != null && (trainer.Epoch % ValidateEvery == 0 || trainer.Finished))
                             Validate(points);
                         string validation = points.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $", validation EER {points[^1].Eer:P1}") : "";
+                        string rate = examples > 0 ? string.Create(CultureInfo.InvariantCulture, $" {Rate():F0} {trainer.ExampleName}/s") : "";
                         task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                            $"{Label}epoch {trainer.Epoch + (trainer.StepInEpoch > 0 ? 1 : 0)}/{trainer.Settings.Epochs} loss {loss:F4} {examples / clock.Elapsed.TotalSeconds:F0} {trainer.ExampleName}/s{validation}"));
+                            $"{Label}epoch {trainer.Epoch + (trainer.StepInEpoch > 0 ? 1 : 0)}/{trainer.Settings.Epochs} loss {loss:F4}{rate}{validation}"));
                         if (!trainer.Finished && CheckpointEvery.Due(trainer.Epoch, trainer.StepInEpoch, sinceCheckpoint.Elapsed))
                         {
                             SaveAll(points);
@@ -103,7 +110,7 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
         if (cancel.IsCancellationRequested)
         {
             SaveAll(points);
-            return new Outcome(true, TimeSpan.FromSeconds(_earlierSeconds) + clock.Elapsed, points, Path.Combine(outDir, Trainer.ModelFile), double.NaN, "");
+            return new Outcome(true, TimeSpan.FromSeconds(_earlierSeconds) + clock.Elapsed, Rate(), points, Path.Combine(outDir, Trainer.ModelFile), double.NaN, "");
         }
 
         if (Validation != null && (points.Count == 0 || points[^1].Epoch != trainer.Epoch)) Validate(points);   // resumed after the end
@@ -129,7 +136,7 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
             [Checkpoint.ThresholdSourceKey] = source,
         });
         string kept = Validation != null ? Path.Combine(outDir, BestModelFile) : Path.Combine(outDir, Trainer.ModelFile);
-        return new Outcome(false, TimeSpan.FromSeconds(_earlierSeconds) + clock.Elapsed, points, kept, threshold, source);
+        return new Outcome(false, TimeSpan.FromSeconds(_earlierSeconds) + clock.Elapsed, Rate(), points, kept, threshold, source);
     }
 
     private void Validate(List<ValidationPoint> points)

@@ -18,6 +18,7 @@ public sealed class CliWorkflowTests
     private string _dir = null!;
     private string _faces = null!;
     private string _model = null!;
+    private string _trainOutput = null!;
 
     [OneTimeSetUp]
     public void TrainOnce()
@@ -27,6 +28,7 @@ public sealed class CliWorkflowTests
         var run = CliRunner.Run("train", "--epochs", "2", "--device", "cpu", "--out", Path.Combine(_dir, "run"));
         Assert.That(run.ExitCode, Is.Zero, run.Output + run.Error);
         _model = Path.Combine(_dir, "run", "model.safetensors");
+        _trainOutput = run.Output;
         TestContext.Out.WriteLine(run.Output);
     }
 
@@ -53,6 +55,7 @@ public sealed class CliWorkflowTests
     {
         var run = Path.Combine(_dir, "run");
         Assert.That(File.Exists(Path.Combine(run, "model.safetensors")));
+        Assert.That(_trainOutput, Does.Match(@"trained 2 epochs in \d+\.\d s \(\d+ pairs/s after the first step\)"));
         Assert.That(new FileInfo(Path.Combine(run, "loss.png")).Length, Is.GreaterThan(1000));
         var csv = File.ReadAllLines(Path.Combine(run, "loss.csv"));
         Assert.That(csv[0], Is.EqualTo("step,epoch,loss"));
