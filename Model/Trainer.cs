@@ -297,6 +297,6 @@ public sealed class Trainer : IDisposable
     }
 }
 
-/// <summary>The loss became NaN or infinite: training stops and the last good checkpoint stays.</summary>
+/// <summary>The loss became NaN or infinite: <see cref="Trainer.Step"/> undid the step, and training stops.</summary>
 public sealed class NonFiniteLossException(int epoch, int step, float loss)
     : Exception($"the loss became {loss} at epoch {epoch}, step {step}; the step was undone and training stopped (try a lower --lr)");

@@ -130,6 +130,13 @@ public sealed class CliErrorTests
     }
 
     [Test]
+    public void CheckpointIntervalWithoutUnit()
+    {
+        AssertOneLineError(CliRunner.Run("train", "--checkpoint-every", "5", "--epochs", "1", "--device", "cpu", "--out", _dir),
+            "--checkpoint-every", "'5'", "10epochs");
+    }
+
+    [Test]
     public void MissingModel()
     {
         var image = Path.Combine(_dir, "a.pgm");
