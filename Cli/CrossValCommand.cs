@@ -214,10 +214,7 @@ public static class CrossValCommand
         using var network = loaded.Model;
         double threshold = loaded.Threshold ?? throw new InvalidDataException($"{modelPath} stores no threshold");
         var verification = Embedder.Verify(network, heldOut);
-        int correct = 0;
-        for (int i = 0; i < verification.Distances.Length; i++)
-            if ((verification.Distances[i] <= threshold) == verification.Same[i]) correct++;
-        return new Measured(verification, threshold, (double)correct / verification.Distances.Length,
+        return new Measured(verification, threshold, VerificationReport.AccuracyAt(verification.Distances, verification.Same, threshold),
             int.Parse(loaded.Metadata.GetValueOrDefault("epoch", "0"), CultureInfo.InvariantCulture), loaded.Metadata);
     }
 

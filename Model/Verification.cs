@@ -46,11 +46,17 @@ public sealed record VerificationReport(
         }
 
         var (eer, eerThreshold) = EqualErrorRate(roc);
-        int correctAtEer = 0;
-        for (int i = 0; i < distances.Count; i++)
-            if ((distances[i] <= eerThreshold) == same[i]) correctAtEer++;
         return new VerificationReport(aucSum / ((double)positives * negatives), eer, eerThreshold,
-            (double)correctAtEer / distances.Count, (double)bestCorrect / distances.Count, bestThreshold, positives, negatives, roc);
+            AccuracyAt(distances, same, eerThreshold), (double)bestCorrect / distances.Count, bestThreshold, positives, negatives, roc);
+    }
+
+    /// <summary>The share of pairs judged right when a distance ≤ <paramref name="threshold"/> means "same".</summary>
+    public static double AccuracyAt(IReadOnlyList<float> distances, IReadOnlyList<bool> same, double threshold)
+    {
+        int correct = 0;
+        for (int i = 0; i < distances.Count; i++)
+            if ((distances[i] <= threshold) == same[i]) correct++;
+        return (double)correct / distances.Count;
     }
 
     /// <summary>Where FPR = FNR = 1 − TPR, linearly interpolated between the ROC points that bracket it.</summary>
