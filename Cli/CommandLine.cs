@@ -39,11 +39,16 @@ public static class CommandLine
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             var error = e is AggregateException { InnerExceptions.Count: 1 } a ? a.InnerException! : e;
-            System.Console.Error.WriteLine($"error: {error.Message}");
+            System.Console.Error.WriteLine($"error: {OneLine(error.Message)}");
             if (parse.GetValue(Verbose)) System.Console.Error.WriteLine(error);
             return error is ArgumentException ? 2 : 1;
         }
     }
+
+    /// <summary>A message as one line: control characters (a newline in a file name or in a name read from a
+    /// file) are written as escapes.</summary>
+    public static string OneLine(string message) =>
+        string.Concat(message.Select(c => char.IsControl(c) ? $"\\x{(int)c:x2}" : c.ToString()));
 
     /// <summary>The console used by every command (tests substitute a recording one).</summary>
     public static IAnsiConsole Console { get; set; } = AnsiConsole.Console;

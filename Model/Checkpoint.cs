@@ -39,6 +39,11 @@ public static class Checkpoint
         var architecture = contents.Metadata.TryGetValue(ArchitectureKey, out var json)
             ? SiameseArchitecture.FromJson(json, path)
             : SiameseArchitecture.Seed;
+        // The network holds no more than the file, so a file cannot make us allocate more than its own size;
+        // what is left to check (names, shapes) is told tensor by tensor once the network is built.
+        long stored = contents.Tensors.Values.Where(t => t.DType == "F32").Sum(t => t.Count);
+        if (architecture.StateValues > stored)
+            throw new InvalidDataException($"{path}: its architecture needs {architecture.StateValues:N0} parameter and buffer values, the file holds {stored:N0}");
         var model = new SiameseNetwork(backend, architecture, new SeededRandom(0));
         try
         {

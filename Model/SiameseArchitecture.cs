@@ -30,9 +30,32 @@ public sealed record SiameseArchitecture
     /// <summary>Side of the feature maps after the convolution blocks.</summary>
     public int FeatureSide => MaxPool ? ImageSize >> Channels.Length : ImageSize;
 
-    public int FlattenedFeatures => Channels[^1] * FeatureSide * FeatureSide;
+    public int FlattenedFeatures => checked(Channels[^1] * FeatureSide * FeatureSide);
 
-    private static readonly JsonSerializerOptions Json = new() { Converters = { new JsonStringEnumConverter() } };
+    /// <summary>Values of the parameters and buffers, every conv block (weight, bias and BatchNorm's four
+    /// per-channel vectors) and dense layer (weight and bias) counted: what a checkpoint holds as F32.</summary>
+    [JsonIgnore] public long StateValues
+    {
+        get
+        {
+            long values = 0, inChannels = 1;
+            foreach (var channels in Channels)
+            {
+                values += inChannels * channels * 9 + 5 * channels;
+                inChannels = channels;
+            }
+            long features = FlattenedFeatures;
+            foreach (var width in Hidden.Append(EmbeddingSize))
+            {
+                values += features * width + width;
+                features = width;
+            }
+            return values;
+        }
+    }
+
+    // RespectNullableAnnotations: "Channels": null is an error, not a null array
+    private static readonly JsonSerializerOptions Json = new() { Converters = { new JsonStringEnumConverter() }, RespectNullableAnnotations = true };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
@@ -49,12 +72,25 @@ public sealed record SiameseArchitecture
         }
     }
 
+    /// <summary>The largest image side, channel count, and dense layer width an architecture may name. Within
+    /// them every size below fits its integer, and no layer's weights exceed one array.</summary>
+    public const int MaxImageSize = 4096, MaxChannels = 4096, MaxConvBlocks = 8, MaxWidth = 1 << 20;
+
     public SiameseArchitecture Validated(string source)
     {
-        if (ImageSize < 4) throw new InvalidDataException($"{source}: image size {ImageSize} is too small");
-        if (Channels.Length == 0 || Channels.Any(c => c <= 0)) throw new InvalidDataException($"{source}: channels must be positive");
+        if (ImageSize is < 4 or > MaxImageSize) throw new InvalidDataException($"{source}: image size {ImageSize} is outside 4..{MaxImageSize}");
+        if (Channels.Length is 0 or > MaxConvBlocks || Channels.Any(c => c is <= 0 or > MaxChannels))
+            throw new InvalidDataException($"{source}: channels must be 1 to {MaxConvBlocks} counts within 1..{MaxChannels}");
         if (MaxPool && FeatureSide < 1) throw new InvalidDataException($"{source}: {Channels.Length} pooling blocks do not fit {ImageSize}×{ImageSize} images");
-        if (Hidden.Any(h => h <= 0) || EmbeddingSize <= 0) throw new InvalidDataException($"{source}: layer sizes must be positive");
+        if (Hidden.Length > MaxConvBlocks || Hidden.Append(EmbeddingSize).Any(h => h is <= 0 or > MaxWidth))
+            throw new InvalidDataException($"{source}: dense layer sizes must be within 1..{MaxWidth}");
+        long features = (long)Channels[^1] * FeatureSide * FeatureSide;
+        foreach (var width in Hidden.Append(EmbeddingSize))
+        {
+            if (features * width > Array.MaxLength)
+                throw new InvalidDataException($"{source}: a dense layer of {features} × {width} weights is more than one array holds");
+            features = width;
+        }
         return this;
     }
 }

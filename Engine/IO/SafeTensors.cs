@@ -55,6 +55,8 @@ public static class SafeTensors
         stream.ReadExactly(headerBytes);
         long dataStart = 8 + (long)headerLength, dataLength = fileLength - dataStart;
 
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
+            throw new InvalidDataException($"{name}: the header is not valid UTF-8");
         JsonDocument header;
         try { header = JsonDocument.Parse(headerBytes); }
         catch (JsonException e) { throw new InvalidDataException($"{name}: the header is not valid JSON ({e.Message})"); }
@@ -63,32 +65,50 @@ public static class SafeTensors
         var entries = new List<(string Name, string DType, int[] Shape, long Begin, long End)>();
         using (header)
         {
-            if (header.RootElement.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{name}: the header must be a JSON object");
-            foreach (var property in header.RootElement.EnumerateObject())
+            try
             {
-                if (property.Name == "__metadata__")
+                if (header.RootElement.ValueKind != JsonValueKind.Object)
+                    throw new InvalidDataException($"{name}: the header must be a JSON object");
+                var seen = new HashSet<string>();
+                foreach (var property in header.RootElement.EnumerateObject())
                 {
-                    if (property.Value.ValueKind != JsonValueKind.Object)
-                        throw new InvalidDataException($"{name}: __metadata__ must be an object of strings");
-                    foreach (var m in property.Value.EnumerateObject())
-                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()!
-                            : throw new InvalidDataException($"{name}: __metadata__ value '{m.Name}' is not a string");
-                    continue;
+                    if (!seen.Add(property.Name))
+                        throw new InvalidDataException($"{name}: '{property.Name}' appears twice in the header");
+                    if (property.Name == "__metadata__")
+                    {
+                        if (property.Value.ValueKind != JsonValueKind.Object)
+                            throw new InvalidDataException($"{name}: __metadata__ must be an object of strings");
+                        foreach (var m in property.Value.EnumerateObject())
+                            if (m.Value.ValueKind != JsonValueKind.String || !metadata.TryAdd(m.Name, m.Value.GetString()!))
+                                throw new InvalidDataException($"{name}: __metadata__ value '{m.Name}' is not a string, or appears twice");
+                        continue;
+                    }
+                    entries.Add(ParseEntry(name, property, dataLength));
                 }
-                entries.Add(ParseEntry(name, property, dataLength));
+            }
+            catch (InvalidOperationException)
+            {
+                // a name or value escaping half of a UTF-16 surrogate pair: JSON that no string can hold
+                throw new InvalidDataException($"{name}: the header holds a string that is not valid Unicode");
             }
         }
 
+        // Each byte of data belongs to at most one tensor, so reading allocates no more than the file holds.
+        entries.Sort((a, b) => a.Begin.CompareTo(b.Begin));
+        for (int i = 1; i < entries.Count; i++)
+            if (entries[i].Begin < entries[i - 1].End)
+                throw new InvalidDataException($"{name}: tensors '{entries[i - 1].Name}' and '{entries[i].Name}' share data bytes");
+
         var tensors = new Dictionary<string, SafeTensor>();
-        foreach (var e in entries.OrderBy(e => e.Begin))
+        foreach (var e in entries)
         {
             stream.Position = dataStart + e.Begin;
-            var bytes = new byte[e.End - e.Begin];
-            stream.ReadExactly(bytes);
+            long count = (e.End - e.Begin) / (e.DType == "F32" ? 4 : 8);
+            if (count > Array.MaxLength)
+                throw new InvalidDataException($"{name}: tensor '{e.Name}' has {count} values, more than one array holds");
             tensors[e.Name] = e.DType == "F32"
-                ? SafeTensor.F32(e.Name, e.Shape, FromBytes<float>(bytes))
-                : SafeTensor.I64(e.Name, e.Shape, FromBytes<long>(bytes));
+                ? SafeTensor.F32(e.Name, e.Shape, ReadValues<float>(stream, count))
+                : SafeTensor.I64(e.Name, e.Shape, ReadValues<long>(stream, count));
         }
         return new Contents(tensors, metadata);
     }
@@ -116,22 +136,30 @@ public static class SafeTensors
         int i = 0;
         foreach (var d in shapeElement.EnumerateArray())
         {
-            if (!d.TryGetInt32(out var dim) || dim < 0) throw new InvalidDataException($"{Where()} has an invalid shape dimension {d}");
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out var dim) || dim < 0)
+                throw new InvalidDataException($"{Where()} has an invalid shape dimension {d.GetRawText()}");
             shape[i++] = dim;
-            count *= dim;
+            // the byte count must fit the data, so a count past it is wrong whatever the remaining dimensions
+            count = dim != 0 && count > dataLength / dim ? dataLength + 1 : count * dim;
         }
-        if (!offsetsElement[0].TryGetInt64(out var begin) || !offsetsElement[1].TryGetInt64(out var end)
-            || begin < 0 || end < begin || end > dataLength)
-            throw new InvalidDataException($"{Where()} has data_offsets [{offsetsElement[0]}, {offsetsElement[1]}] outside the {dataLength} data bytes");
-        if (end - begin != count * elementSize)
-            throw new InvalidDataException($"{Where()}: shape ({string.Join(",", shape)}) of {dtype} needs {count * elementSize} bytes, data_offsets give {end - begin}");
+        long? Offset(JsonElement o) => o.ValueKind == JsonValueKind.Number && o.TryGetInt64(out var v) ? v : null;
+        var offsets = $"[{offsetsElement[0].GetRawText()}, {offsetsElement[1].GetRawText()}]";
+        if (Offset(offsetsElement[0]) is not { } begin || Offset(offsetsElement[1]) is not { } end)
+            throw new InvalidDataException($"{Where()} has data_offsets {offsets}; they must be two integers");
+        if (begin < 0 || end < begin || end > dataLength)
+            throw new InvalidDataException($"{Where()} has data_offsets {offsets} outside the {dataLength} data bytes");
+        var needs = count > dataLength ? $"more than the {dataLength} data bytes" : $"{count * elementSize} bytes";
+        if (count > dataLength || end - begin != count * elementSize)
+            throw new InvalidDataException($"{Where()}: shape ({string.Join(",", shape)}) of {dtype} needs {needs}, data_offsets give {end - begin}");
         return (tensorName, dtype, shape, begin, end);
     }
 
-    private static T[] FromBytes<T>(byte[] bytes) where T : unmanaged
+    private static T[] ReadValues<T>(Stream stream, long count) where T : unmanaged
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors I/O needs a little-endian machine");
-        return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, T>(bytes).ToArray();
+        var values = new T[count];
+        stream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        return values;
     }
 
     /// <summary>Writes tensors (in the given order) and metadata atomically to <paramref name="path"/>.</summary>

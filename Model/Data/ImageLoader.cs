@@ -1,15 +1,19 @@
+using SkiaSharp;
 using StbImageSharp;
 
 namespace SimilarFaces.Model.Data;
 
 /// <summary>
 /// Decodes image files to 8-bit grayscale as PIL's Image.open(p).convert("L") does, and applies the
-/// seed model's input transform. Netpbm (P2, P3, P5, P6) is read by <see cref="Pgm"/>; PNG, JPEG,
-/// BMP and TGA by StbImageSharp, always asked for RGB (dropping alpha, expanding gray and palettes,
-/// 16-bit samples taken by their high byte) so that one luma rule serves every format.
-/// Known differences from PIL: JPEG goes through stb's decoder, not libjpeg, and may differ by
-/// a level or so; a 16-bit gray PNG keeps its high byte where PIL clips mode "I;16" to 255; a TGA
-/// cut short is not detected.
+/// seed model's input transform. Netpbm (P2, P3, P5, P6) is read by <see cref="Pgm"/>; PNG, JPEG and BMP
+/// by Skia's codecs (libpng, libjpeg-turbo — the decoders PIL uses for the first two — and Skia's own BMP
+/// reader); TGA by StbImageSharp once <see cref="Tga"/> has checked the file. Colours become RGB with alpha
+/// dropped, so that one luma rule serves every format.
+/// <para>Every file is read within a budget: at most <see cref="MaxFileBytes"/> bytes and
+/// <see cref="MaxPixels"/> pixels, the size taken from the header before any pixel is decoded, and a
+/// file that ends before its last row is an error rather than a picture with a flat bottom.</para>
+/// <para>Known differences from PIL: a 16-bit PNG is scaled to 8 bits by Skia (round(v·255/65535)) where
+/// PIL keeps the high byte of RGB and clips gray mode "I;16" to 255.</para>
 /// </summary>
 public static class ImageLoader
 {
@@ -17,12 +21,33 @@ public static class ImageLoader
     public static readonly IReadOnlySet<string> Extensions =
         new HashSet<string>([".pgm", ".ppm", ".pnm", ".png", ".jpg", ".jpeg", ".bmp", ".tga"]);
 
-    public static GrayImage Load(string path) => Decode(File.ReadAllBytes(path), path);
+    /// <summary>The largest image file read: 256 MiB.</summary>
+    public const long MaxFileBytes = 256L << 20;
+
+    /// <summary>The most pixels an image may have: 40 megapixels (a 7,300 × 5,480 photograph).</summary>
+    public const long MaxPixels = 40_000_000;
+
+    public static GrayImage Load(string path)
+    {
+        long length = new FileInfo(path).Length;
+        if (length > MaxFileBytes)
+            throw new InvalidDataException($"{path} is {length:N0} bytes; image files over {MaxFileBytes >> 20} MiB are not read");
+        return Decode(File.ReadAllBytes(path), path);
+    }
 
     /// <summary>The seed notebook's input transform: convert("L"), Resize((height, width)) (PIL bilinear), ToTensor(),
     /// written into <paramref name="destination"/> as (height, width) values in [0, 1].</summary>
     public static void LoadResized(string path, int width, int height, Span<float> destination) =>
         Resize.Bilinear(Load(path), width, height).ToUnitRange(destination);
+
+    /// <summary>Throws unless a <paramref name="width"/> × <paramref name="height"/> image fits the pixel budget.</summary>
+    public static void CheckSize(long width, long height, string name)
+    {
+        if (width < 1 || height < 1)
+            throw new InvalidDataException($"cannot decode {name} as an image: its header gives a size of {width}x{height}");
+        if (width * height > MaxPixels)
+            throw new InvalidDataException($"{name} is {width}x{height} pixels; images over {MaxPixels / 1_000_000} megapixels are not read");
+    }
 
     /// <summary>Decodes a whole file's bytes; <paramref name="name"/> names the file in errors.</summary>
     public static GrayImage Decode(byte[] data, string name)
@@ -30,11 +55,63 @@ public static class ImageLoader
         if (Pgm.IsNetpbm(data))
         {
             var netpbm = Pgm.Decode(data, name);
-            var gray = netpbm.Channels == 1 ? netpbm.Samples : RgbToLuma(netpbm.Samples);
+            var gray = netpbm.Channels == 1 ? netpbm.Samples : RgbToLuma(netpbm.Samples, 3);
             return new GrayImage(netpbm.Width, netpbm.Height, gray);
         }
-        if (CutShort(data) is { } missing)
-            throw new InvalidDataException($"truncated data in {name}: {missing}");
+        if (data.AsSpan().StartsWith(PngSignature))
+            CheckPngChunks(data, name);
+        using var stream = new SKMemoryStream(data);
+        using var codec = SKCodec.Create(stream, out var opened);
+        if (codec is null)
+            return Tga.Looks(data) ? DecodeTga(data, name)
+                : throw new InvalidDataException($"cannot decode {name} as an image: not a PNG, JPEG, BMP, TGA or Netpbm file ({opened})");
+        if (codec.EncodedFormat is not (SKEncodedImageFormat.Png or SKEncodedImageFormat.Jpeg or SKEncodedImageFormat.Bmp))
+            throw new InvalidDataException($"cannot decode {name} as an image: {codec.EncodedFormat} files are not read (PNG, JPEG, BMP, TGA and Netpbm are)");
+
+        int width = codec.Info.Width, height = codec.Info.Height;
+        CheckSize(width, height, name);
+        var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var rgba = new byte[info.BytesSize64];
+        SKCodecResult decoded;
+        unsafe
+        {
+            fixed (byte* pixels = rgba)
+                decoded = codec.GetPixels(info, (IntPtr)pixels);
+        }
+        return decoded switch
+        {
+            SKCodecResult.Success => new GrayImage(width, height, RgbToLuma(rgba, 4)),
+            SKCodecResult.IncompleteInput or SKCodecResult.ErrorInInput =>
+                throw new InvalidDataException($"truncated data in {name}: the {codec.EncodedFormat} data ends before the last of its {height} rows"),
+            _ => throw new InvalidDataException($"cannot decode {name} as an image: the {codec.EncodedFormat} decoder says {decoded}"),
+        };
+    }
+
+    private static ReadOnlySpan<byte> PngSignature => [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
+
+    /// <summary>libpng reads a chunk as a stream and stops when the picture is whole, so a chunk that claims more
+    /// bytes than the file holds would pass unnoticed; the chunks (4-byte length, 4-byte type, data, 4-byte CRC)
+    /// are walked up to IEND first.</summary>
+    private static void CheckPngChunks(ReadOnlySpan<byte> data, string name)
+    {
+        for (long at = PngSignature.Length; ;)
+        {
+            if (at + 8 > data.Length)
+                throw new InvalidDataException($"truncated data in {name}: the PNG ends before its IEND chunk");
+            uint length = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(data[(int)at..]);
+            var type = string.Concat(data.Slice((int)at + 4, 4).ToArray().Select(b => b is >= 0x20 and < 0x7F ? (char)b : '?'));
+            if (at + 12 + length > data.Length)
+                throw new InvalidDataException($"cannot decode {name} as an image: its PNG chunk '{type}' at byte {at} claims {length:N0} bytes, {data.Length - at - 12:N0} remain");
+            if (type == "IEND")
+                return;
+            at += 12 + length;
+        }
+    }
+
+    private static GrayImage DecodeTga(byte[] data, string name)
+    {
+        var (width, height) = Tga.Check(data, name);
+        CheckSize(width, height, name);
         ImageResult decoded;
         try
         {
@@ -44,58 +121,20 @@ public static class ImageLoader
         {
             throw new InvalidDataException($"cannot decode {name} as an image: {e.Message}", e);
         }
-        return new GrayImage(decoded.Width, decoded.Height, RgbToLuma(decoded.Data));
-    }
-
-    /// <summary>stb decodes a JPEG or BMP that was cut short without complaint (the missing part
-    /// comes out flat), so those two are checked for completeness first; null when nothing is
-    /// missing or the layout is not one this check knows, which leaves the verdict to stb.</summary>
-    private static string? CutShort(ReadOnlySpan<byte> data)
-    {
-        if (data is [0xFF, 0xD8, ..])
-        {
-            // marker segments, skipped by their lengths (so an EXIF thumbnail is passed over) up to
-            // the first start-of-scan; the end-of-image marker must follow somewhere after it
-            int at = 2;
-            while (true)
-            {
-                if (at + 3 >= data.Length)
-                    return "the JPEG ends before its first scan";
-                if (data[at] != 0xFF)
-                    return null;
-                byte marker = data[at + 1];
-                if (marker == 0xFF)
-                {
-                    at++; // fill byte
-                    continue;
-                }
-                at += 2 + (data[at + 2] << 8 | data[at + 3]);
-                if (marker == 0xDA)
-                    break;
-            }
-            return at < data.Length && data[at..].IndexOf([(byte)0xFF, (byte)0xD9]) >= 0 ? null : "the JPEG has no end-of-image marker";
-        }
-        if (data is [(byte)'B', (byte)'M', ..] && data.Length >= 34)
-        {
-            // BITMAPINFOHEADER or later, uncompressed (BI_RGB) or BI_BITFIELDS: rows padded to 4 bytes
-            int pixelsAt = BitConverter.ToInt32(data[10..]), headerSize = BitConverter.ToInt32(data[14..]);
-            long width = BitConverter.ToInt32(data[18..]), height = Math.Abs((long)BitConverter.ToInt32(data[22..]));
-            int bitsPerPixel = BitConverter.ToUInt16(data[28..]), compression = BitConverter.ToInt32(data[30..]);
-            if (headerSize < 40 || compression is not (0 or 3) || width <= 0)
-                return null;
-            long needed = pixelsAt + (width * bitsPerPixel + 31) / 32 * 4 * height;
-            return data.Length < needed ? $"the BMP needs {needed} bytes, found {data.Length}" : null;
-        }
-        return null;
+        return new GrayImage(decoded.Width, decoded.Height, RgbToLuma(decoded.Data, 3));
     }
 
     /// <summary>PIL's RGB to L (Convert.c, L24): L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16,
-    /// the 16-bit fixed-point form of 0.299 R + 0.587 G + 0.114 B, rounded.</summary>
-    public static byte[] RgbToLuma(ReadOnlySpan<byte> rgb)
+    /// the 16-bit fixed-point form of 0.299 R + 0.587 G + 0.114 B, rounded. <paramref name="stride"/>
+    /// is the bytes per pixel (3 for RGB, 4 for RGBA, whose alpha is dropped).</summary>
+    public static byte[] RgbToLuma(ReadOnlySpan<byte> pixels, int stride)
     {
-        var luma = new byte[rgb.Length / 3];
+        var luma = new byte[pixels.Length / stride];
         for (int i = 0; i < luma.Length; i++)
-            luma[i] = (byte)((rgb[3 * i] * 19595 + rgb[3 * i + 1] * 38470 + rgb[3 * i + 2] * 7471 + 0x8000) >> 16);
+        {
+            var p = pixels.Slice(stride * i, 3);
+            luma[i] = (byte)((p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16);
+        }
         return luma;
     }
 }

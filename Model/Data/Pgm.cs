@@ -46,6 +46,7 @@ public static class Pgm
         long height = reader.HeaderNumber("height");
         if (height < 1 || height > int.MaxValue)
             throw new InvalidDataException($"bad {kind} height {height} in {name} (must be a positive integer)");
+        ImageLoader.CheckSize(width, height, name);
         long maxval = reader.HeaderNumber("maxval");
         if (maxval < 1 || maxval > 65535)
             throw new InvalidDataException($"unsupported {kind} maxval {maxval} in {name} (must be 1..65535)");

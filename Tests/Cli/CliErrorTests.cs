@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using NUnit.Framework;
 using SimilarFaces.Engine.IO;
+using SimilarFaces.Model;
 
 namespace SimilarFaces.Tests.Cli;
 
@@ -102,12 +103,18 @@ public sealed class CliErrorTests
     [Test]
     public void CheckpointWithWrongShapes()
     {
+        // as many values as the architecture needs, one tensor in the wrong shape
         var model = Path.Combine(_dir, "bad.safetensors");
-        SafeTensors.Write(model, [SafeTensor.F32("conv_layers.1.weight", [2, 2], new float[4])]);
+        using (var backend = new SimilarFaces.Engine.Backends.Cpu.CpuBackend())
+        using (var network = new SiameseNetwork(backend, new SiameseArchitecture { ImageSize = 8, Channels = [2], Hidden = [4], EmbeddingSize = 2 }, new SimilarFaces.Engine.SeededRandom(0)))
+            Checkpoint.Save(model, network);
+        var contents = SafeTensors.Read(model);
+        var tensors = contents.Tensors.Values.Select(t => t.Name == "conv_layers.1.weight" ? t with { Shape = [2, 9] } : t);
+        SafeTensors.Write(model, tensors, contents.Metadata);
         var image = Path.Combine(_dir, "a.pgm");
         File.WriteAllBytes(image, Pgm());
         AssertOneLineError(CliRunner.Run("compare", "--model", model, image, image, "--threshold", "1", "--device", "cpu"),
-            "bad.safetensors", "conv_layers.1.weight", "(2,2)");
+            "bad.safetensors", "conv_layers.1.weight", "(2,9)");
     }
 
     [Test]
