@@ -158,7 +158,8 @@ public sealed class FuzzTests
     }
 
     /// <summary>Runs <see cref="Cases"/> cases of one reader; <paramref name="makeCase"/> builds case i's input from its
-    /// mutator and returns the read to time. A case's name (`case-i.kind`) must appear in any error it gives.</summary>
+    /// mutator and returns the read to time. A case's name (`case-i.kind`) must appear in any error it gives. A case
+    /// over the time budget is run once more (a busy machine can stall any thread) and fails if it is slow again.</summary>
     private static void Run(string kind, Func<Mutator, string, Action> makeCase, string? data)
     {
         ulong seed = (ulong)kind.Aggregate(17, (h, c) => h * 31 + c);
@@ -167,23 +168,22 @@ public sealed class FuzzTests
         long mostAllocated = 0;
         for (int i = 0; i < Cases; i++)
         {
+            ulong caseSeed = seed * 1_000_003 + (ulong)i;
+            string Case() => $"{kind} case {i} (Mutator seed {caseSeed}{(data is null ? "" : $", files under {data}")})";
             var name = $"case-{i}.{kind}";
-            var mutator = new Mutator(seed * 1_000_003 + (ulong)i);
-            var read = makeCase(mutator, name);
-            Exception? error = null;
-            long allocated = 0;
-            var watch = Stopwatch.StartNew();
-            var task = Task.Run(() =>
+            var outcome = Attempt(makeCase(new Mutator(caseSeed), name));
+            if (outcome is null)
             {
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                try { read(); }
-                catch (Exception e) { error = e; }
-                allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            });
-            string Case() => $"{kind} case {i} (Mutator seed {seed * 1_000_003 + (ulong)i}{(data is null ? "" : $", files under {data}")})";
-            if (!task.Wait(CaseBudget))
-                Assert.Fail($"{Case()}: no answer within {CaseBudget.TotalSeconds} s");
-            slowest = watch.Elapsed > slowest ? watch.Elapsed : slowest;
+                name = $"case-{i}-again.{kind}";
+                outcome = Attempt(makeCase(new Mutator(caseSeed), name));
+            }
+            if (outcome is not { } answered)
+            {
+                Assert.Fail($"{Case()}: no answer within {CaseBudget.TotalSeconds} s, twice");
+                return;
+            }
+            var (error, allocated, elapsed) = answered;
+            slowest = elapsed > slowest ? elapsed : slowest;
             mostAllocated = Math.Max(mostAllocated, allocated);
             Assert.That(allocated, Is.LessThan(AllocationBudget), $"{Case()}: allocated {allocated:N0} bytes");
             switch (error)
@@ -200,5 +200,21 @@ public sealed class FuzzTests
             }
         }
         TestContext.Out.WriteLine($"{kind}: {Cases} cases, {succeeded} read, {refused} refused; slowest {slowest.TotalMilliseconds:F0} ms, most allocated {mostAllocated / 1e6:F1} MB");
+    }
+
+    /// <summary>One read on its own thread: what it threw, the bytes it allocated and its time, or null past the budget.</summary>
+    private static (Exception? Error, long Allocated, TimeSpan Elapsed)? Attempt(Action read)
+    {
+        Exception? error = null;
+        long allocated = 0;
+        var watch = Stopwatch.StartNew();
+        var task = Task.Run(() =>
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            try { read(); }
+            catch (Exception e) { error = e; }
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        });
+        return task.Wait(CaseBudget) ? (error, allocated, watch.Elapsed) : null;
     }
 }
