@@ -192,6 +192,18 @@ public sealed class KernelTests(string device) : DeviceTest(device)
     [TestCase(2, 2, 2100)]
     public void BatchNormEval(int n, int c, int l) => _check.BatchNormEval(new NormShape(n, c, l), tolerance: 1e-5);
 
+    // batch variances at or below eps = 1e-5, where eps decides invStd = 1/√(var + eps): a channel that is zero
+    // everywhere (as after a ReLU that never fires: variance 0, invStd = 1/√eps), one spread ±1.7e-3 (variance about
+    // 1e-6) and an ordinary one; tolerances as above
+    [Test]
+    public void BatchNormTrainingWithVarianceBelowEps() =>
+        _check.BatchNormTraining(new NormShape(4, 3, 37), offset: 0f, tolerance: 1e-5, spreads: [0f, 1.7e-3f, 1f]);
+
+    // running variances 0, 1e-7 and 1e-6, at or below eps, beside an ordinary 1; tolerances as above
+    [Test]
+    public void BatchNormEvalWithRunningVarianceBelowEps() =>
+        _check.BatchNormEval(new NormShape(3, 4, 29), tolerance: 1e-5, runningVar: [0f, 1e-7f, 1e-6f, 1f]);
+
     // ---- distance and loss -------------------------------------------------------------------------
 
     // row 0 compares identical embeddings, where only eps keeps d > 0: d |error| ≤ 1e-6·d, da |error| ≤ 1e-6·|dd|
@@ -425,13 +437,19 @@ public sealed class KernelChecks(IBackend backend) : IDisposable
 
     private const float NormEps = 1e-5f, NormMomentum = 0.1f;
 
-    /// <summary>x (N,C,L) spread (1 + c)·U(−1, 1) around <paramref name="offset"/>, so channels differ.</summary>
-    private float[] NormInput(NormShape s, float offset) =>
-        Random((int)s.Length).Select((v, i) => offset + v * (1 + ReferenceKernels.Channel(s, i))).ToArray();
+    /// <summary>
+    /// x (N,C,L) spread spreads[c]·U(−1, 1) around <paramref name="offset"/>; without spreads (1 + c), so channels differ.
+    /// </summary>
+    private float[] NormInput(NormShape s, float offset, float[]? spreads = null) =>
+        Random((int)s.Length).Select((v, i) =>
+        {
+            int c = ReferenceKernels.Channel(s, i);
+            return offset + v * (spreads?[c] ?? 1 + c);
+        }).ToArray();
 
-    public void BatchNormTraining(NormShape s, float offset, double tolerance)
+    public void BatchNormTraining(NormShape s, float offset, double tolerance, float[]? spreads = null)
     {
-        float[] x = NormInput(s, offset), gamma = Random(s.C, 0.5, 1.5), beta = Random(s.C), dy = Random((int)s.Length);
+        float[] x = NormInput(s, offset, spreads), gamma = Random(s.C, 0.5, 1.5), beta = Random(s.C), dy = Random((int)s.Length);
         float[] runningMean = Random(s.C), runningVar = Random(s.C, 0.5, 2);
         var expected = ReferenceKernels.BatchNormTrainForward(s, x, gamma, beta, runningMean, runningVar, NormEps, NormMomentum);
 
@@ -462,10 +480,12 @@ public sealed class KernelChecks(IBackend backend) : IDisposable
         AssertClose(Read(dbeta), dbetaExpected, mass, tolerance, "dbeta");
     }
 
-    public void BatchNormEval(NormShape s, double tolerance)
+    /// <summary>Running variances drawn from [0.5, 2) unless given.</summary>
+    public void BatchNormEval(NormShape s, double tolerance, float[]? runningVar = null)
     {
         float[] x = NormInput(s, 0), gamma = Random(s.C, 0.5, 1.5), beta = Random(s.C), dy = Random((int)s.Length);
-        float[] runningMean = Random(s.C), runningVar = Random(s.C, 0.5, 2);
+        float[] runningMean = Random(s.C);
+        runningVar ??= Random(s.C, 0.5, 2);
         var xb = Upload(x);
         var gammab = Upload(gamma);
         var runningMeanb = Upload(runningMean);
