@@ -140,6 +140,10 @@ public sealed class KernelTests(string device) : DeviceTest(device)
         yield return new TestCaseData(new Conv2dShape(1, 5, 4, 3, 2, 1, 1, 1, 1, 0, 0)).SetArgDisplayNames("1x1");
         // weight-gradient depth N·OH·OW = 512: four depth slices on ILGPU
         yield return new TestCaseData(new Conv2dShape(2, 2, 16, 16, 3, 3, 3, 1, 1, 1, 1)).SetArgDisplayNames("16x16, pad 1");
+        // more images than the 64 groups of images the cpu weight gradient sums in: 65 put two images in one group, 130
+        // (a batch of 65 pairs) two in every group, here over output rows of 16, the vector path
+        yield return new TestCaseData(new Conv2dShape(65, 2, 3, 4, 3, 3, 3, 1, 1, 1, 1)).SetArgDisplayNames("65 images");
+        yield return new TestCaseData(new Conv2dShape(130, 1, 1, 16, 2, 1, 3, 1, 1, 0, 1)).SetArgDisplayNames("130 images, rows of vectors");
     }
 
     // forward with and without bias, input gradient, weight gradient with and without dbias: |error| ≤ 1e-6·Σ|terms|
