@@ -1,8 +1,9 @@
 namespace SimilarFaces.Engine.Diagnostics;
 
 /// <summary>
-/// Every differentiable op of the engine as a gradient-check case. Inputs are drawn away from each
-/// op's kinks (by more than the finite-difference step), which are named in the case.
+/// Every differentiable op of the engine as a gradient-check case, and intermediates that feed more than one
+/// use. Inputs are drawn away from each op's kinks (by more than the finite-difference step), which are named
+/// in the case.
 /// </summary>
 public static class GradCheckCases
 {
@@ -52,6 +53,19 @@ public static class GradCheckCases
             t => Ops.ContrastiveLoss(t[0], t[1], 2f)),
         Case("L2Normalize", "l2_normalize", "‖x‖ = eps (rows far from 0)", r => [U("x", r, 4, 6)], t => Ops.L2Normalize(t[0])),
         Case("CrossEntropy", "cross_entropy", "none", r => [U("logits", r, -2.0, 2.0, 5, 4)], t => Ops.CrossEntropy(t[0], [2, 0, 3, 3, 1])),
+        // an intermediate result read twice: its gradient is the sum of both uses
+        Case("Mul", "intermediate_used_twice_by_mul", "none", r => [U("x", r, 3, 4), U("weight", r, 2, 4)],
+            t =>
+            {
+                var h = Ops.Linear(t[0], t[1]);
+                return Ops.Mul(h, h);
+            }),
+        Case("Add", "intermediate_feeding_two_ops", "none", r => [U("x", r, 3, 4), U("weight", r, 2, 4), U("bias", r, 2)],
+            t =>
+            {
+                var h = Ops.Linear(t[0], t[1], t[2]);
+                return Ops.Add(Ops.Square(h), Ops.MulScalar(h, -1.5f));
+            }),
     ];
 
     private static GradCheckCase Case(string op, string name, string kinks, Func<SeededRandom, CheckInput[]> inputs,

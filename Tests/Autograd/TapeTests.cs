@@ -33,6 +33,33 @@ public sealed class TapeTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    public void AnIntermediateUsedTwiceByOneOpGetsBothGradients()
+    {
+        using var scope = new TensorScope();
+        using var x = Tensor.Persistent(Backend, [2f, -1f, 0.5f], 3);
+        x.RequiresGrad = true;
+        var h = Ops.Square(x);
+        Ops.Sum(Ops.Mul(h, h)).Backward();
+        // loss = Σ h·h, dloss/dh = 2h = 2x²; dh/dx = 2x, so dloss/dx = 4x³
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 32f, -4f, 0.5f }));
+    }
+
+    [Test]
+    public void AnIntermediateFeedingTwoOpsGetsBothGradients()
+    {
+        using var scope = new TensorScope();
+        using var x = Tensor.Persistent(Backend, [2f, -1f, 0.5f], 3);
+        x.RequiresGrad = true;
+        var h = Ops.Square(x);
+        var fromProduct = Ops.Mul(h, x);
+        var fromScale = Ops.MulScalar(h, 3f);
+        Ops.Sum(Ops.Add(fromProduct, fromScale)).Backward();
+        // loss = Σ x³ + 3x², dloss/dx = 3x² + 6x: h passes on 3·2x from the scale and x·2x from the product,
+        // and x also gets h = x² directly from the product
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 24f, -3f, 3.75f }));
+    }
+
+    [Test]
     public void NoGradRecordsNothing()
     {
         using var scope = new TensorScope();

@@ -140,6 +140,10 @@ public sealed class KernelTests(string device) : DeviceTest(device)
         yield return new TestCaseData(new Conv2dShape(1, 5, 4, 3, 2, 1, 1, 1, 1, 0, 0)).SetArgDisplayNames("1x1");
         // weight-gradient depth N·OH·OW = 512: four depth slices on ILGPU
         yield return new TestCaseData(new Conv2dShape(2, 2, 16, 16, 3, 3, 3, 1, 1, 1, 1)).SetArgDisplayNames("16x16, pad 1");
+        // more images than the 64 groups of images the cpu weight gradient sums in: 65 put two images in one group, 130
+        // (a batch of 65 pairs) two in every group, here over output rows of 16, the vector path
+        yield return new TestCaseData(new Conv2dShape(65, 2, 3, 4, 3, 3, 3, 1, 1, 1, 1)).SetArgDisplayNames("65 images");
+        yield return new TestCaseData(new Conv2dShape(130, 1, 1, 16, 2, 1, 3, 1, 1, 0, 1)).SetArgDisplayNames("130 images, rows of vectors");
     }
 
     // forward with and without bias, input gradient, weight gradient with and without dbias: |error| ≤ 1e-6·Σ|terms|
@@ -191,6 +195,18 @@ public sealed class KernelTests(string device) : DeviceTest(device)
     [TestCase(3, 4, 29)]
     [TestCase(2, 2, 2100)]
     public void BatchNormEval(int n, int c, int l) => _check.BatchNormEval(new NormShape(n, c, l), tolerance: 1e-5);
+
+    // batch variances at or below eps = 1e-5, where eps decides invStd = 1/√(var + eps): a channel that is zero
+    // everywhere (as after a ReLU that never fires: variance 0, invStd = 1/√eps), one spread ±1.7e-3 (variance about
+    // 1e-6) and an ordinary one; tolerances as above
+    [Test]
+    public void BatchNormTrainingWithVarianceBelowEps() =>
+        _check.BatchNormTraining(new NormShape(4, 3, 37), offset: 0f, tolerance: 1e-5, spreads: [0f, 1.7e-3f, 1f]);
+
+    // running variances 0, 1e-7 and 1e-6, at or below eps, beside an ordinary 1; tolerances as above
+    [Test]
+    public void BatchNormEvalWithRunningVarianceBelowEps() =>
+        _check.BatchNormEval(new NormShape(3, 4, 29), tolerance: 1e-5, runningVar: [0f, 1e-7f, 1e-6f, 1f]);
 
     // ---- distance and loss -------------------------------------------------------------------------
 
@@ -425,13 +441,19 @@ public sealed class KernelChecks(IBackend backend) : IDisposable
 
     private const float NormEps = 1e-5f, NormMomentum = 0.1f;
 
-    /// <summary>x (N,C,L) spread (1 + c)·U(−1, 1) around <paramref name="offset"/>, so channels differ.</summary>
-    private float[] NormInput(NormShape s, float offset) =>
-        Random((int)s.Length).Select((v, i) => offset + v * (1 + ReferenceKernels.Channel(s, i))).ToArray();
+    /// <summary>
+    /// x (N,C,L) spread spreads[c]·U(−1, 1) around <paramref name="offset"/>; without spreads (1 + c), so channels differ.
+    /// </summary>
+    private float[] NormInput(NormShape s, float offset, float[]? spreads = null) =>
+        Random((int)s.Length).Select((v, i) =>
+        {
+            int c = ReferenceKernels.Channel(s, i);
+            return offset + v * (spreads?[c] ?? 1 + c);
+        }).ToArray();
 
-    public void BatchNormTraining(NormShape s, float offset, double tolerance)
+    public void BatchNormTraining(NormShape s, float offset, double tolerance, float[]? spreads = null)
     {
-        float[] x = NormInput(s, offset), gamma = Random(s.C, 0.5, 1.5), beta = Random(s.C), dy = Random((int)s.Length);
+        float[] x = NormInput(s, offset, spreads), gamma = Random(s.C, 0.5, 1.5), beta = Random(s.C), dy = Random((int)s.Length);
         float[] runningMean = Random(s.C), runningVar = Random(s.C, 0.5, 2);
         var expected = ReferenceKernels.BatchNormTrainForward(s, x, gamma, beta, runningMean, runningVar, NormEps, NormMomentum);
 
@@ -462,10 +484,12 @@ public sealed class KernelChecks(IBackend backend) : IDisposable
         AssertClose(Read(dbeta), dbetaExpected, mass, tolerance, "dbeta");
     }
 
-    public void BatchNormEval(NormShape s, double tolerance)
+    /// <summary>Running variances drawn from [0.5, 2) unless given.</summary>
+    public void BatchNormEval(NormShape s, double tolerance, float[]? runningVar = null)
     {
         float[] x = NormInput(s, 0), gamma = Random(s.C, 0.5, 1.5), beta = Random(s.C), dy = Random((int)s.Length);
-        float[] runningMean = Random(s.C), runningVar = Random(s.C, 0.5, 2);
+        float[] runningMean = Random(s.C);
+        runningVar ??= Random(s.C, 0.5, 2);
         var xb = Upload(x);
         var gammab = Upload(gamma);
         var runningMeanb = Upload(runningMean);
