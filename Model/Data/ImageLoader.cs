@@ -68,6 +68,7 @@ public static class ImageLoader
         if (codec.EncodedFormat is not (SKEncodedImageFormat.Png or SKEncodedImageFormat.Jpeg or SKEncodedImageFormat.Bmp))
             throw new InvalidDataException($"cannot decode {name} as an image: {codec.EncodedFormat} files are not read (PNG, JPEG, BMP, TGA and Netpbm are)");
 
+        var format = codec.EncodedFormat.ToString().ToUpperInvariant();
         int width = codec.Info.Width, height = codec.Info.Height;
         CheckSize(width, height, name);
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
@@ -82,8 +83,8 @@ public static class ImageLoader
         {
             SKCodecResult.Success => new GrayImage(width, height, RgbToLuma(rgba, 4)),
             SKCodecResult.IncompleteInput or SKCodecResult.ErrorInInput =>
-                throw new InvalidDataException($"truncated data in {name}: the {codec.EncodedFormat} data ends before the last of its {height} rows"),
-            _ => throw new InvalidDataException($"cannot decode {name} as an image: the {codec.EncodedFormat} decoder says {decoded}"),
+                throw new InvalidDataException($"truncated data in {name}: the {format} data ends before the last of its {height} rows"),
+            _ => throw new InvalidDataException($"cannot decode {name} as an image: the {format} decoder says {decoded}"),
         };
     }
 

@@ -48,7 +48,7 @@ public sealed class FuzzTests
 
     /// <summary>libpng refuses a chunk whose CRC does not match, so half the PNG cases get their CRCs recomputed:
     /// the edits then reach the chunk parsers and the decompressor instead of stopping at the first checksum.</summary>
-    private static void RecomputePngCrcs(byte[] data)
+    internal static void RecomputePngCrcs(byte[] data)
     {
         for (long at = 8; at + 12 <= data.Length;)
         {

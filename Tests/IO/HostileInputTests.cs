@@ -73,6 +73,48 @@ public sealed class HostileInputTests
         Assert.That(result.ExitCode, Is.Zero, result.Error);
     }
 
+    /// <summary>A header that promises more than 40 megapixels is refused before a pixel is decoded.</summary>
+    [Test]
+    public void SizeOverTheBudgetIsRefusedFromTheHeader()
+    {
+        static byte[] Patched(string fixture, params (int At, byte[] Bytes)[] edits)
+        {
+            var data = File.ReadAllBytes(Image(fixture));
+            foreach (var (at, bytes) in edits) bytes.CopyTo(data, at);
+            return data;
+        }
+        static byte[] Int32LittleEndian(int v) => BitConverter.GetBytes(v);
+        byte[] twelveThousand = [0x2E, 0xE0]; // 12,000 big-endian
+        var png = Patched("synthetic_rgb.png", (16, [0, 0, 0x2E, 0xE0, 0, 0, 0x2E, 0xE0]));
+        Fuzz.FuzzTests.RecomputePngCrcs(png);
+        var cases = new (string Name, byte[] Data)[]
+        {
+            ("huge.pgm", [.. "P5 12000 12000 255\n"u8, 0]),
+            ("huge.png", png),
+            ("huge.jpg", Patched("synthetic_rgb.jpg", (163, [.. twelveThousand, .. twelveThousand]))),
+            ("huge.bmp", Patched("synthetic_rgb.bmp", (18, Int32LittleEndian(12000)), (22, Int32LittleEndian(12000)))),
+            ("huge.tga", [0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xE0, 0x2E, 0xE0, 0x2E, 24, 0]),
+        };
+        foreach (var (name, data) in cases)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var error = Assert.Throws<InvalidDataException>(() => SimilarFaces.Model.Data.ImageLoader.Decode(data, name), name)!;
+            Assert.That(error.Message, Is.EqualTo($"{name} is 12000x12000 pixels; images over 40 megapixels are not read"));
+            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(1 << 20), $"{name}: bytes allocated before the refusal");
+        }
+    }
+
+    [Test]
+    public void FileOverTheBudgetIsRefusedUnread()
+    {
+        var path = Path.Combine(_dir, "huge.png");
+        using (var file = File.Create(path))
+            file.SetLength(SimilarFaces.Model.Data.ImageLoader.MaxFileBytes + 1); // sparse: nothing is written
+        var error = Assert.Throws<InvalidDataException>(() => SimilarFaces.Model.Data.ImageLoader.Load(path))!;
+        Assert.That(error.Message, Is.EqualTo($"{path} is 268,435,457 bytes; image files over 256 MiB are not read"));
+        File.Delete(path);
+    }
+
     private static void AssertOneLineError(Func<CliRunner.Result> run, string file, string problem)
     {
         var task = Task.Run(run);
