@@ -65,10 +65,10 @@ public static class ImageLoader
         if (codec is null)
             return Tga.Looks(data) ? DecodeTga(data, name)
                 : throw new InvalidDataException($"cannot decode {name} as an image: not a PNG, JPEG, BMP, TGA or Netpbm file ({opened})");
-        if (codec.EncodedFormat is not (SKEncodedImageFormat.Png or SKEncodedImageFormat.Jpeg or SKEncodedImageFormat.Bmp))
-            throw new InvalidDataException($"cannot decode {name} as an image: {codec.EncodedFormat} files are not read (PNG, JPEG, BMP, TGA and Netpbm are)");
-
         var format = codec.EncodedFormat.ToString().ToUpperInvariant();
+        if (codec.EncodedFormat is not (SKEncodedImageFormat.Png or SKEncodedImageFormat.Jpeg or SKEncodedImageFormat.Bmp))
+            throw new InvalidDataException($"cannot decode {name} as an image: {format} files are not read (PNG, JPEG, BMP, TGA and Netpbm are)");
+
         int width = codec.Info.Width, height = codec.Info.Height;
         CheckSize(width, height, name);
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
@@ -82,8 +82,10 @@ public static class ImageLoader
         return decoded switch
         {
             SKCodecResult.Success => new GrayImage(width, height, RgbToLuma(rgba, 4)),
-            SKCodecResult.IncompleteInput or SKCodecResult.ErrorInInput =>
+            SKCodecResult.IncompleteInput =>
                 throw new InvalidDataException($"truncated data in {name}: the {format} data ends before the last of its {height} rows"),
+            SKCodecResult.ErrorInInput =>
+                throw new InvalidDataException($"cannot decode {name} as an image: its {format} data is corrupt"),
             _ => throw new InvalidDataException($"cannot decode {name} as an image: the {format} decoder says {decoded}"),
         };
     }
