@@ -24,6 +24,7 @@ public static class CommandLine
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(CrossValCommand.Create());
         root.Subcommands.Add(CompareCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(DevicesCommand.Create());
         root.Subcommands.Add(GradCheckCommand.Create());
         return root;

@@ -38,7 +38,7 @@ public static class CompareCommand
                 ImageLoader.LoadResized(path, size, size, pixels);
                 return pixels;
             }).ToArray();
-            var pair = new PixelDataset(images, size);
+            var pair = new LooseImages(images, size);
             var embeddings = Embedder.Embed(network, pair, parse.GetValue(batchNorm));
             float distance = Embedder.Distance(embeddings[0], embeddings[1]);
             bool same = distance <= limit;
@@ -47,17 +47,5 @@ public static class CompareCommand
             return 0;
         });
         return command;
-    }
-
-    /// <summary>Loose images given on the command line, each its own identity.</summary>
-    private sealed class PixelDataset(float[][] images, int size) : IFaceDataset
-    {
-        public int Count => images.Length;
-        public int Width => size;
-        public int Height => size;
-        public IReadOnlyList<string> Identities { get; } = images.Select((_, i) => i.ToString()).ToArray();
-        public int Label(int index) => index;
-        public ReadOnlySpan<float> Image(int index) => images[index];
-        public string RelativePath(int index) => index.ToString();
     }
 }

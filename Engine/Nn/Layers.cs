@@ -44,17 +44,21 @@ public sealed class Conv2d : Module
 
 public sealed class ReplicationPad2d(int padding) : Module
 {
-    public override Tensor Forward(Tensor x) => Ops.ReplicationPad2d(x, padding, padding, padding, padding);
+    public int Padding { get; } = padding;
+    public override Tensor Forward(Tensor x) => Ops.ReplicationPad2d(x, Padding, Padding, Padding, Padding);
 }
 
 public sealed class ReflectionPad2d(int padding) : Module
 {
-    public override Tensor Forward(Tensor x) => Ops.ReflectionPad2d(x, padding, padding, padding, padding);
+    public int Padding { get; } = padding;
+    public override Tensor Forward(Tensor x) => Ops.ReflectionPad2d(x, Padding, Padding, Padding, Padding);
 }
 
 public sealed class MaxPool2d((int H, int W) kernel, (int H, int W)? stride = null) : Module
 {
-    public override Tensor Forward(Tensor x) => Ops.MaxPool2d(x, kernel, stride);
+    public (int H, int W) Kernel { get; } = kernel;
+    public (int H, int W) Stride { get; } = stride ?? kernel;
+    public override Tensor Forward(Tensor x) => Ops.MaxPool2d(x, Kernel, Stride);
 }
 
 public sealed class ReLU : Module
