@@ -24,7 +24,7 @@ public static class EvalCommand
         var model = ModelOptions.Model();
         var data = new Option<string[]>("--data") { Description = "Image folder(s), one sub-folder per person", Required = true, AllowMultipleArgumentsPerToken = false };
         var json = new Option<string?>("--json") { Description = "Write {auc, eer, threshold, accuracy, pairs} to this file" };
-        var output = new Option<string?>("--out") { Description = "Folder for roc.png, distances.png and pairs.png" };
+        var output = new Option<string?>("--out") { Description = "Folder for report.html (self-contained), roc.png, distances.png and pairs.png" };
         var save = new Option<bool>("--save-threshold") { Description = "Store the EER threshold in the model file (used by `compare`)" };
         var device = ModelOptions.Device();
         var batchNorm = ModelOptions.BatchNorm();
@@ -69,7 +69,8 @@ public static class EvalCommand
             if (parse.GetValue(output) is { } outDir)
             {
                 EvalPictures.Write(outDir, report, distances, same, pairs, dataset);
-                console.MarkupLine($"pictures: {Markup.Escape(Path.Combine(outDir, EvalPictures.RocFile))}, {Markup.Escape(EvalPictures.HistogramFile)}, {Markup.Escape(EvalPictures.PairsFile)}");
+                EvalReport.Write(outDir, report, modelPath, folders, dataset.Count, dataset.Identities.Count, mode, loaded.Metadata);
+                console.MarkupLine($"report: {Markup.Escape(Path.Combine(outDir, EvalReport.File))} (with {Markup.Escape(EvalPictures.RocFile)}, {Markup.Escape(EvalPictures.HistogramFile)}, {Markup.Escape(EvalPictures.PairsFile)})");
             }
             if (parse.GetValue(save))
             {
