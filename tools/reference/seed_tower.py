@@ -1,8 +1,10 @@
-"""The seed notebook's network in PyTorch and a timer, shared by side_by_side.py and tools/gpu/torch_seed.py."""
+"""The seed notebook's network, its training step and a timer in PyTorch, shared by side_by_side.py and tools/gpu/torch_seed.py."""
 import statistics
 import time
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 class SeedTower(nn.Module):
@@ -18,6 +20,23 @@ class SeedTower(nn.Module):
 
     def forward(self, x):
         return self.fully_connect(self.conv_layers(x).flatten(1))
+
+
+def train_step(net, adam, first, second, label):
+    """One step as the notebook takes it: zero grads, both towers, pairwise distance, contrastive loss (margin 2), Adam."""
+    net.train()
+    adam.zero_grad()
+    d = F.pairwise_distance(net(first), net(second), keepdim=True)
+    loss = torch.mean((1 - label) * d.pow(2) + label * torch.clamp(2.0 - d, min=0).pow(2))
+    loss.backward()
+    adam.step()
+
+
+def embed(net, images):
+    """Eval-mode embeddings without a graph."""
+    net.eval()
+    with torch.no_grad():
+        return net(images)
 
 
 def median_ms(run, steps, sync=lambda: None):
