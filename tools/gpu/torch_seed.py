@@ -39,7 +39,6 @@ def write(result):
 
 try:
     import torch
-    import torch.nn.functional as F_
 except ImportError as e:
     write({"skipped": f"PyTorch is not installed for this python3 ({e})"})
     print(f"PyTorch: skipped, not installed for this python3 ({e})")
@@ -51,7 +50,7 @@ torch.set_float32_matmul_precision("highest")
 torch.set_num_threads(os.cpu_count())
 # beside this script in the kit, in tools/reference in the repository
 sys.path[:0] = [HERE, os.path.join(HERE, "..", "reference")]
-from seed_tower import SeedTower, median_ms  # noqa: E402
+from seed_tower import SeedTower, embed, median_ms, train_step  # noqa: E402
 
 
 def seed_network(device):
@@ -64,21 +63,8 @@ def seed_network(device):
     images = torch.rand(IMAGES, 1, 100, 100, device=device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
-    def step():
-        net.train()
-        adam.zero_grad()
-        d = F_.pairwise_distance(net(first), net(second), keepdim=True)
-        loss = torch.mean((1 - label) * d.pow(2) + label * torch.clamp(2.0 - d, min=0).pow(2))
-        loss.backward()
-        adam.step()
-
-    def inference():
-        net.eval()
-        with torch.no_grad():
-            net(images)
-
-    rows = [{"what": "TrainingStep", "device": device, "ms": median_ms(step, a.steps, sync), "items": PAIRS, "item": "pairs"},
-            {"what": "Inference", "device": device, "ms": median_ms(inference, a.steps, sync), "items": IMAGES, "item": "embeddings"}]
+    rows = [{"what": "TrainingStep", "device": device, "ms": median_ms(lambda: train_step(net, adam, first, second, label), a.steps, sync), "items": PAIRS, "item": "pairs"},
+            {"what": "Inference", "device": device, "ms": median_ms(lambda: embed(net, images), a.steps, sync), "items": IMAGES, "item": "embeddings"}]
     for r in rows:
         print(f"PyTorch {r['what']} on {device}: {r['ms']:.2f} ms ({r['items'] / r['ms'] * 1000:.1f} {r['item']}/s)", flush=True)
     return rows
