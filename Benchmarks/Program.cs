@@ -52,7 +52,11 @@ if (device != null) Environment.SetEnvironmentVariable(Targets.DevicesVariable, 
 if (!benchmarkArgs.Contains("--filter")) benchmarkArgs.AddRange(["--filter", "*"]);
 var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(benchmarkArgs.ToArray(), SuiteConfig.Create()).ToList();
 foreach (var summary in summaries)
+{
     Console.WriteLine($"Machine peaks of the % columns: {MachinePeaks.Of(summary)}");
+    foreach (var gpu in MachinePeaks.Gpus(summary))
+        Console.WriteLine($"GPU peaks of the % columns: {gpu}");
+}
 return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
 
 string Value(int i) => i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{args[i]} needs a value");

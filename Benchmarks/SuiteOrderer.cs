@@ -13,7 +13,7 @@ public sealed class SuiteOrderer : DefaultOrderer
 {
     private static readonly Type[] Classes =
     [
-        typeof(PeakBenchmarks), typeof(GemmBenchmarks), typeof(ConvBenchmarks), typeof(BatchNormBenchmarks),
+        typeof(PeakBenchmarks), typeof(GpuPeakBenchmarks), typeof(GemmBenchmarks), typeof(CublasBenchmarks), typeof(ConvBenchmarks), typeof(BatchNormBenchmarks),
         typeof(MaxPoolBenchmarks), typeof(DistanceLossBenchmarks), typeof(AdamBenchmarks), typeof(TrainingBenchmarks),
     ];
 

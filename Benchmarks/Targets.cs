@@ -84,4 +84,10 @@ public static class Targets
             else yield return new Target(device.Name, false, Scale.Small);
         }
     }
+
+    /// <summary>The GPU targets of <see cref="Present"/>: where the device's own peaks are measured.</summary>
+    public static IEnumerable<Target> Gpus() => Present().Where(t => t.IsGpu);
+
+    /// <summary>The CUDA targets of <see cref="Present"/>: where cuBLAS runs beside our GEMM.</summary>
+    public static IEnumerable<Target> Cuda() => Present().Where(t => t.Device.StartsWith("cuda:", StringComparison.Ordinal));
 }

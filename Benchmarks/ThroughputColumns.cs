@@ -32,9 +32,27 @@ public sealed record MachinePeaks(double FlopsPerSecond, double BytesPerSecond, 
             : Calibrated.Value;
     });
 
-    private static double? MeasuredRate(Summary summary, string benchmark, Func<Work, double> amount) =>
+    /// <summary>A GPU's peaks from <see cref="GpuPeakBenchmarks"/> of the same run; null when the run did not measure them.</summary>
+    public static MachinePeaks? OfGpu(Summary summary, string device)
+    {
+        double? fma = MeasuredRate(summary, nameof(GpuPeakBenchmarks.FmaThroughput), w => w.Flops, typeof(GpuPeakBenchmarks), device);
+        double? copy = MeasuredRate(summary, nameof(GpuPeakBenchmarks.DeviceCopy), w => w.Bytes, typeof(GpuPeakBenchmarks), device);
+        return fma is { } f && copy is { } c ? new MachinePeaks(f, c, $"GpuPeakBenchmarks on {device} in this run") : null;
+    }
+
+    /// <summary>Every GPU whose peaks the run measured.</summary>
+    public static IEnumerable<MachinePeaks> Gpus(Summary summary) =>
+        summary.BenchmarksCases.Select(TargetOf).OfType<Target>().Where(t => t.IsGpu).Select(t => t.Device).Distinct()
+            .Select(d => OfGpu(summary, d)).OfType<MachinePeaks>();
+
+    public static Target? TargetOf(BenchmarkCase benchmarkCase) =>
+        benchmarkCase.Parameters.Items.Select(p => p.Value).OfType<Target>().FirstOrDefault();
+
+    private static double? MeasuredRate(Summary summary, string benchmark, Func<Work, double> amount,
+        Type? type = null, string? device = null) =>
         summary.BenchmarksCases
-            .Where(c => c.Descriptor.Type == typeof(PeakBenchmarks) && c.Descriptor.WorkloadMethod.Name == benchmark)
+            .Where(c => c.Descriptor.Type == (type ?? typeof(PeakBenchmarks)) && c.Descriptor.WorkloadMethod.Name == benchmark)
+            .Where(c => device == null || TargetOf(c)?.Device == device)
             .Select(c => Throughput.Rate(summary, c, amount))
             .FirstOrDefault(rate => rate != null);
 
@@ -84,11 +102,11 @@ public sealed class ThroughputColumn : IColumn
     [
         new("GFLOP/s", 0, "Declared FLOPs (an FMA is 2) over the median time",
             (s, c) => Format(Throughput.Rate(s, c, w => w.Flops) / 1e9)),
-        new("% FMA peak", 1, "GFLOP/s over the measured all-core FMA peak (cpu and ilgpu-cpu rows: both run on the CPU)",
+        new("% FMA peak", 1, "GFLOP/s over the measured FMA peak: all CPU cores for cpu and ilgpu-cpu rows, the GPU's own for GPU rows",
             (s, c) => Share(s, c, w => w.Flops, p => p.FlopsPerSecond)),
         new("GB/s", 2, "Declared bytes (each input read once, each output written once) over the median time",
             (s, c) => Format(Throughput.Rate(s, c, w => w.Bytes) / 1e9)),
-        new("% copy BW", 3, "GB/s over the measured all-core streaming-copy bandwidth (read + write bytes)",
+        new("% copy BW", 3, "GB/s over the measured copy bandwidth (read + write bytes): all CPU cores, or the GPU's device-to-device copy",
             (s, c) => Share(s, c, w => w.Bytes, p => p.BytesPerSecond)),
         new("Items/s", 4, "Pairs trained or embeddings computed per second at the median time",
             (s, c) => Throughput.Rate(s, c, w => w.Items) is { } rate
@@ -107,9 +125,9 @@ public sealed class ThroughputColumn : IColumn
 
     private static string Share(Summary summary, BenchmarkCase benchmarkCase, Func<Work, double> amount, Func<MachinePeaks, double> peak)
     {
-        if (benchmarkCase.Parameters.Items.Any(p => p.Value is Target { IsGpu: true })) return None;
         if (Throughput.Rate(summary, benchmarkCase, amount) is not { } rate) return None;
-        return Format(100 * rate / peak(MachinePeaks.Of(summary)));
+        var peaks = MachinePeaks.TargetOf(benchmarkCase) is { IsGpu: true } gpu ? MachinePeaks.OfGpu(summary, gpu.Device) : MachinePeaks.Of(summary);
+        return peaks == null ? None : Format(100 * rate / peak(peaks));
     }
 
     public string Id => $"{nameof(ThroughputColumn)}.{ColumnName}";

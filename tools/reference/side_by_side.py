@@ -16,10 +16,8 @@ import argparse
 import csv
 import glob
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 PAIRS, IMAGES = 64, 128
@@ -35,39 +33,14 @@ if a.install:
     subprocess.run(["apt-get", "install", "-y", "python3-torch", "libopenblas0-pthread"], check=True)
 try:
     import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
 except ImportError:
     sys.exit("error: PyTorch is not installed for /usr/bin/python3; run with --install, or apt-get install python3-torch")
 
 torch.set_num_threads(os.cpu_count())
 
 
-class SeedTower(nn.Module):
-    """The seed notebook's network: three replication-padded 3x3 convolutions of 4, 8, 8 channels, then 80000-500-500-5."""
-
-    def __init__(self):
-        super().__init__()
-        layers = []
-        for cin, cout in [(1, 4), (4, 8), (8, 8)]:
-            layers += [nn.ReplicationPad2d(1), nn.Conv2d(cin, cout, 3), nn.ReLU(), nn.BatchNorm2d(cout)]
-        self.conv_layers = nn.Sequential(*layers)
-        self.fully_connect = nn.Sequential(nn.Linear(80000, 500), nn.ReLU(), nn.Linear(500, 500), nn.ReLU(), nn.Linear(500, 5))
-
-    def forward(self, x):
-        return self.fully_connect(self.conv_layers(x).flatten(1))
-
-
-def median_ms(run):
-    for _ in range(2):
-        run()
-    times = []
-    for _ in range(a.steps):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from seed_tower import SeedTower, embed, median_ms, train_step  # noqa: E402
 
 torch.manual_seed(0)
 net = SeedTower()
@@ -77,26 +50,11 @@ label = torch.randint(0, 2, (PAIRS, 1)).float()
 images = torch.rand(IMAGES, 1, 100, 100)
 
 
-def torch_step():
-    net.train()
-    adam.zero_grad()
-    d = F.pairwise_distance(net(first), net(second), keepdim=True)
-    loss = torch.mean((1 - label) * d.pow(2) + label * torch.clamp(2.0 - d, min=0).pow(2))
-    loss.backward()
-    adam.step()
-
-
-def torch_inference():
-    net.eval()
-    with torch.no_grad():
-        net(images)
-
-
 blas = os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
 print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, BLAS {blas}", flush=True)
 if "openblas" not in blas:
     print("  warning: not OpenBLAS; PyTorch's dense layers run on the reference BLAS (--install adds OpenBLAS)", flush=True)
-torch_ms = {"TrainingStep": median_ms(torch_step), "Inference": median_ms(torch_inference)}
+torch_ms = {"TrainingStep": median_ms(lambda: train_step(net, adam, first, second, label), a.steps), "Inference": median_ms(lambda: embed(net, images), a.steps)}
 for name, ms in torch_ms.items():
     print(f"  PyTorch {name}: {ms:.1f} ms (median of {a.steps})", flush=True)
 if a.skip_engine:

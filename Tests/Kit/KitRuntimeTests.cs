@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using NUnit.Framework;
+
+namespace SimilarFaces.Tests.Kit;
+
+/// <summary>
+/// The GPU kit (tools/gpu/pack.sh) carries the .NET runtime that tools/gpu/runtime.sh copies out of the SDK, and
+/// starts its framework-dependent programs as <c>kit/dotnet/dotnet PROGRAM.dll</c>. This test builds that runtime
+/// folder and starts the CLI of this build through it with no dotnet on PATH and no DOTNET_ROOT, and reads the host's
+/// trace: the runtime must come from the copy, never from the installation the test itself runs on. (The whole pack
+/// publishes and compresses for minutes; this is the part of it that decides whether the kit needs .NET installed.)
+/// </summary>
+[TestFixture]
+public sealed class KitRuntimeTests
+{
+    [Test]
+    public void TheCopiedRuntimeStartsTheCliWithoutAnInstalledDotnet()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("the kit is built for Linux");
+        var scratch = Fixtures.NewScratchFolder();
+        var runtime = Path.Combine(scratch, "dotnet");
+        var copy = Run("bash", [Path.Combine(Fixtures.RepositoryRoot, "tools", "gpu", "runtime.sh"), runtime], null);
+        Assert.That(copy.ExitCode, Is.EqualTo(0), $"runtime.sh: {copy.Error}");
+
+        // PATH names no folder that exists, so no dotnet can be found through it.
+        var trace = Path.Combine(scratch, "host-trace.txt");
+        var environment = new Dictionary<string, string?>
+        {
+            ["PATH"] = Path.Combine(scratch, "no-such-folder"),
+            ["DOTNET_ROOT"] = null,
+            ["DOTNET_ROOT_X64"] = null,
+            ["COREHOST_TRACE"] = "1",
+            ["COREHOST_TRACEFILE"] = trace,
+        };
+        var cli = Run(Path.Combine(runtime, "dotnet"), [Path.Combine(AppContext.BaseDirectory, "similar-faces.dll"), "devices"], environment);
+        Assert.That(cli.ExitCode, Is.EqualTo(0), $"similar-faces devices through the copied runtime: {cli.Error}");
+        Assert.That(cli.Output, Does.Contain("cpu"));
+
+        var installed = Path.GetFullPath(Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", ".."));
+        var coreLib = File.ReadLines(trace).FirstOrDefault(l => l.StartsWith("Adding tpa entry:") && l.Contains("System.Private.CoreLib.dll"));
+        Assert.That(coreLib, Does.Contain(Path.Combine(runtime, "shared", "Microsoft.NETCore.App")), "the runtime the host loaded");
+        Assert.That(File.ReadAllText(trace), Does.Not.Contain(installed + "/shared"), $"the host looked at the installed runtime under {installed}");
+    }
+
+    private sealed record Result(int ExitCode, string Output, string Error);
+
+    private static Result Run(string program, string[] args, Dictionary<string, string?>? environment)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) start.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? [])
+        {
+            if (value == null) start.Environment.Remove(name);
+            else start.Environment[name] = value;
+        }
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"{program} did not finish in 2 minutes");
+        }
+        return new Result(process.ExitCode, output.Result, error.Result);
+    }
+}
