@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 cases="${1:-100000}"
 SIMILARFACES_FUZZ_CASES="$cases" dotnet test Tests -c Release --filter "FullyQualifiedName~SimilarFaces.Tests.Fuzz" \
-    --logger "console;verbosity=detailed" 2>&1 | grep -E "cases,|Failed|Passed!|Error Message|case [0-9]+" | sort -u
+    --logger "console;verbosity=detailed" 2>&1 | grep -E "cases,|Total tests|Passed|Failed|Error Message|case [0-9]+" | sed "s/^ *//" | sort -u
