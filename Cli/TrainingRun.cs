@@ -157,12 +157,13 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
 
     private void SaveAll(IReadOnlyList<ValidationPoint> points, IReadOnlyDictionary<string, string>? metadata = null)
     {
+        // validation.csv before the checkpoint: a resumed run drops the points after its epoch, but could not bring back a missing one
+        if (points.Count > 0) Atomic.WriteAllText(Path.Combine(outDir, ValidationFile), FormatValidation(points));
         trainer.Save(outDir, new Dictionary<string, string>(metadata ?? new Dictionary<string, string>())
         {
             [TrainingSecondsKey] = (_earlierSeconds + _clock.Elapsed.TotalSeconds).ToString("F1", CultureInfo.InvariantCulture),
         });
         LossReport.Write(outDir, trainer.StepLosses, trainer.StepsPerEpoch, trainer.Settings.Loss, points);
-        if (points.Count > 0) Atomic.WriteAllText(Path.Combine(outDir, ValidationFile), FormatValidation(points));
     }
 
     private static double EarlierSeconds(string modelPath) =>
