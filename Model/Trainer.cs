@@ -306,6 +306,12 @@ public sealed class Trainer : IDisposable
     }
 }
 
-/// <summary>The loss became NaN or infinite: <see cref="Trainer.Step"/> undid the step, and training stops.</summary>
-public sealed class NonFiniteLossException(int epoch, int step, float loss)
-    : Exception($"the loss became {loss} at epoch {epoch}, step {step}; the step was undone and training stopped (try a lower --lr)");
+/// <summary>
+/// The loss became NaN or infinite: <see cref="Trainer.Step"/> undid the step, and training stops. Whoever saves (or not)
+/// on the way out says what became of the checkpoint with <see cref="WithCheckpoint"/>.
+/// </summary>
+public sealed class NonFiniteLossException(int epoch, int step, float loss, string? checkpoint = null)
+    : Exception($"the loss became {loss} at epoch {epoch}, step {step}; the step was undone and training stopped (try a lower --lr){(checkpoint == null ? "" : $"; {checkpoint}")}")
+{
+    public NonFiniteLossException WithCheckpoint(string checkpoint) => new(epoch, step, loss, checkpoint);
+}

@@ -136,6 +136,24 @@ public sealed class CliErrorTests
             "--checkpoint-every", "'5'", "10epochs");
     }
 
+    [TestCase("model.safetensors")]
+    [TestCase("training-state.safetensors")]
+    [TestCase("best.safetensors")]
+    [TestCase("loss.csv")]
+    public void TrainIntoAFolderHoldingARunIsRefused(string file)
+    {
+        var earlier = Path.Combine(_dir, file);
+        File.WriteAllText(earlier, "an earlier run");
+        AssertOneLineError(CliRunner.Run("train", "--epochs", "1", "--device", "cpu", "--out", _dir), "--out", earlier, "--resume", "--overwrite");
+        Assert.That(File.ReadAllText(earlier), Is.EqualTo("an earlier run"));
+    }
+
+    [Test]
+    public void ResumeWithOverwriteIsRefused()
+    {
+        AssertOneLineError(CliRunner.Run("train", "--resume", "--overwrite", "--out", _dir), "--resume", "--overwrite");
+    }
+
     [Test]
     public void MissingModel()
     {
