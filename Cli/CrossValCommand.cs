@@ -49,9 +49,11 @@ public static class CrossValCommand
             var folders = parse.GetValue(data) ?? [];
             string outDir = parse.GetValue(output)!;
             bool resuming = parse.GetValue(resume);
+            Outputs.Folder(outDir, "--out");
             if (!resuming && Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
                 throw new ArgumentException($"--out: {outDir} is not empty; cross-validation writes into a new or empty folder (or give --resume)");
-            if (File.Exists(outDir)) throw new ArgumentException($"--out: {outDir} is a file");
+            string? jsonPath = parse.GetValue(json);
+            if (jsonPath != null) Outputs.File(jsonPath, "--json");
             double valFraction = parse.GetValue(fraction);
             if (!(valFraction >= 0 && valFraction < 1)) throw new ArgumentException($"--val-fraction must be in [0, 1), got {valFraction}");
             int valEvery = parse.GetValue(every);
@@ -99,7 +101,7 @@ public static class CrossValCommand
                 per_fold = results, mean = summary.Mean, std = summary.Std,
             }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
             Atomic.WriteAllText(Path.Combine(outDir, JsonFile), report);
-            if (parse.GetValue(json) is { } jsonPath) Atomic.WriteAllText(jsonPath, report);
+            if (jsonPath != null) Atomic.WriteAllText(jsonPath, report);
             if (summary.Mean.BestEpochEer is { } bestEer)
                 console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                     $"the epochs best on the validation people, measured on the same pairs instead: AUC {summary.Mean.BestEpochAuc:F4} ± {summary.Std.BestEpochAuc:F4}, EER {bestEer:P2} ± {summary.Std.BestEpochEer:P2}")));

@@ -39,6 +39,7 @@ public static class TrainCommand
             string outDir = parse.GetValue(output)!;
             bool resuming = parse.GetValue(resume), replacing = parse.GetValue(overwrite);
             if (resuming && replacing) throw new ArgumentException("--resume and --overwrite: give one or the other");
+            Outputs.Folder(outDir, "--out");
             Atomic.Recover(outDir);
             var earlierRun = TrainingRun.Files.Select(f => Path.Combine(outDir, f)).Where(File.Exists).ToList();
             if (!resuming && !replacing && earlierRun.Count > 0)

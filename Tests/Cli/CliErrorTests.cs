@@ -154,6 +154,38 @@ public sealed class CliErrorTests
         AssertOneLineError(CliRunner.Run("train", "--resume", "--overwrite", "--out", _dir), "--resume", "--overwrite");
     }
 
+    /// <summary>FILE is an existing file, DIR an existing folder: an output under a file, or of the wrong kind.</summary>
+    [TestCase("--out", "train", "--epochs", "1", "--out", "FILE")]
+    [TestCase("--out", "train", "--epochs", "1", "--out", "FILE/run")]
+    [TestCase("--out", "crossval", "--epochs", "1", "--folds", "2", "--out", "FILE/cv")]
+    [TestCase("--json", "crossval", "--epochs", "1", "--folds", "2", "--out", "DIR/cv", "--json", "FILE/cv.json")]
+    [TestCase("--json", "eval", "--model", "DIR/m.safetensors", "--data", "DIR", "--json", "FILE/eval.json")]
+    [TestCase("--json", "eval", "--model", "DIR/m.safetensors", "--data", "DIR", "--json", "DIR")]
+    [TestCase("--out", "eval", "--model", "DIR/m.safetensors", "--data", "DIR", "--out", "FILE/pictures")]
+    [TestCase("--save-threshold", "eval", "--model", "FILE/m.safetensors", "--data", "DIR", "--save-threshold")]
+    [TestCase("--out", "embed", "--model", "DIR/m.safetensors", "--data", "DIR", "--out", "FILE/e.csv")]
+    [TestCase("--out", "embed", "--model", "DIR/m.safetensors", "--data", "DIR", "--out", "DIR")]
+    public void UnwritableOutputIsRefusedBeforeAnyWork(string option, params string[] args)
+    {
+        var file = Path.Combine(_dir, "a-file");
+        File.WriteAllText(file, "");
+        var r = CliRunner.Run([.. args.Select(a => a.Replace("FILE", file).Replace("DIR", _dir)), "--device", "cpu"]);
+        AssertOneLineError(r, option + ": ", args.Any(a => a.Contains("FILE")) ? file : _dir);
+        Assert.That(r.ExitCode, Is.EqualTo(2), "a usage error");
+        Assert.That(r.Output, Is.Empty, "refused before any data, model or training");
+        Assert.That(Directory.GetFileSystemEntries(_dir).Select(Path.GetFileName), Is.EqualTo(new[] { "a-file" }), "nothing created");
+    }
+
+    [TestCase("train", "--epochs", "1", "--out", "/proc/similar-faces-run")]
+    [TestCase("embed", "--model", "m.safetensors", "--data", ".", "--out", "/proc/similar-faces.csv")]
+    public void OutputWhereNoFileCanBeCreatedIsRefused(params string[] args)
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("/proc takes no new files on Linux");
+        var r = CliRunner.Run([.. args, "--device", "cpu"]);
+        AssertOneLineError(r, "--out: ", args[^1], "no file can be created in /proc");
+        Assert.That(r.Output, Is.Empty, "refused before any data, model or training");
+    }
+
     [Test]
     public void MissingModel()
     {
