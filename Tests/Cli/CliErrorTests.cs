@@ -40,6 +40,9 @@ public sealed class CliErrorTests
         return root;
     }
 
+    /// <summary>`train` into the scratch folder, not the default runs/latest of wherever the tests run.</summary>
+    private CliRunner.Result Train(params string[] args) => CliRunner.Run(["train", .. args, "--out", Path.Combine(_dir, "run")]);
+
     private static byte[] Pgm(int maxval = 255, int side = 4)
     {
         var header = Encoding.ASCII.GetBytes($"P5\n{side} {side}\n{maxval}\n");
@@ -51,14 +54,14 @@ public sealed class CliErrorTests
     public void MissingFolder()
     {
         var missing = Path.Combine(_dir, "nowhere");
-        AssertOneLineError(CliRunner.Run("train", "--data", missing, "--epochs", "1"), missing, "does not exist");
+        AssertOneLineError(Train("--data", missing, "--epochs", "1"), missing, "does not exist");
     }
 
     [Test]
     public void StackTraceOnlyWithVerbose()
     {
         var missing = Path.Combine(_dir, "nowhere");
-        var r = CliRunner.Run("train", "--data", missing, "--verbose");
+        var r = Train("--data", missing, "--verbose");
         Assert.That(r.ExitCode, Is.Not.Zero);
         Assert.That(r.Error, Does.Contain(" at "), "--verbose prints the stack trace");
     }
@@ -67,28 +70,28 @@ public sealed class CliErrorTests
     public void EmptyFolder()
     {
         Directory.CreateDirectory(Path.Combine(_dir, "empty"));
-        AssertOneLineError(CliRunner.Run("train", "--data", Path.Combine(_dir, "empty")), "empty", "no identity sub-folders");
+        AssertOneLineError(Train("--data", Path.Combine(_dir, "empty")), "empty", "no identity sub-folders");
     }
 
     [Test]
     public void FewerThanTwoIdentities()
     {
         var root = Folder(("alice", "1.pgm", Pgm()), ("alice", "2.pgm", Pgm()));
-        AssertOneLineError(CliRunner.Run("train", "--data", root), "one identity", "alice");
+        AssertOneLineError(Train("--data", root), "one identity", "alice");
     }
 
     [Test]
     public void TruncatedImage()
     {
         var root = Folder(("alice", "1.pgm", Pgm()), ("bob", "1.pgm", Pgm()[..^5]));
-        AssertOneLineError(CliRunner.Run("train", "--data", root), "1.pgm");
+        AssertOneLineError(Train("--data", root), "1.pgm");
     }
 
     [Test]
     public void NonImageFileWithImageExtension()
     {
         var root = Folder(("alice", "1.pgm", Pgm()), ("bob", "1.png", Encoding.ASCII.GetBytes("this is not a picture")));
-        AssertOneLineError(CliRunner.Run("train", "--data", root), "1.png");
+        AssertOneLineError(Train("--data", root), "1.png");
     }
 
     [Test]
@@ -96,7 +99,7 @@ public sealed class CliErrorTests
     {
         var bytes = Encoding.ASCII.GetBytes("P5\n2 2\n70000\n").Concat(new byte[8]).ToArray();
         var root = Folder(("alice", "1.pgm", Pgm()), ("bob", "1.pgm", bytes));
-        AssertOneLineError(CliRunner.Run("train", "--data", root), "70000", "1.pgm");
+        AssertOneLineError(Train("--data", root), "70000", "1.pgm");
     }
 
     [Test]
