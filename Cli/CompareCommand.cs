@@ -31,6 +31,8 @@ public static class CompareCommand
             using var network = loaded.Model;
             float limit = parse.GetValue(threshold) ?? loaded.Threshold
                 ?? throw new ArgumentException($"--threshold: {modelPath} stores no threshold; pass --threshold T or run `eval --save-threshold` first");
+            if (!(limit >= 0 && float.IsFinite(limit)))
+                throw new InvalidDataException($"{modelPath} stores the threshold {limit}, not a finite number ≥ 0; pass --threshold T or run `eval --save-threshold` again");
             int size = network.Architecture.ImageSize;
             var images = new[] { parse.GetValue(first)!, parse.GetValue(second)! }.Select(path =>
             {

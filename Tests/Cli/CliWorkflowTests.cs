@@ -130,6 +130,18 @@ public sealed class CliWorkflowTests
     }
 
     [Test]
+    public void CompareRefusesAStoredThresholdThatIsNotANumber()
+    {
+        var contents = SafeTensors.Read(_model);
+        var broken = Path.Combine(_dir, "nan-threshold.safetensors");
+        SafeTensors.Write(broken, contents.Tensors.Values, new Dictionary<string, string>(contents.Metadata) { [Checkpoint.ThresholdKey] = "NaN" });
+        var image = Path.Combine(_faces, "id000", "0.pgm");
+        var r = CliRunner.Run("compare", "--model", broken, image, image, "--device", "cpu");
+        Assert.That(r.ExitCode, Is.Not.Zero, r.Output);
+        Assert.That(r.Error, Does.Contain(broken).And.Contain("stores the threshold NaN"));
+    }
+
+    [Test]
     public void NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint()
     {
         var run = Path.Combine(_dir, "diverge");
