@@ -10,8 +10,8 @@ namespace SimilarFaces.Model.Data;
 /// paired with itself or with other identities.
 /// Links to folders below the root are not followed, neither as identity folders nor inside one, and
 /// each is named in a warning: a link can loop (s1/up → ..) or bring another person's images in under
-/// the wrong name, and no rule short of not following them keeps every person's images their own.
-/// The root itself may be a link, and links to image files are read.
+/// the wrong name, and not following any is the simplest rule that rules out both. The root itself may
+/// be a link, and links to image files are read.
 /// </summary>
 public sealed class ImageFolder : IFaceDataset
 {
