@@ -14,6 +14,9 @@ public sealed partial record CheckpointInterval(TimeSpan? Time, int? Epochs)
 {
     public const string DefaultText = "5m";
 
+    /// <summary>The most of any unit: a million hours is 114 years, well inside what a TimeSpan holds.</summary>
+    public const int MaxCount = 1_000_000;
+
     /// <summary>`--checkpoint-every`, shared by `train` and `crossval`.</summary>
     public static Option<string> Option() => new("--checkpoint-every")
     {
@@ -24,8 +27,8 @@ public sealed partial record CheckpointInterval(TimeSpan? Time, int? Epochs)
     public static CheckpointInterval Parse(string text)
     {
         var match = Pattern().Match(text.Trim());
-        if (!match.Success || !int.TryParse(match.Groups["n"].Value, CultureInfo.InvariantCulture, out int n) || n < 1)
-            throw new ArgumentException($"--checkpoint-every: '{text}' is neither a time (5m, 90s, 1h) nor a number of epochs (10epochs), at least 1");
+        if (!match.Success || !int.TryParse(match.Groups["n"].Value, CultureInfo.InvariantCulture, out int n) || n < 1 || n > MaxCount)
+            throw new ArgumentException($"--checkpoint-every: '{text}' is neither a time (5m, 90s, 1h) nor a number of epochs (10epochs), from 1 to {MaxCount}");
         return match.Groups["unit"].Value switch
         {
             "s" => new CheckpointInterval(TimeSpan.FromSeconds(n), null),

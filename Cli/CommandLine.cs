@@ -5,7 +5,8 @@ namespace SimilarFaces.Cli;
 
 /// <summary>
 /// The `similar-faces` tool: one command per file. Errors print one line naming the file or argument
-/// at fault and exit non-zero; `--verbose` adds the stack trace.
+/// at fault and exit non-zero (2 for a usage error: an option or argument the command cannot take); `--verbose` adds
+/// the stack trace.
 /// </summary>
 public static class CommandLine
 {
@@ -32,7 +33,13 @@ public static class CommandLine
 
     public static int Run(string[] args)
     {
-        var parse = Build().Parse(args);
+        var parse = Build().Parse(args.Length == 0 ? ["--help"] : args);
+        if (parse.Errors.Count > 0)
+        {
+            // a word where a number goes, an unknown option, a missing value: usage errors, one line each
+            foreach (var error in parse.Errors) System.Console.Error.WriteLine($"error: {error.Message}");
+            return 2;
+        }
         try
         {
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

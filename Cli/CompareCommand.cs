@@ -15,7 +15,8 @@ public static class CompareCommand
         var model = ModelOptions.Model();
         var first = new Argument<string>("A") { Description = "First image" };
         var second = new Argument<string>("B") { Description = "Second image" };
-        var threshold = new Option<float?>("--threshold") { Description = "Distance at or below which the faces are the same person (default: the model's stored threshold)" };
+        var threshold = NumberOptions.Real<float?>("--threshold",
+            "Distance at or below which the faces are the same person (default: the model's stored threshold)", NumberOptions.Interval.NonNegative);
         var device = ModelOptions.Device();
         var batchNorm = ModelOptions.BatchNorm();
         var command = new Command("compare", "Tell whether two photos show the same person");
@@ -30,6 +31,8 @@ public static class CompareCommand
             using var network = loaded.Model;
             float limit = parse.GetValue(threshold) ?? loaded.Threshold
                 ?? throw new ArgumentException($"--threshold: {modelPath} stores no threshold; pass --threshold T or run `eval --save-threshold` first");
+            if (!(limit >= 0 && float.IsFinite(limit)))
+                throw new InvalidDataException($"{modelPath} stores the threshold {limit}, not a finite number ≥ 0; pass --threshold T or run `eval --save-threshold` again");
             int size = network.Architecture.ImageSize;
             var images = new[] { parse.GetValue(first)!, parse.GetValue(second)! }.Select(path =>
             {

@@ -29,13 +29,11 @@ public static class CrossValCommand
     {
         var training = new TrainingOptions();
         var data = new Option<string[]>("--data") { Description = "Image folder(s), one sub-folder per person; several are joined (default: built-in synthetic identities)" };
-        var folds = new Option<int>("--folds") { Description = "Number of identity folds", DefaultValueFactory = _ => 5 };
-        var fraction = new Option<double>("--val-fraction")
-        {
-            Description = "Share of each fold's training identities held back as validation people (0: none; the threshold then comes from the training images)",
-            DefaultValueFactory = _ => 0.15,
-        };
-        var every = new Option<int>("--val-every") { Description = "Validate every N epochs (and after the last)", DefaultValueFactory = _ => 10 };
+        var folds = NumberOptions.Whole("--folds", "Number of identity folds (at most half the people: each fold needs 2)", 2, 1000, byDefault: () => 5);
+        var fraction = NumberOptions.Real("--val-fraction",
+            "Share of each fold's training identities held back as validation people (0: none; the threshold then comes from the training images)",
+            new NumberOptions.Interval(0, LowIncluded: true, 1), byDefault: () => 0.15);
+        var every = ValidationOptions.EveryOption();
         var json = new Option<string?>("--json") { Description = "Write every fold's figures and the summary to this file" };
         var output = new Option<string>("--out") { Description = "Folder for each fold's model and plots, roc.png and crossval.json (new or empty, unless --resume)", DefaultValueFactory = _ => "runs/crossval" };
         var resume = new Option<bool>("--resume") { Description = "Keep the folds already trained in --out (same options), continue an interrupted fold, train the rest" };
@@ -49,13 +47,13 @@ public static class CrossValCommand
             var folders = parse.GetValue(data) ?? [];
             string outDir = parse.GetValue(output)!;
             bool resuming = parse.GetValue(resume);
+            Outputs.Folder(outDir, "--out");
             if (!resuming && Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
                 throw new ArgumentException($"--out: {outDir} is not empty; cross-validation writes into a new or empty folder (or give --resume)");
-            if (File.Exists(outDir)) throw new ArgumentException($"--out: {outDir} is a file");
+            string? jsonPath = parse.GetValue(json);
+            if (jsonPath != null) Outputs.File(jsonPath, "--json");
             double valFraction = parse.GetValue(fraction);
-            if (!(valFraction >= 0 && valFraction < 1)) throw new ArgumentException($"--val-fraction must be in [0, 1), got {valFraction}");
             int valEvery = parse.GetValue(every);
-            if (valEvery < 1) throw new ArgumentException($"--val-every must be at least 1, got {valEvery}");
             var checkpoints = CheckpointInterval.Parse(parse.GetValue(checkpointEvery)!);
 
             IFaceDataset dataset = folders.Length == 0
@@ -99,7 +97,7 @@ public static class CrossValCommand
                 per_fold = results, mean = summary.Mean, std = summary.Std,
             }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
             Atomic.WriteAllText(Path.Combine(outDir, JsonFile), report);
-            if (parse.GetValue(json) is { } jsonPath) Atomic.WriteAllText(jsonPath, report);
+            if (jsonPath != null) Atomic.WriteAllText(jsonPath, report);
             if (summary.Mean.BestEpochEer is { } bestEer)
                 console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                     $"the epochs best on the validation people, measured on the same pairs instead: AUC {summary.Mean.BestEpochAuc:F4} ± {summary.Std.BestEpochAuc:F4}, EER {bestEer:P2} ± {summary.Std.BestEpochEer:P2}")));

@@ -22,6 +22,8 @@ public static class EmbedCommand
         foreach (var option in new Option[] { model, data, output, device, batchNorm }) command.Options.Add(option);
         command.SetAction(parse =>
         {
+            var path = parse.GetValue(output)!;
+            Outputs.File(path, "--out");
             using var backend = Devices.Open(parse.GetValue(device)!);
             var loaded = ModelOptions.Load(parse.GetValue(model)!, backend);
             using var network = loaded.Model;
@@ -36,7 +38,6 @@ public static class EmbedCommand
                 foreach (var v in embeddings[i]) csv.Append(',').Append(v.ToString("R", CultureInfo.InvariantCulture));
                 csv.Append('\n');
             }
-            var path = parse.GetValue(output)!;
             Atomic.WriteAllText(path, csv.ToString());
             CommandLine.Console.MarkupLine($"wrote {dataset.Count} embeddings to {Markup.Escape(path)}");
             return 0;

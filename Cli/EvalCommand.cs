@@ -33,6 +33,10 @@ public static class EvalCommand
         command.SetAction(parse =>
         {
             var modelPath = parse.GetValue(model)!;
+            string? jsonPath = parse.GetValue(json), outDir = parse.GetValue(output);
+            if (jsonPath != null) Outputs.File(jsonPath, "--json");
+            if (outDir != null) Outputs.Folder(outDir, "--out");
+            if (parse.GetValue(save)) Outputs.File(modelPath, "--save-threshold");
             using var backend = Devices.Open(parse.GetValue(device)!);
             var loaded = ModelOptions.Load(modelPath, backend);
             using var network = loaded.Model;
@@ -56,7 +60,7 @@ public static class EvalCommand
             table.AddRow("BatchNorm at inference", mode.ToString());
             console.Write(table);
 
-            if (parse.GetValue(json) is { } jsonPath)
+            if (jsonPath != null)
             {
                 Atomic.WriteAllText(jsonPath, JsonSerializer.Serialize(new
                 {
@@ -66,7 +70,7 @@ public static class EvalCommand
                 }, new JsonSerializerOptions { WriteIndented = true }));
                 console.MarkupLine($"metrics: {Markup.Escape(jsonPath)}");
             }
-            if (parse.GetValue(output) is { } outDir)
+            if (outDir != null)
             {
                 EvalPictures.Write(outDir, report, distances, same, pairs, dataset);
                 EvalReport.Write(outDir, report, modelPath, folders, dataset.Count, dataset.Identities.Count, mode, loaded.Metadata);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using SimilarFaces.Engine;
+using SimilarFaces.Engine.IO;
 using SimilarFaces.Model;
 using SimilarFaces.Model.Data;
 using Spectre.Console;
@@ -11,7 +12,7 @@ namespace SimilarFaces.Cli;
 /// `similar-faces train`: a recipe (the seed notebook's by default) on an image folder, or on built-in synthetic
 /// identities when no --data is given; optionally validated on people left out of training (--val, --val-fraction).
 /// Checkpoints every --checkpoint-every (5 minutes), at the end and on Ctrl-C; --resume continues exactly where the last
-/// checkpoint stopped.
+/// checkpoint stopped. A folder that already holds a run is never written over without --resume or --overwrite.
 /// </summary>
 public static class TrainCommand
 {
@@ -26,15 +27,23 @@ public static class TrainCommand
         var device = ModelOptions.Device();
         var output = new Option<string>("--out") { Description = "Folder for model.safetensors, loss.csv, loss.png", DefaultValueFactory = _ => "runs/latest" };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --out" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace the run already in --out (its files are removed when training starts)" };
         var checkpointEvery = CheckpointInterval.Option();
 
         var command = new Command("train", "Train the Siamese network (the seed recipe unless --recipe says otherwise)");
-        foreach (var option in training.All.Concat([data]).Concat(validation.All).Concat([device, output, resume, checkpointEvery])) command.Options.Add(option);
+        foreach (var option in training.All.Concat([data]).Concat(validation.All).Concat([device, output, resume, overwrite, checkpointEvery])) command.Options.Add(option);
         command.SetAction(parse =>
         {
             var (architecture, settings) = training.Resolve(parse);
             var checkpoints = CheckpointInterval.Parse(parse.GetValue(checkpointEvery)!);
             string outDir = parse.GetValue(output)!;
+            bool resuming = parse.GetValue(resume), replacing = parse.GetValue(overwrite);
+            if (resuming && replacing) throw new ArgumentException("--resume and --overwrite: give one or the other");
+            Outputs.Folder(outDir, "--out");
+            Atomic.Recover(outDir);
+            var earlierRun = TrainingRun.Files.Select(f => Path.Combine(outDir, f)).Where(File.Exists).ToList();
+            if (!resuming && !replacing && earlierRun.Count > 0)
+                throw new ArgumentException($"--out: {outDir} already holds a training run ({earlierRun[0]}); continue it with --resume, replace it with --overwrite, or give another --out");
             string? dataPath = parse.GetValue(data);
             var console = CommandLine.Console;
             IFaceDataset dataset = dataPath == null
@@ -51,7 +60,7 @@ public static class TrainCommand
             using var backend = Devices.Open(parse.GetValue(device)!);
             using var model = new SiameseNetwork(backend, architecture, new SeededRandom(settings.Seed));
             using var trainer = new Trainer(model, trainingSet, settings);
-            if (parse.GetValue(resume))
+            if (resuming)
             {
                 try
                 {
@@ -63,6 +72,8 @@ public static class TrainCommand
                 }
                 console.MarkupLine($"resumed from {Markup.Escape(outDir)} at epoch {trainer.Epoch}, step {trainer.StepInEpoch}");
             }
+            if (replacing)
+                foreach (var file in earlierRun) File.Delete(file);
             console.MarkupLine(Markup.Escape($"device: {backend.Name} ({backend.Description}); {model.ParameterCount:N0} parameters; recipe {settings.Recipe}: {settings.ToJson()}"));
 
             var run = new TrainingRun(trainer, outDir)

@@ -11,30 +11,34 @@ namespace SimilarFaces.Cli;
 /// </summary>
 public sealed class TrainingOptions
 {
+    /// <summary>The most convolution blocks --channels may list.</summary>
+    public const int MaxBlocks = 16;
+
     private readonly Option<string> _recipe = new("--recipe")
     {
         Description = $"Named recipe: {string.Join(", ", Recipes.Names)} (seed = the seed notebook exactly; improved = the cross-validated one)",
         DefaultValueFactory = _ => "seed",
     };
-    private readonly Option<int?> _epochs = new("--epochs") { Description = "Passes over the data (default: the recipe's; seed 200)" };
+    private readonly Option<int?> _epochs = NumberOptions.Whole<int?>("--epochs", "Passes over the data (default: the recipe's; seed 200)", 1, 1_000_000);
     private readonly Option<LossKind?> _loss = new("--loss") { Description = "ContrastivePairs (seed), ContrastiveAllPairs or CosFace (improved)" };
-    private readonly Option<int?> _batch = new("--batch") { Description = "Pairs per step, for ContrastivePairs (seed 64)" };
-    private readonly Option<int?> _identities = new("--identities-per-batch") { Description = "Identities per step, for the other losses (improved 16)" };
-    private readonly Option<int?> _images = new("--images-per-identity") { Description = "Images of each identity per step (improved 4)" };
-    private readonly Option<float?> _lr = new("--lr") { Description = "Adam's peak learning rate (seed 5e-4, improved 2e-3)" };
-    private readonly Option<float?> _weightDecay = new("--weight-decay") { Description = "Adam's L2 weight decay (seed 0, improved 5e-4)" };
+    private readonly Option<int?> _batch = NumberOptions.Whole<int?>("--batch", "Pairs per step, for ContrastivePairs (seed 64)", 2, 4096);
+    private readonly Option<int?> _identities = NumberOptions.Whole<int?>("--identities-per-batch", "Identities per step, for the other losses (improved 16)", 2, 1024);
+    private readonly Option<int?> _images = NumberOptions.Whole<int?>("--images-per-identity", "Images of each identity per step (improved 4)", 1, 1024);
+    private readonly Option<float?> _lr = NumberOptions.Real<float?>("--lr", "Adam's peak learning rate (seed 5e-4, improved 2e-3)", NumberOptions.Interval.Positive);
+    private readonly Option<float?> _weightDecay = NumberOptions.Real<float?>("--weight-decay", "Adam's L2 weight decay (seed 0, improved 5e-4)", NumberOptions.Interval.NonNegative);
     private readonly Option<ScheduleKind?> _schedule = new("--schedule") { Description = "Constant (seed) or WarmupCosine (improved)" };
-    private readonly Option<float?> _margin = new("--margin") { Description = "Contrastive margin on the distance (seed 2), or CosFace's on the cosine (improved 0.35)" };
-    private readonly Option<float?> _scale = new("--scale") { Description = "CosFace's logit scale (improved 16)" };
+    private readonly Option<float?> _margin = NumberOptions.Real<float?>("--margin",
+        "Contrastive margin on the distance (seed 2), or CosFace's on the cosine (improved 0.35)", NumberOptions.Interval.Positive);
+    private readonly Option<float?> _scale = NumberOptions.Real<float?>("--scale", "CosFace's logit scale (improved 16)", NumberOptions.Interval.Positive);
     private readonly Option<string?> _augment = new("--augment")
     {
         Description = "Training-image augmentation: none, or e.g. rotation=10,scale=0.1,shift=0.08,flip,brightness=0.1,contrast=0.2 (the improved recipe's)",
     };
-    private readonly Option<int?> _imageSize = new("--image-size") { Description = "Side of the square input images (seed 100, improved 64)" };
-    private readonly Option<string?> _channels = new("--channels") { Description = "Channels of the convolution blocks (seed 4,8,8, improved 32,64,128,256)" };
-    private readonly Option<int?> _embeddingSize = new("--embedding-size") { Description = "Numbers in an embedding (seed 5, improved 128)" };
+    private readonly Option<int?> _imageSize = NumberOptions.Whole<int?>("--image-size", "Side of the square input images (seed 100, improved 64)", 4, 1024);
+    private readonly Option<string?> _channels = new("--channels") { Description = $"Channels of the convolution blocks (seed 4,8,8, improved 32,64,128,256); 1 to {MaxBlocks} blocks of 1 to 4096" };
+    private readonly Option<int?> _embeddingSize = NumberOptions.Whole<int?>("--embedding-size", "Numbers in an embedding (seed 5, improved 128)", 1, 4096);
     private readonly Option<bool?> _flipAverage = new("--flip-average") { Description = "Embed each image with its mirror image at inference (improved: true)" };
-    private readonly Option<ulong> _seed = new("--seed") { Description = "Seed of weights, batches and splits", DefaultValueFactory = _ => 0 };
+    private readonly Option<ulong> _seed = NumberOptions.Seed("--seed", "Seed of weights, batches and splits");
 
     public IEnumerable<Option> All =>
     [
@@ -48,25 +52,19 @@ public sealed class TrainingOptions
         var (architecture, settings) = Recipes.Get(parse.GetValue(_recipe)!);
         settings = settings with
         {
-            Epochs = Positive(parse.GetValue(_epochs) ?? settings.Epochs, "--epochs"),
+            Epochs = parse.GetValue(_epochs) ?? settings.Epochs,
             Loss = parse.GetValue(_loss) ?? settings.Loss,
             BatchSize = parse.GetValue(_batch) ?? settings.BatchSize,
             IdentitiesPerBatch = parse.GetValue(_identities) ?? settings.IdentitiesPerBatch,
-            ImagesPerIdentity = Positive(parse.GetValue(_images) ?? settings.ImagesPerIdentity, "--images-per-identity"),
-            LearningRate = PositiveFinite(parse.GetValue(_lr) ?? settings.LearningRate, "--lr"),
+            ImagesPerIdentity = parse.GetValue(_images) ?? settings.ImagesPerIdentity,
+            LearningRate = parse.GetValue(_lr) ?? settings.LearningRate,
             WeightDecay = parse.GetValue(_weightDecay) ?? settings.WeightDecay,
             Schedule = parse.GetValue(_schedule) ?? settings.Schedule,
-            Margin = PositiveFinite(parse.GetValue(_margin) ?? settings.Margin, "--margin"),
-            Scale = PositiveFinite(parse.GetValue(_scale) ?? settings.Scale, "--scale"),
+            Margin = parse.GetValue(_margin) ?? settings.Margin,
+            Scale = parse.GetValue(_scale) ?? settings.Scale,
             Augmentation = parse.GetValue(_augment) is { } spec ? ParseAugmentation(spec) : settings.Augmentation,
             Seed = parse.GetValue(_seed),
         };
-        if (!(settings.WeightDecay >= 0 && float.IsFinite(settings.WeightDecay)))
-            throw new ArgumentException($"--weight-decay must be finite and ≥ 0, got {settings.WeightDecay}");
-        if (settings.Loss == LossKind.ContrastivePairs && settings.BatchSize < 2)
-            throw new ArgumentException($"--batch must be at least 2 (BatchNorm needs a batch), got {settings.BatchSize}");
-        if (settings.Loss != LossKind.ContrastivePairs && settings.IdentitiesPerBatch < 2)
-            throw new ArgumentException($"--identities-per-batch must be at least 2, got {settings.IdentitiesPerBatch}");
         architecture = architecture with
         {
             ImageSize = parse.GetValue(_imageSize) ?? architecture.ImageSize,
@@ -84,14 +82,25 @@ public sealed class TrainingOptions
         }
         if (settings.Loss != LossKind.ContrastivePairs && !architecture.Normalize)
             throw new ArgumentException($"--loss {settings.Loss} needs unit embeddings: use it with --recipe improved");
+        long largest = LargestTensor(architecture, settings);
+        if (largest > int.MaxValue)
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"--batch/--identities-per-batch/--images-per-identity/--image-size/--channels/--embedding-size: a step's largest tensor would hold {largest:N0} numbers, more than a tensor's {int.MaxValue:N0}; make them smaller"));
         return (architecture, settings);
     }
 
-    private static int Positive(int value, string option) =>
-        value >= 1 ? value : throw new ArgumentException($"{option} must be at least 1, got {value}");
-
-    private static float PositiveFinite(float value, string option) =>
-        value > 0 && float.IsFinite(value) ? value : throw new ArgumentException($"{option} must be positive and finite, got {value}");
+    /// <summary>
+    /// Numbers in the largest tensor of a training step, bounded from above: a padded convolution block's activations over
+    /// the batch's images, or the first dense layer's weights.
+    /// </summary>
+    private static long LargestTensor(SiameseArchitecture architecture, TrainingSettings settings)
+    {
+        long images = settings.Loss == LossKind.ContrastivePairs ? 2L * settings.BatchSize : (long)settings.IdentitiesPerBatch * settings.ImagesPerIdentity;
+        long padded = architecture.ImageSize + 2L;
+        long activations = images * architecture.Channels.Max() * padded * padded;
+        long features = (long)architecture.Channels[^1] * architecture.FeatureSide * architecture.FeatureSide;
+        return Math.Max(activations, features * (architecture.Hidden.Length > 0 ? architecture.Hidden[0] : architecture.EmbeddingSize));
+    }
 
     private static Augmentation ParseAugmentation(string spec)
     {
@@ -110,8 +119,8 @@ public sealed class TrainingOptions
         var parts = text.Split(',', StringSplitOptions.TrimEntries);
         var channels = new int[parts.Length];
         for (int i = 0; i < parts.Length; i++)
-            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out channels[i]) || channels[i] < 1 || channels[i] > 4096)
-                throw new ArgumentException($"--channels: '{text}' is not a comma-separated list of channel counts (1 to 4096)");
+            if (parts.Length > MaxBlocks || !int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out channels[i]) || channels[i] < 1 || channels[i] > 4096)
+                throw new ArgumentException($"--channels: '{text}' is not a comma-separated list of 1 to {MaxBlocks} channel counts (1 to 4096)");
         return channels;
     }
 }

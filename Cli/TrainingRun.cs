@@ -22,6 +22,10 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
 {
     public const string BestModelFile = "best.safetensors", ValidationFile = "validation.csv";
 
+    /// <summary>Every file a run writes into its folder.</summary>
+    public static IReadOnlyList<string> Files { get; } =
+        [Trainer.ModelFile, Trainer.StateFile, BestModelFile, ValidationFile, LossReport.CsvFile, LossReport.PlotFile];
+
     /// <summary>Model metadata: seconds spent training, over every resumed part of the run.</summary>
     public const string TrainingSecondsKey = "training_seconds";
 
@@ -81,10 +85,17 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
                         {
                             loss = trainer.Step();
                         }
-                        catch (NonFiniteLossException)
+                        catch (NonFiniteLossException stop)
                         {
-                            SaveAll(points);   // the state after the last finite step
-                            throw;
+                            // the state after the last finite step, if this run took one (the clock starts at its first step)
+                            if (sinceFirstStep.IsRunning)
+                            {
+                                SaveAll(points);
+                                throw stop.WithCheckpoint($"the checkpoint in {outDir} now holds the last finite step, at epoch {trainer.Epoch}, step {trainer.StepInEpoch}");
+                            }
+                            throw stop.WithCheckpoint(resumed
+                                ? $"the checkpoint in {outDir} is unchanged, at epoch {trainer.Epoch}, step {trainer.StepInEpoch}"
+                                : $"no step was finite, so no checkpoint was written to {outDir}");
                         }
                         if (sinceFirstStep.IsRunning) examples += trainer.LastBatchExamples;
                         else sinceFirstStep.Start();
@@ -157,12 +168,13 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
 
     private void SaveAll(IReadOnlyList<ValidationPoint> points, IReadOnlyDictionary<string, string>? metadata = null)
     {
+        // validation.csv before the checkpoint: a resumed run drops the points after its epoch, but could not bring back a missing one
+        if (points.Count > 0) Atomic.WriteAllText(Path.Combine(outDir, ValidationFile), FormatValidation(points));
         trainer.Save(outDir, new Dictionary<string, string>(metadata ?? new Dictionary<string, string>())
         {
             [TrainingSecondsKey] = (_earlierSeconds + _clock.Elapsed.TotalSeconds).ToString("F1", CultureInfo.InvariantCulture),
         });
         LossReport.Write(outDir, trainer.StepLosses, trainer.StepsPerEpoch, trainer.Settings.Loss, points);
-        if (points.Count > 0) Atomic.WriteAllText(Path.Combine(outDir, ValidationFile), FormatValidation(points));
     }
 
     private static double EarlierSeconds(string modelPath) =>

@@ -7,19 +7,17 @@ namespace SimilarFaces.Cli;
 public sealed class ValidationOptions
 {
     private readonly Option<string?> _folder = new("--val") { Description = "Image folder of validation people (none of them in --data)" };
-    private readonly Option<double?> _fraction = new("--val-fraction")
-    {
-        Description = "Hold out this share of the training identities (seeded by --seed) for validation, e.g. 0.15",
-    };
-    private readonly Option<int> _every = new("--val-every") { Description = "Validate every N epochs (and after the last)", DefaultValueFactory = _ => 10 };
+    private readonly Option<double?> _fraction = NumberOptions.Real<double?>("--val-fraction",
+        "Hold out this share of the training identities (seeded by --seed) for validation, e.g. 0.15", new NumberOptions.Interval(0, LowIncluded: false, 1));
+    private readonly Option<int> _every = EveryOption();
 
     public IEnumerable<Option> All => [_folder, _fraction, _every];
 
-    public int Every(ParseResult parse)
-    {
-        int every = parse.GetValue(_every);
-        return every >= 1 ? every : throw new ArgumentException($"--val-every must be at least 1, got {every}");
-    }
+    /// <summary>`--val-every`, shared by `train` and `crossval`.</summary>
+    public static Option<int> EveryOption() =>
+        NumberOptions.Whole("--val-every", "Validate every N epochs (and after the last)", 1, 1_000_000, byDefault: () => 10);
+
+    public int Every(ParseResult parse) => parse.GetValue(_every);
 
     /// <summary>(training, validation) from the options; validation is null when neither --val nor --val-fraction is given.</summary>
     public (IFaceDataset Training, IFaceDataset? Validation) Split(ParseResult parse, IFaceDataset data, int imageSize, ulong seed)
@@ -36,7 +34,6 @@ public sealed class ValidationOptions
             return (data, validation);
         }
         if (fraction == null) return (data, null);
-        if (!(fraction > 0 && fraction < 1)) throw new ArgumentException($"--val-fraction must be between 0 and 1, got {fraction}");
         try
         {
             var (training, held) = IdentitySubset.Split(data.Identities.Count, fraction.Value, seed);

@@ -17,14 +17,18 @@ public static class Checkpoint
     public const string ThresholdSourceKey = "threshold_source";
     public const string TrainingKey = "training";
 
-    public static void Save(string path, SiameseNetwork model, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Save(string path, SiameseNetwork model, IReadOnlyDictionary<string, string>? metadata = null) =>
+        Atomic.Write(path, Writer(model, metadata));
+
+    /// <summary>What <see cref="Save"/> puts in the file, for a stream of <see cref="Atomic.WriteTogether"/>.</summary>
+    public static Action<Stream> Writer(SiameseNetwork model, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var all = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>())
         {
             [ArchitectureKey] = model.Architecture.ToJson(),
             ["format"] = "SimilarFaces Siamese network, PyTorch state_dict names",
         };
-        SafeTensors.Write(path, StateDict.Of(model), all);
+        return SafeTensors.Writer(StateDict.Of(model), all);
     }
 
     public sealed record Loaded(SiameseNetwork Model, IReadOnlyDictionary<string, string> Metadata)

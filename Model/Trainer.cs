@@ -202,10 +202,12 @@ public sealed class Trainer : IDisposable
             : Losses.AllPairsContrastive(embeddings, batch.Labels, Settings.Margin);
     }
 
-    /// <summary>Writes model.safetensors and training-state.safetensors into <paramref name="directory"/>, each atomically.</summary>
+    /// <summary>
+    /// Writes model.safetensors and training-state.safetensors into <paramref name="directory"/>, together: a crash
+    /// leaves both old or, once <see cref="Resume"/> has recovered them, both new.
+    /// </summary>
     public void Save(string directory, IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
-        Directory.CreateDirectory(directory);
         var state = new List<SafeTensor>
         {
             SafeTensor.F32("loss_history", [_losses.Count], _losses.ToArray()),
@@ -214,31 +216,38 @@ public sealed class Trainer : IDisposable
         if (_classVectors != null) state.Add(SafeTensor.Of(ClassVectorsName, _classVectors));
         foreach (var (key, tensor) in AdamState())
             state.Add(SafeTensor.Of(key, tensor));
-        SafeTensors.Write(Path.Combine(directory, StateFile), state, new Dictionary<string, string>
-        {
-            ["recipe"] = Settings.ResumeKey,
-            ["epoch"] = Epoch.ToString(CultureInfo.InvariantCulture),
-            ["step_in_epoch"] = StepInEpoch.ToString(CultureInfo.InvariantCulture),
-        });
-        SaveModel(Path.Combine(directory, ModelFile), extraMetadata);
+        Atomic.WriteTogether(directory,
+        [
+            (StateFile, SafeTensors.Writer(state, new Dictionary<string, string>
+            {
+                ["recipe"] = Settings.ResumeKey,
+                ["epoch"] = Epoch.ToString(CultureInfo.InvariantCulture),
+                ["step_in_epoch"] = StepInEpoch.ToString(CultureInfo.InvariantCulture),
+            })),
+            (ModelFile, Checkpoint.Writer(Model, ModelMetadata(extraMetadata))),
+        ]);
     }
 
     /// <summary>The model alone, with the training settings and progress in its metadata.</summary>
-    public void SaveModel(string path, IReadOnlyDictionary<string, string>? extraMetadata = null)
-    {
-        var meta = new Dictionary<string, string>(extraMetadata ?? new Dictionary<string, string>())
+    public void SaveModel(string path, IReadOnlyDictionary<string, string>? extraMetadata = null) =>
+        Checkpoint.Save(path, Model, ModelMetadata(extraMetadata));
+
+    private Dictionary<string, string> ModelMetadata(IReadOnlyDictionary<string, string>? extraMetadata) =>
+        new(extraMetadata ?? new Dictionary<string, string>())
         {
             [Checkpoint.TrainingKey] = Settings.ToJson(),
             ["epoch"] = Epoch.ToString(CultureInfo.InvariantCulture),
             ["step_in_epoch"] = StepInEpoch.ToString(CultureInfo.InvariantCulture),
             ["final_loss"] = _losses.Count > 0 ? _losses[^1].ToString("R", CultureInfo.InvariantCulture) : "",
         };
-        Checkpoint.Save(path, Model, meta);
-    }
 
-    /// <summary>Continues from <see cref="Save"/>'s files: model weights, Adam state, sampler state, loss history.</summary>
+    /// <summary>
+    /// Continues from <see cref="Save"/>'s files: model weights, Adam state, sampler state, loss history. A save that a
+    /// crash stopped halfway is first finished or, if it had not yet committed, its temporary files are removed.
+    /// </summary>
     public void Resume(string directory)
     {
+        Atomic.Recover(directory);
         var modelPath = Path.Combine(directory, ModelFile);
         var statePath = Path.Combine(directory, StateFile);
         if (!File.Exists(modelPath) || !File.Exists(statePath))
@@ -297,6 +306,12 @@ public sealed class Trainer : IDisposable
     }
 }
 
-/// <summary>The loss became NaN or infinite: <see cref="Trainer.Step"/> undid the step, and training stops.</summary>
-public sealed class NonFiniteLossException(int epoch, int step, float loss)
-    : Exception($"the loss became {loss} at epoch {epoch}, step {step}; the step was undone and training stopped (try a lower --lr)");
+/// <summary>
+/// The loss became NaN or infinite: <see cref="Trainer.Step"/> undid the step, and training stops. Whoever saves (or not)
+/// on the way out says what became of the checkpoint with <see cref="WithCheckpoint"/>.
+/// </summary>
+public sealed class NonFiniteLossException(int epoch, int step, float loss, string? checkpoint = null)
+    : Exception($"the loss became {loss} at epoch {epoch}, step {step}; the step was undone and training stopped (try a lower --lr){(checkpoint == null ? "" : $"; {checkpoint}")}")
+{
+    public NonFiniteLossException WithCheckpoint(string checkpoint) => new(epoch, step, loss, checkpoint);
+}

@@ -163,7 +163,11 @@ public static class SafeTensors
     }
 
     /// <summary>Writes tensors (in the given order) and metadata atomically to <paramref name="path"/>.</summary>
-    public static void Write(string path, IEnumerable<SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Write(string path, IEnumerable<SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
+        Atomic.Write(path, Writer(tensors, metadata));
+
+    /// <summary>What <see cref="Write"/> puts in the file, for a stream of <see cref="Atomic.WriteTogether"/>; the tensors are checked at once.</summary>
+    public static Action<Stream> Writer(IEnumerable<SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors I/O needs a little-endian machine");
         var list = tensors.ToList();
@@ -182,10 +186,10 @@ public static class SafeTensors
         var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
         int padded = (json.Length + 7) / 8 * 8;
 
-        // One staging array, as long as the longest device tensor, serves every tensor downloaded for the file.
-        var staging = new float[list.Select(t => t.Source?.Length ?? 0).DefaultIfEmpty(0).Max()];
-        Atomic.Write(path, stream =>
+        return stream =>
         {
+            // One staging array, as long as the longest device tensor, serves every tensor downloaded for the file.
+            var staging = new float[list.Select(t => t.Source?.Length ?? 0).DefaultIfEmpty(0).Max()];
             Span<byte> lengthBytes = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(lengthBytes, (ulong)padded);
             stream.Write(lengthBytes);
@@ -202,6 +206,6 @@ public static class SafeTensors
                     stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values));
                 }
             }
-        });
+        };
     }
 }

@@ -8,6 +8,10 @@ namespace SimilarFaces.Model.Data;
 /// Hidden files and folders (leading '.') are ignored; files without an image extension are
 /// skipped with a warning. An identity with one image is allowed, with a warning: it can only be
 /// paired with itself or with other identities.
+/// Links to folders below the root are not followed, neither as identity folders nor inside one, and
+/// each is named in a warning: a link can loop (s1/up → ..) or bring another person's images in under
+/// the wrong name, and not following any is the simplest rule that rules out both. The root itself may
+/// be a link, and links to image files are read.
 /// </summary>
 public sealed class ImageFolder : IFaceDataset
 {
@@ -26,15 +30,17 @@ public sealed class ImageFolder : IFaceDataset
         Height = height;
 
         var warnings = new List<string>();
-        var identities = Sorted(Directory.EnumerateDirectories(root).Where(d => !IsHidden(d)).Select(Path.GetFileName).OfType<string>());
+        var links = new List<string>();
+        var identities = SubFolders(root, "", links);
         if (identities.Count == 0)
-            throw new InvalidDataException($"image folder '{root}' has no identity sub-folders (expected one folder per person, e.g. {Path.Combine(root, "s1", "1.pgm")})");
-        var files = identities.Select(identity => ImagesOf(identity, warnings)).ToList();
+            throw new InvalidDataException($"image folder '{root}' has no identity sub-folders (expected one folder per person, e.g. {Path.Combine(root, "s1", "1.pgm")}){NotFollowed(links)}");
+        var files = identities.Select(identity => ImagesOf(identity, warnings, links)).ToList();
         if (files.All(f => f.Count == 0))
-            throw new InvalidDataException($"no images found under '{root}' (extensions read: {string.Join(", ", ImageLoader.Extensions)})");
+            throw new InvalidDataException($"no images found under '{root}' (extensions read: {string.Join(", ", ImageLoader.Extensions)}){NotFollowed(links)}");
         var empty = identities.Where((_, i) => files[i].Count == 0).ToList();
         if (empty.Count > 0)
-            throw new InvalidDataException($"identity folder{(empty.Count > 1 ? "s" : "")} {string.Join(", ", empty.Select(e => $"'{e}'"))} in '{root}' contain{(empty.Count > 1 ? "" : "s")} no images");
+            throw new InvalidDataException($"identity folder{(empty.Count > 1 ? "s" : "")} {string.Join(", ", empty.Select(e => $"'{e}'"))} in '{root}' contain{(empty.Count > 1 ? "" : "s")} no images{NotFollowed(links)}");
+        warnings.InsertRange(0, Sorted(links).Select(link => $"skipped '{link}': a link to a folder, not followed (it could loop, or bring in another person's images)"));
         if (identities.Count < 2)
             throw new InvalidDataException($"image folder '{root}' has one identity ('{identities[0]}'): pairs of different people need at least two");
         for (int i = 0; i < identities.Count; i++)
@@ -65,14 +71,14 @@ public sealed class ImageFolder : IFaceDataset
     public string RelativePath(int index) => _paths[index];
 
     // image paths relative to the root, '/'-separated: folders in sorted path order, files sorted within
-    private List<string> ImagesOf(string identity, List<string> warnings)
+    private List<string> ImagesOf(string identity, List<string> warnings, List<string> links)
     {
         var folders = new List<string>();
         void Walk(string relative)
         {
             folders.Add(relative);
-            foreach (var sub in Directory.EnumerateDirectories(Path.Combine(Root, relative)).Where(d => !IsHidden(d)))
-                Walk(relative + "/" + Path.GetFileName(sub));
+            foreach (var sub in SubFolders(Path.Combine(Root, relative), relative + "/", links))
+                Walk(relative + "/" + sub);
         }
         Walk(identity);
 
@@ -88,6 +94,21 @@ public sealed class ImageFolder : IFaceDataset
             }
         return images;
     }
+
+    // names of the folder's sub-folders that are not hidden, sorted; links to folders go to `links` (relative to the root) instead
+    private static List<string> SubFolders(string folder, string relative, List<string> links)
+    {
+        var names = new List<string>();
+        foreach (var sub in new DirectoryInfo(folder).EnumerateDirectories().Where(d => !IsHidden(d.FullName)))
+        {
+            if (sub.LinkTarget != null) links.Add(relative + sub.Name);
+            else names.Add(sub.Name);
+        }
+        return Sorted(names);
+    }
+
+    private static string NotFollowed(List<string> links) =>
+        links.Count == 0 ? "" : $"; links to folders are not followed: {string.Join(", ", Sorted(links).Select(l => $"'{l}'"))}";
 
     private static List<string> Sorted(IEnumerable<string> names)
     {

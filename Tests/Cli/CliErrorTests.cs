@@ -41,6 +41,9 @@ public sealed class CliErrorTests
         return root;
     }
 
+    /// <summary>`train` into the scratch folder, not the default runs/latest of wherever the tests run.</summary>
+    private CliRunner.Result Train(params string[] args) => CliRunner.Run(["train", .. args, "--out", Path.Combine(_dir, "run")]);
+
     private static byte[] Pgm(int maxval = 255, int side = 4)
     {
         var header = Encoding.ASCII.GetBytes($"P5\n{side} {side}\n{maxval}\n");
@@ -52,14 +55,14 @@ public sealed class CliErrorTests
     public void MissingFolder()
     {
         var missing = Path.Combine(_dir, "nowhere");
-        AssertOneLineError(CliRunner.Run("train", "--data", missing, "--epochs", "1"), missing, "does not exist");
+        AssertOneLineError(Train("--data", missing, "--epochs", "1"), missing, "does not exist");
     }
 
     [Test]
     public void StackTraceOnlyWithVerbose()
     {
         var missing = Path.Combine(_dir, "nowhere");
-        var r = CliRunner.Run("train", "--data", missing, "--verbose");
+        var r = Train("--data", missing, "--verbose");
         Assert.That(r.ExitCode, Is.Not.Zero);
         Assert.That(r.Error, Does.Contain(" at "), "--verbose prints the stack trace");
     }
@@ -68,28 +71,28 @@ public sealed class CliErrorTests
     public void EmptyFolder()
     {
         Directory.CreateDirectory(Path.Combine(_dir, "empty"));
-        AssertOneLineError(CliRunner.Run("train", "--data", Path.Combine(_dir, "empty")), "empty", "no identity sub-folders");
+        AssertOneLineError(Train("--data", Path.Combine(_dir, "empty")), "empty", "no identity sub-folders");
     }
 
     [Test]
     public void FewerThanTwoIdentities()
     {
         var root = Folder(("alice", "1.pgm", Pgm()), ("alice", "2.pgm", Pgm()));
-        AssertOneLineError(CliRunner.Run("train", "--data", root), "one identity", "alice");
+        AssertOneLineError(Train("--data", root), "one identity", "alice");
     }
 
     [Test]
     public void TruncatedImage()
     {
         var root = Folder(("alice", "1.pgm", Pgm()), ("bob", "1.pgm", Pgm()[..^5]));
-        AssertOneLineError(CliRunner.Run("train", "--data", root), "1.pgm");
+        AssertOneLineError(Train("--data", root), "1.pgm");
     }
 
     [Test]
     public void NonImageFileWithImageExtension()
     {
         var root = Folder(("alice", "1.pgm", Pgm()), ("bob", "1.png", Encoding.ASCII.GetBytes("this is not a picture")));
-        AssertOneLineError(CliRunner.Run("train", "--data", root), "1.png");
+        AssertOneLineError(Train("--data", root), "1.png");
     }
 
     [Test]
@@ -97,7 +100,7 @@ public sealed class CliErrorTests
     {
         var bytes = Encoding.ASCII.GetBytes("P5\n2 2\n70000\n").Concat(new byte[8]).ToArray();
         var root = Folder(("alice", "1.pgm", Pgm()), ("bob", "1.pgm", bytes));
-        AssertOneLineError(CliRunner.Run("train", "--data", root), "70000", "1.pgm");
+        AssertOneLineError(Train("--data", root), "70000", "1.pgm");
     }
 
     [Test]
@@ -141,6 +144,56 @@ public sealed class CliErrorTests
     {
         AssertOneLineError(CliRunner.Run("train", "--checkpoint-every", "5", "--epochs", "1", "--device", "cpu", "--out", _dir),
             "--checkpoint-every", "'5'", "10epochs");
+    }
+
+    [TestCase("model.safetensors")]
+    [TestCase("training-state.safetensors")]
+    [TestCase("best.safetensors")]
+    [TestCase("loss.csv")]
+    public void TrainIntoAFolderHoldingARunIsRefused(string file)
+    {
+        var earlier = Path.Combine(_dir, file);
+        File.WriteAllText(earlier, "an earlier run");
+        AssertOneLineError(CliRunner.Run("train", "--epochs", "1", "--device", "cpu", "--out", _dir), "--out", earlier, "--resume", "--overwrite");
+        Assert.That(File.ReadAllText(earlier), Is.EqualTo("an earlier run"));
+    }
+
+    [Test]
+    public void ResumeWithOverwriteIsRefused()
+    {
+        AssertOneLineError(CliRunner.Run("train", "--resume", "--overwrite", "--out", _dir), "--resume", "--overwrite");
+    }
+
+    /// <summary>FILE is an existing file, DIR an existing folder: an output under a file, or of the wrong kind.</summary>
+    [TestCase("--out", "train", "--epochs", "1", "--out", "FILE")]
+    [TestCase("--out", "train", "--epochs", "1", "--out", "FILE/run")]
+    [TestCase("--out", "crossval", "--epochs", "1", "--folds", "2", "--out", "FILE/cv")]
+    [TestCase("--json", "crossval", "--epochs", "1", "--folds", "2", "--out", "DIR/cv", "--json", "FILE/cv.json")]
+    [TestCase("--json", "eval", "--model", "DIR/m.safetensors", "--data", "DIR", "--json", "FILE/eval.json")]
+    [TestCase("--json", "eval", "--model", "DIR/m.safetensors", "--data", "DIR", "--json", "DIR")]
+    [TestCase("--out", "eval", "--model", "DIR/m.safetensors", "--data", "DIR", "--out", "FILE/pictures")]
+    [TestCase("--save-threshold", "eval", "--model", "FILE/m.safetensors", "--data", "DIR", "--save-threshold")]
+    [TestCase("--out", "embed", "--model", "DIR/m.safetensors", "--data", "DIR", "--out", "FILE/e.csv")]
+    [TestCase("--out", "embed", "--model", "DIR/m.safetensors", "--data", "DIR", "--out", "DIR")]
+    public void UnwritableOutputIsRefusedBeforeAnyWork(string option, params string[] args)
+    {
+        var file = Path.Combine(_dir, "a-file");
+        File.WriteAllText(file, "");
+        var r = CliRunner.Run([.. args.Select(a => a.Replace("FILE", file).Replace("DIR", _dir)), "--device", "cpu"]);
+        AssertOneLineError(r, option + ": ", args.Any(a => a.Contains("FILE")) ? file : _dir);
+        Assert.That(r.ExitCode, Is.EqualTo(2), "a usage error");
+        Assert.That(r.Output, Is.Empty, "refused before any data, model or training");
+        Assert.That(Directory.GetFileSystemEntries(_dir).Select(Path.GetFileName), Is.EqualTo(new[] { "a-file" }), "nothing created");
+    }
+
+    [TestCase("train", "--epochs", "1", "--out", "/proc/similar-faces-run")]
+    [TestCase("embed", "--model", "m.safetensors", "--data", ".", "--out", "/proc/similar-faces.csv")]
+    public void OutputWhereNoFileCanBeCreatedIsRefused(params string[] args)
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("/proc takes no new files on Linux");
+        var r = CliRunner.Run([.. args, "--device", "cpu"]);
+        AssertOneLineError(r, "--out: ", args[^1], "no file can be created in /proc");
+        Assert.That(r.Output, Is.Empty, "refused before any data, model or training");
     }
 
     [Test]

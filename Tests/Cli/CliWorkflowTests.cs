@@ -130,12 +130,25 @@ public sealed class CliWorkflowTests
     }
 
     [Test]
+    public void CompareRefusesAStoredThresholdThatIsNotANumber()
+    {
+        var contents = SafeTensors.Read(_model);
+        var broken = Path.Combine(_dir, "nan-threshold.safetensors");
+        SafeTensors.Write(broken, contents.Tensors.Values, new Dictionary<string, string>(contents.Metadata) { [Checkpoint.ThresholdKey] = "NaN" });
+        var image = Path.Combine(_faces, "id000", "0.pgm");
+        var r = CliRunner.Run("compare", "--model", broken, image, image, "--device", "cpu");
+        Assert.That(r.ExitCode, Is.Not.Zero, r.Output);
+        Assert.That(r.Error, Does.Contain(broken).And.Contain("stores the threshold NaN"));
+    }
+
+    [Test]
     public void NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint()
     {
         var run = Path.Combine(_dir, "diverge");
         var r = CliRunner.Run("train", "--epochs", "5", "--lr", "1e30", "--device", "cpu", "--out", run);
         Assert.That(r.ExitCode, Is.Not.Zero, r.Output);
         Assert.That(r.Error, Does.Match("error: the loss became (NaN|∞|-∞|Infinity|-Infinity) at epoch 2, step 1"));
+        Assert.That(r.Error, Does.Contain($"the checkpoint in {run} now holds the last finite step, at epoch 1, step 0"));
         // no checkpoint was due on the clock: the one written at the stop holds the last finite step, whole
         var kept = SafeTensors.Read(Path.Combine(run, "model.safetensors"));
         Assert.That((kept.Metadata["epoch"], kept.Metadata["step_in_epoch"]), Is.EqualTo(("1", "0")), "the state after epoch 1");
@@ -146,6 +159,30 @@ public sealed class CliWorkflowTests
         // resumed, the same step fails again: the checkpoint is the run just before it
         var again = CliRunner.Run("train", "--epochs", "5", "--lr", "1e30", "--device", "cpu", "--out", run, "--resume");
         Assert.That(again.Error, Does.Match("the loss became (NaN|∞|-∞|Infinity|-Infinity) at epoch 2, step 1"));
+        Assert.That(again.Error, Does.Contain($"the checkpoint in {run} is unchanged, at epoch 1, step 0"));
+    }
+
+    [Test]
+    public void NonFiniteFirstStepWritesNoCheckpoint()
+    {
+        var run = Path.Combine(_dir, "diverge-at-once");
+        var r = CliRunner.Run("train", "--epochs", "1", "--margin", "1e30", "--image-size", "16", "--device", "cpu", "--out", run);
+        Assert.That(r.Error, Does.Match("the loss became .* at epoch 1, step 1;.*; no step was finite, so no checkpoint was written"));
+        Assert.That(Directory.Exists(run) ? Directory.GetFiles(run) : [], Is.Empty, "nothing claims to be a checkpoint");
+    }
+
+    [Test]
+    public void OverwriteReplacesTheRunInTheFolder()
+    {
+        var run = Path.Combine(_dir, "replaced");
+        Directory.CreateDirectory(run);
+        foreach (var file in new[] { "model.safetensors", "best.safetensors", "validation.csv" })
+            File.WriteAllText(Path.Combine(run, file), "an earlier run");
+        var r = CliRunner.Run("train", "--epochs", "1", "--image-size", "16", "--device", "cpu", "--out", run, "--overwrite");
+        Assert.That(r.ExitCode, Is.Zero, r.Error);
+        Assert.That(SafeTensors.Read(Path.Combine(run, "model.safetensors")).Metadata["epoch"], Is.EqualTo("1"));
+        Assert.That(File.Exists(Path.Combine(run, "best.safetensors")) || File.Exists(Path.Combine(run, "validation.csv")), Is.False,
+            "no file of the earlier run is left beside the new one");
     }
 
     [Test]

@@ -88,6 +88,46 @@ public class ImageFolderTests
         }));
     }
 
+    private void FolderLink(string relative, string target)
+    {
+        try
+        {
+            Directory.CreateSymbolicLink(Path.Combine(_root, relative), target);
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            Assert.Ignore($"this account cannot make symbolic links here: {e.Message}");
+        }
+    }
+
+    [Test]
+    public void LinksToFoldersAreNotFollowed()
+    {
+        Image("s1/1.pgm", 1);
+        Image("s2/1.pgm", 2);
+        Image("s2/2.pgm", 2);
+        FolderLink("s1/up", "..");          // a loop: s1/up/s1/up/…, and s2's images under s1
+        FolderLink("s1/friend", "../s2");   // another person's folder
+        FolderLink("s3", "s2");             // the same person under a second name
+        var data = new ImageFolder(_root, 4, 3);
+        Assert.That(data.Identities, Is.EqualTo(new[] { "s1", "s2" }));
+        Assert.That(Enumerable.Range(0, data.Count).Select(data.RelativePath), Is.EqualTo(new[] { "s1/1.pgm", "s2/1.pgm", "s2/2.pgm" }));
+        Assert.That(data.Warnings.Take(3), Is.EqualTo(new[] { "s1/friend", "s1/up", "s3" }.Select(link =>
+            $"skipped '{link}': a link to a folder, not followed (it could loop, or bring in another person's images)")));
+    }
+
+    [Test]
+    public void AFolderOfLinksSaysTheyAreNotFollowed()
+    {
+        Image("people/a/1.pgm");
+        Image("people/b/1.pgm");
+        Directory.CreateDirectory(Path.Combine(_root, "linked"));
+        FolderLink("linked/a", Path.Combine(_root, "people", "a"));
+        FolderLink("linked/b", Path.Combine(_root, "people", "b"));
+        var error = Assert.Throws<InvalidDataException>(() => new ImageFolder(Path.Combine(_root, "linked"), 4, 3))!;
+        Assert.That(error.Message, Does.Contain("no identity sub-folders").And.EndWith("; links to folders are not followed: 'a', 'b'"));
+    }
+
     [Test]
     public void MissingFolder()
     {
