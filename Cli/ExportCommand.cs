@@ -13,11 +13,7 @@ public static class ExportCommand
     {
         var model = ModelOptions.Model();
         var onnx = new Option<string>("--onnx") { Description = "The .onnx file to write", Required = true };
-        var opset = new Option<int>("--opset")
-        {
-            Description = $"ONNX opset, {OnnxExport.MinOpset}–{OnnxExport.MaxOpset}",
-            DefaultValueFactory = _ => OnnxExport.DefaultOpset,
-        };
+        var opset = NumberOptions.Whole("--opset", "ONNX opset", OnnxExport.MinOpset, OnnxExport.MaxOpset, () => OnnxExport.DefaultOpset);
         var batch = new Option<string>("--batch") { Description = "The batch axis: dynamic, or a fixed number of images", DefaultValueFactory = _ => "dynamic" };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace the --onnx file if it exists" };
         var command = new Command("export", "Write a model's embedding network as ONNX, for ONNX Runtime and other deployment stacks");
@@ -25,12 +21,10 @@ public static class ExportCommand
         command.SetAction(parse =>
         {
             var path = parse.GetValue(onnx)!;
-            if (Directory.Exists(path)) throw new ArgumentException($"--onnx: {path} is a folder; name the .onnx file to write");
+            Outputs.File(path, "--onnx");
             if (File.Exists(path) && !parse.GetValue(overwrite))
                 throw new ArgumentException($"--onnx: {path} exists; pass --overwrite to replace it");
             int version = parse.GetValue(opset);
-            if (version is < OnnxExport.MinOpset or > OnnxExport.MaxOpset)
-                throw new ArgumentException($"--opset: {version} is not supported; use {OnnxExport.MinOpset}–{OnnxExport.MaxOpset}");
             var batchText = parse.GetValue(batch)!;
             int? fixedBatch = batchText == "dynamic" ? null
                 : int.TryParse(batchText, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n

@@ -55,13 +55,21 @@ public sealed class OptionRangeTests
     }
 
     /// <summary>Values each in range that together make a tensor larger than the engine indexes.</summary>
-    [TestCase("--batch", "4096", "--image-size", "1024")]
-    [TestCase("--image-size", "1024")]
+    [TestCase("--batch", "4096", "--image-size", "512")]
     [TestCase("--recipe", "improved", "--identities-per-batch", "1024", "--images-per-identity", "1024")]
     public void SizesTooLargeTogetherAreOneError(params string[] options)
     {
         var r = CliRunner.Run(["train", .. options]);
         AssertUsageError(r, "--batch/--identities-per-batch/--images-per-identity/--image-size/--channels/--embedding-size: a step's largest tensor would hold");
+    }
+
+    /// <summary>A network whose first dense layer alone would not fit one array, whatever the batch.</summary>
+    [TestCase("--image-size", "1024")]
+    [TestCase("--batch", "4096", "--image-size", "1024")]
+    public void NetworkTooLargeIsOneError(params string[] options)
+    {
+        var r = CliRunner.Run(["train", .. options]);
+        AssertUsageError(r, "--image-size/--channels/--embedding-size: the options: a dense layer of 8388608 × 500 weights is more than one array holds");
     }
 
     [TestCase("0epochs")]

@@ -81,8 +81,8 @@ public sealed class OnnxExportTests
     public static IEnumerable<TestCaseData> BadCommands()
     {
         string model = Path.Combine(Fixtures.Directory, "torch_export_model.safetensors");
-        yield return new TestCaseData(new[] { "--model", model, "--opset", "9" }, "--opset: 9 is not supported; use 13–21").SetName("opset too old");
-        yield return new TestCaseData(new[] { "--model", model, "--opset", "30" }, "--opset: 30 is not supported").SetName("opset too new");
+        yield return new TestCaseData(new[] { "--model", model, "--opset", "9" }, "--opset must be a whole number from 13 to 21, got '9'").SetName("opset too old");
+        yield return new TestCaseData(new[] { "--model", model, "--opset", "30" }, "--opset must be a whole number from 13 to 21, got '30'").SetName("opset too new");
         yield return new TestCaseData(new[] { "--model", model, "--batch", "0" }, "--batch: '0' is neither 'dynamic' nor a positive number").SetName("batch zero");
         yield return new TestCaseData(new[] { "--model", "MISSING" }, "--model: MISSING does not exist").SetName("missing model");
     }
