@@ -51,7 +51,9 @@ public sealed class ImageFolder : IFaceDataset
         Warnings = warnings;
         _paths = files.SelectMany(f => f).ToArray();
         _labels = files.SelectMany((f, label) => Enumerable.Repeat(label, f.Count)).ToArray();
-        int size = width * height;
+        int size = checked(width * height);
+        if ((long)_paths.Length * size > Array.MaxLength)
+            throw new InvalidDataException($"image folder '{root}': {_paths.Length} images of {width}x{height} are more than one array of pixels holds ({Array.MaxLength:N0} values)");
         _pixels = new float[(long)_paths.Length * size];
         for (int i = 0; i < _paths.Length; i++)
             ImageLoader.LoadResized(Path.Combine(root, _paths[i]), width, height, _pixels.AsSpan(i * size, size));
