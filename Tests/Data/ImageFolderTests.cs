@@ -173,6 +173,17 @@ public class ImageFolderTests
     }
 
     [Test]
+    public void PixelsBeyondOneArrayAreRefusedBeforeDecoding()
+    {
+        Image("a/1.pgm");
+        Image("b/1.pgm");
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var error = Assert.Throws<InvalidDataException>(() => new ImageFolder(_root, 32768, 32768))!;
+        Assert.That(error.Message, Does.Contain("2 images of 32768x32768 are more than one array of pixels holds"));
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(1 << 20));
+    }
+
+    [Test]
     public void NonImageFileIsNamed()
     {
         Image("a/1.pgm");
