@@ -19,7 +19,7 @@ public sealed class InterruptTests
         try
         {
             var cli = Path.Combine(AppContext.BaseDirectory, "similar-faces.dll");
-            var start = new ProcessStartInfo("dotnet", ["exec", cli, "train", "--epochs", "200", "--checkpoint-every", "1epochs", "--device", "cpu", "--out", dir])
+            var start = new ProcessStartInfo("dotnet", ["exec", cli, "train", "--epochs", "200", "--image-size", "32", "--checkpoint-every", "1epochs", "--device", "cpu", "--out", dir])
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
@@ -33,7 +33,8 @@ public sealed class InterruptTests
             Assert.That(File.Exists(model), Is.True, "the first epoch's checkpoint appears");
 
             using (var kill = Process.Start("kill", ["-INT", process.Id.ToString()])) kill.WaitForExit();
-            Assert.That(process.WaitForExit(TimeSpan.FromMinutes(2)), Is.True, "train stops after Ctrl-C");
+            // the step in progress and a checkpoint, on a machine that may be busy with other work
+            Assert.That(process.WaitForExit(TimeSpan.FromMinutes(5)), Is.True, "train stops after Ctrl-C");
             Assert.That(process.ExitCode, Is.EqualTo(130), error.Result);
             Assert.That(output.Result, Does.Contain("interrupted").And.Contain("--resume"));
             var saved = SafeTensors.Read(model);
