@@ -8,6 +8,9 @@
 # 450) is the time the whole run may take, shared out so that the report is always written.
 set -uo pipefail
 [[ $# -eq 1 ]] || { echo "usage: run.sh OUTDIR" >&2; exit 2; }
+for tool in realpath cksum tar xz; do
+    command -v "$tool" >/dev/null || { echo "error: run.sh needs $tool (coreutils, tar, xz)" >&2; exit 1; }
+done
 out="$(realpath -m "$1")"
 here="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$out"
