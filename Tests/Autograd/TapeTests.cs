@@ -72,6 +72,78 @@ public sealed class TapeTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    public void OpsOverConstantsRecordNothing()
+    {
+        using var scope = new TensorScope();
+        var a = Tensor.Full(Backend, 2f, 3);
+        var b = Tensor.Full(Backend, 5f, 3);
+        Assert.That(Ops.Mul(a, b).TracksGrad, Is.False, "no input tracks gradients, so the product has no node");
+    }
+
+    [Test]
+    public void DisposingANoGradScopeTwiceEndsItOnce()
+    {
+        var noGrad = Tape.NoGrad();
+        noGrad.Dispose();
+        noGrad.Dispose();
+        Assert.That(Tape.IsRecording, Is.True);
+    }
+
+    [Test]
+    public void BackwardFromALeafSeedsItsGradientWithOne()
+    {
+        using var x = Tensor.Persistent(Backend, [3f], 1);
+        x.RequiresGrad = true;
+        using (new TensorScope()) x.Backward();
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 1f }), "dx/dx = 1, kept after the scope that made it ends");
+        using var constant = Tensor.Persistent(Backend, [3f], 1);
+        using (new TensorScope()) constant.Backward();
+        Assert.That(constant.Grad, Is.Null, "a leaf without RequiresGrad gets no gradient");
+    }
+
+    [Test]
+    public void AnInputWithoutRequiresGradGetsNoGradient()
+    {
+        using var scope = new TensorScope();
+        using var x = Tensor.Persistent(Backend, [1f, 2f, 4f, 8f], 2, 2);
+        using var gamma = Tensor.Persistent(Backend, [1f, 1f], 2);
+        using var beta = Tensor.Persistent(Backend, [0f, 0f], 2);
+        using var runningMean = Tensor.Persistent(Backend, [0f, 0f], 2);
+        using var runningVar = Tensor.Persistent(Backend, [1f, 1f], 2);
+        x.RequiresGrad = true;
+        Ops.Sum(Ops.Square(Ops.BatchNorm(x, gamma, beta, runningMean, runningVar, training: true))).Backward();
+        Assert.That(x.Grad, Is.Not.Null);
+        Assert.That(gamma.Grad, Is.Null, "BatchNorm's backward computes dγ, but γ does not want it");
+        Assert.That(beta.Grad, Is.Null);
+    }
+
+    [Test]
+    public void DisposingATensorScopeTwiceIsHarmless()
+    {
+        var scope = new TensorScope();
+        scope.Dispose();
+        Assert.DoesNotThrow(scope.Dispose);
+    }
+
+    [Test]
+    public void DisposingScopesOutOfOrderIsAnError()
+    {
+        // on a thread of its own, whose scope nesting the error leaves broken and which ends with it
+        InvalidOperationException? error = null;
+        var thread = new Thread(() =>
+        {
+            var outer = new TensorScope();
+            using var inner = new TensorScope();
+            try { outer.Dispose(); }
+            catch (InvalidOperationException e) { error = e; }
+        });
+        thread.Start();
+        thread.Join();
+        Assert.That(error, Is.Not.Null, "disposing the outer scope first throws");
+        Assert.That(error!.Message, Does.Contain("reverse order of creation"));
+    }
+
+    [Test]
     public void TheGraphIsReleasedAfterBackward()
     {
         using var scope = new TensorScope();

@@ -233,6 +233,11 @@ public sealed class KernelTests(string device) : DeviceTest(device)
     [TestCase(0.01f)]
     public void Adam(float weightDecay) => _check.Adam(weightDecay, Length, tolerance: 1e-6, paramTolerance: 1e-3);
 
+    // gradients within ±1e-8, so that √v̂ is as small as eps and the step depends on eps being added
+    [Test]
+    public void AdamWithGradientsAsSmallAsEps() =>
+        _check.Adam(weightDecay: 0f, Length, tolerance: 1e-6, paramTolerance: 1e-3, gradientScale: 1e-8f);
+
     // three steps, the momentum buffer NaN before the first: param |error| ≤ 1e-6·(|p| + 3·lr), buffer ≤ 1e-6·(|b| + 1)
     [TestCase(0f, 0f, 0f, false)]
     [TestCase(0.9f, 0f, 0.01f, false)]
@@ -605,7 +610,7 @@ public sealed class KernelChecks(IBackend backend) : IDisposable
 
     // ---- optimisers --------------------------------------------------------------------------------
 
-    public void Adam(float weightDecay, int n, double tolerance, double paramTolerance)
+    public void Adam(float weightDecay, int n, double tolerance, double paramTolerance, float gradientScale = 1f)
     {
         const float lr = 5e-4f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
         var param = Random(n);
@@ -615,7 +620,7 @@ public sealed class KernelChecks(IBackend backend) : IDisposable
         var vb = Upload(new float[n]);
         for (int t = 1; t <= 3; t++)
         {
-            var grad = Random(n);
+            var grad = Random(n, -gradientScale, gradientScale);
             var h = new AdamStepParameters(lr, beta1, beta2, eps, weightDecay, 1 - MathF.Pow(beta1, t), 1 - MathF.Pow(beta2, t));
             backend.AdamStep(pb, Upload(grad), mb, vb, h);
             ReferenceKernels.AdamStep(p, grad, m, v, h);
