@@ -20,15 +20,6 @@ public sealed class CliErrorTests
     [TearDown]
     public void Clean() => Directory.Delete(_dir, recursive: true);
 
-    private static void AssertOneLineError(CliRunner.Result r, params string[] mentions)
-    {
-        Assert.That(r.ExitCode, Is.Not.Zero, $"exit code; output: {r.Output}");
-        var lines = r.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.That(lines, Has.Length.EqualTo(1), $"one error line, got: {r.Error}");
-        Assert.That(lines[0], Does.StartWith("error: "));
-        foreach (var m in mentions) Assert.That(lines[0], Does.Contain(m));
-    }
-
     private string Folder(params (string Identity, string File, byte[] Bytes)[] files)
     {
         var root = Path.Combine(_dir, "faces");
@@ -55,7 +46,7 @@ public sealed class CliErrorTests
     public void MissingFolder()
     {
         var missing = Path.Combine(_dir, "nowhere");
-        AssertOneLineError(Train("--data", missing, "--epochs", "1"), missing, "does not exist");
+        CliRunner.AssertOneLineError(Train("--data", missing, "--epochs", "1"), missing, "does not exist");
     }
 
     [Test]
@@ -71,28 +62,28 @@ public sealed class CliErrorTests
     public void EmptyFolder()
     {
         Directory.CreateDirectory(Path.Combine(_dir, "empty"));
-        AssertOneLineError(Train("--data", Path.Combine(_dir, "empty")), "empty", "no identity sub-folders");
+        CliRunner.AssertOneLineError(Train("--data", Path.Combine(_dir, "empty")), "empty", "no identity sub-folders");
     }
 
     [Test]
     public void FewerThanTwoIdentities()
     {
         var root = Folder(("alice", "1.pgm", Pgm()), ("alice", "2.pgm", Pgm()));
-        AssertOneLineError(Train("--data", root), "one identity", "alice");
+        CliRunner.AssertOneLineError(Train("--data", root), "one identity", "alice");
     }
 
     [Test]
     public void TruncatedImage()
     {
         var root = Folder(("alice", "1.pgm", Pgm()), ("bob", "1.pgm", Pgm()[..^5]));
-        AssertOneLineError(Train("--data", root), "1.pgm");
+        CliRunner.AssertOneLineError(Train("--data", root), "1.pgm");
     }
 
     [Test]
     public void NonImageFileWithImageExtension()
     {
         var root = Folder(("alice", "1.pgm", Pgm()), ("bob", "1.png", Encoding.ASCII.GetBytes("this is not a picture")));
-        AssertOneLineError(Train("--data", root), "1.png");
+        CliRunner.AssertOneLineError(Train("--data", root), "1.png");
     }
 
     [Test]
@@ -100,7 +91,7 @@ public sealed class CliErrorTests
     {
         var bytes = Encoding.ASCII.GetBytes("P5\n2 2\n70000\n").Concat(new byte[8]).ToArray();
         var root = Folder(("alice", "1.pgm", Pgm()), ("bob", "1.pgm", bytes));
-        AssertOneLineError(Train("--data", root), "70000", "1.pgm");
+        CliRunner.AssertOneLineError(Train("--data", root), "70000", "1.pgm");
     }
 
     [Test]
@@ -116,7 +107,7 @@ public sealed class CliErrorTests
         SafeTensors.Write(model, tensors, contents.Metadata);
         var image = Path.Combine(_dir, "a.pgm");
         File.WriteAllBytes(image, Pgm());
-        AssertOneLineError(CliRunner.Run("compare", "--model", model, image, image, "--threshold", "1", "--device", "cpu"),
+        CliRunner.AssertOneLineError(CliRunner.Run("compare", "--model", model, image, image, "--threshold", "1", "--device", "cpu"),
             "bad.safetensors", "conv_layers.1.weight", "(2,9)");
     }
 
@@ -129,20 +120,20 @@ public sealed class CliErrorTests
         File.WriteAllBytes(model, bytes);
         var image = Path.Combine(_dir, "a.pgm");
         File.WriteAllBytes(image, Pgm());
-        AssertOneLineError(CliRunner.Run("compare", "--model", model, image, image, "--threshold", "1", "--device", "cpu"),
+        CliRunner.AssertOneLineError(CliRunner.Run("compare", "--model", model, image, image, "--threshold", "1", "--device", "cpu"),
             "truncated.safetensors", "header length 5000");
     }
 
     [Test]
     public void UnknownDevice()
     {
-        AssertOneLineError(CliRunner.Run("train", "--device", "cuda:7", "--epochs", "1", "--out", _dir), "cuda:7", "available devices", "cpu");
+        CliRunner.AssertOneLineError(CliRunner.Run("train", "--device", "cuda:7", "--epochs", "1", "--out", _dir), "cuda:7", "available devices", "cpu");
     }
 
     [Test]
     public void CheckpointIntervalWithoutUnit()
     {
-        AssertOneLineError(CliRunner.Run("train", "--checkpoint-every", "5", "--epochs", "1", "--device", "cpu", "--out", _dir),
+        CliRunner.AssertOneLineError(CliRunner.Run("train", "--checkpoint-every", "5", "--epochs", "1", "--device", "cpu", "--out", _dir),
             "--checkpoint-every", "'5'", "10epochs");
     }
 
@@ -154,14 +145,14 @@ public sealed class CliErrorTests
     {
         var earlier = Path.Combine(_dir, file);
         File.WriteAllText(earlier, "an earlier run");
-        AssertOneLineError(CliRunner.Run("train", "--epochs", "1", "--device", "cpu", "--out", _dir), "--out", earlier, "--resume", "--overwrite");
+        CliRunner.AssertOneLineError(CliRunner.Run("train", "--epochs", "1", "--device", "cpu", "--out", _dir), "--out", earlier, "--resume", "--overwrite");
         Assert.That(File.ReadAllText(earlier), Is.EqualTo("an earlier run"));
     }
 
     [Test]
     public void ResumeWithOverwriteIsRefused()
     {
-        AssertOneLineError(CliRunner.Run("train", "--resume", "--overwrite", "--out", _dir), "--resume", "--overwrite");
+        CliRunner.AssertOneLineError(CliRunner.Run("train", "--resume", "--overwrite", "--out", _dir), "--resume", "--overwrite");
     }
 
     /// <summary>FILE is an existing file, DIR an existing folder: an output under a file, or of the wrong kind.</summary>
@@ -180,7 +171,7 @@ public sealed class CliErrorTests
         var file = Path.Combine(_dir, "a-file");
         File.WriteAllText(file, "");
         var r = CliRunner.Run([.. args.Select(a => a.Replace("FILE", file).Replace("DIR", _dir)), "--device", "cpu"]);
-        AssertOneLineError(r, option + ": ", args.Any(a => a.Contains("FILE")) ? file : _dir);
+        CliRunner.AssertOneLineError(r, option + ": ", args.Any(a => a.Contains("FILE")) ? file : _dir);
         Assert.That(r.ExitCode, Is.EqualTo(2), "a usage error");
         Assert.That(r.Output, Is.Empty, "refused before any data, model or training");
         Assert.That(Directory.GetFileSystemEntries(_dir).Select(Path.GetFileName), Is.EqualTo(new[] { "a-file" }), "nothing created");
@@ -192,7 +183,7 @@ public sealed class CliErrorTests
     {
         if (!OperatingSystem.IsLinux()) Assert.Ignore("/proc takes no new files on Linux");
         var r = CliRunner.Run([.. args, "--device", "cpu"]);
-        AssertOneLineError(r, "--out: ", args[^1], "no file can be created in /proc");
+        CliRunner.AssertOneLineError(r, "--out: ", args[^1], "no file can be created in /proc");
         Assert.That(r.Output, Is.Empty, "refused before any data, model or training");
     }
 
@@ -201,6 +192,6 @@ public sealed class CliErrorTests
     {
         var image = Path.Combine(_dir, "a.pgm");
         File.WriteAllBytes(image, Pgm());
-        AssertOneLineError(CliRunner.Run("compare", "--model", Path.Combine(_dir, "none.safetensors"), image, image), "--model", "none.safetensors");
+        CliRunner.AssertOneLineError(CliRunner.Run("compare", "--model", Path.Combine(_dir, "none.safetensors"), image, image), "--model", "none.safetensors");
     }
 }

@@ -8,6 +8,16 @@ public static class CliRunner
 {
     public sealed record Result(int ExitCode, string Output, string Error);
 
+    /// <summary>A failed run that printed exactly one line, "error: ...", mentioning each of <paramref name="mentions"/>.</summary>
+    public static void AssertOneLineError(Result r, params string[] mentions)
+    {
+        NUnit.Framework.Assert.That(r.ExitCode, NUnit.Framework.Is.Not.Zero, $"exit code; output: {r.Output}");
+        var lines = r.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        NUnit.Framework.Assert.That(lines, NUnit.Framework.Has.Length.EqualTo(1), $"one error line, got: {r.Error}");
+        NUnit.Framework.Assert.That(lines[0], NUnit.Framework.Does.StartWith("error: "));
+        foreach (var m in mentions) NUnit.Framework.Assert.That(lines[0], NUnit.Framework.Does.Contain(m));
+    }
+
     public static Result Run(params string[] args)
     {
         var output = new StringWriter();

@@ -119,10 +119,6 @@ public sealed class HostileInputTests
     {
         var task = Task.Run(run);
         Assert.That(task.Wait(Budget), Is.True, $"{file}: no answer within {Budget.TotalSeconds} s");
-        var result = task.Result;
-        Assert.That(result.ExitCode, Is.Not.Zero, result.Output);
-        var lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.That(lines, Has.Length.EqualTo(1), result.Error);
-        Assert.That(lines[0], Does.StartWith("error: ").And.Contain(file).And.Contain(problem));
+        CliRunner.AssertOneLineError(task.Result, file, problem);
     }
 }

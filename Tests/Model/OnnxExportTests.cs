@@ -92,7 +92,7 @@ public sealed class OnnxExportTests
     {
         var arguments = options.Select(o => o == "MISSING" ? Path.Combine(_dir, "missing.safetensors") : o).ToList();
         var result = CliRunner.Run(["export", "--onnx", Path.Combine(_dir, "out.onnx"), .. arguments]);
-        AssertOneLineError(result, message.Replace("MISSING", Path.Combine(_dir, "missing.safetensors")));
+        CliRunner.AssertOneLineError(result, message.Replace("MISSING", Path.Combine(_dir, "missing.safetensors")));
         Assert.That(File.Exists(Path.Combine(_dir, "out.onnx")), Is.False);
     }
 
@@ -102,11 +102,11 @@ public sealed class OnnxExportTests
         var onnx = Path.Combine(_dir, "a.onnx");
         Assert.That(CliRunner.Run("export", "--model", Path.Combine(Fixtures.Directory, "torch_export_model.safetensors"), "--onnx", onnx).ExitCode, Is.Zero);
         // an ONNX file given as the model, and a model cut in half
-        AssertOneLineError(CliRunner.Run("export", "--model", onnx, "--onnx", Path.Combine(_dir, "b.onnx")), onnx);
+        CliRunner.AssertOneLineError(CliRunner.Run("export", "--model", onnx, "--onnx", Path.Combine(_dir, "b.onnx")), onnx);
         var truncated = Path.Combine(_dir, "half.safetensors");
         var whole = File.ReadAllBytes(Path.Combine(Fixtures.Directory, "torch_export_model.safetensors"));
         File.WriteAllBytes(truncated, whole[..(whole.Length / 2)]);
-        AssertOneLineError(CliRunner.Run("export", "--model", truncated, "--onnx", Path.Combine(_dir, "b.onnx")), truncated);
+        CliRunner.AssertOneLineError(CliRunner.Run("export", "--model", truncated, "--onnx", Path.Combine(_dir, "b.onnx")), truncated);
     }
 
     [Test]
@@ -115,18 +115,10 @@ public sealed class OnnxExportTests
         var model = Path.Combine(Fixtures.Directory, "torch_export_model.safetensors");
         var path = Path.Combine(_dir, "mine.onnx");
         File.WriteAllText(path, "a file of my own");
-        AssertOneLineError(CliRunner.Run("export", "--model", model, "--onnx", path), $"--onnx: {path} exists; pass --overwrite");
+        CliRunner.AssertOneLineError(CliRunner.Run("export", "--model", model, "--onnx", path), $"--onnx: {path} exists; pass --overwrite");
         Assert.That(File.ReadAllText(path), Is.EqualTo("a file of my own"));
         Assert.That(CliRunner.Run("export", "--model", model, "--onnx", path, "--overwrite").ExitCode, Is.Zero);
         using var session = new InferenceSession(path);
-    }
-
-    private static void AssertOneLineError(CliRunner.Result result, string mention)
-    {
-        Assert.That(result.ExitCode, Is.Not.Zero, result.Output);
-        var lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.That(lines, Has.Length.EqualTo(1), result.Error);
-        Assert.That(lines[0], Does.StartWith("error: ").And.Contain(mention));
     }
 
     // BatchNorm's running mean 0 and variance 1 at initialisation would hide a graph that skipped them
