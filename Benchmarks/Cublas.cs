@@ -11,7 +11,7 @@ namespace SimilarFaces.Benchmarks;
 /// by <see cref="LibraryVariable"/> (run.sh points it at the cuBLAS of the machine's Python wheel), else
 /// libcublas.so.13, libcublas.so.12 or libcublas.so from the library path.
 /// </summary>
-public sealed class Cublas : IDisposable
+internal sealed class Cublas : IDisposable
 {
     public const string LibraryVariable = "SIMILARFACES_CUBLAS";
     private const string Library = "cublas";

@@ -23,7 +23,7 @@ public abstract class DeviceBenchmark : IDeclaresWork
     protected void OpenDevice() => Backend = Devices.Open(On.Device);
 
     /// <summary>A buffer of values uniform in [−bound, bound].</summary>
-    protected DeviceBuffer Random(long length, float bound = 1f)
+    private protected DeviceBuffer Random(long length, float bound = 1f)
     {
         var values = new float[length];
         for (long i = 0; i < length; i++) values[i] = _random.NextSymmetric(bound);
@@ -32,7 +32,7 @@ public abstract class DeviceBenchmark : IDeclaresWork
         return buffer;
     }
 
-    protected DeviceBuffer Filled(long length, float value)
+    private protected DeviceBuffer Filled(long length, float value)
     {
         var buffer = Track(Backend.Allocate(length));
         Backend.Fill(buffer, value);
@@ -40,7 +40,7 @@ public abstract class DeviceBenchmark : IDeclaresWork
     }
 
     /// <summary>A buffer the kernel overwrites.</summary>
-    protected DeviceBuffer Output(long length) => Filled(length, 0f);
+    private protected DeviceBuffer Output(long length) => Filled(length, 0f);
 
     private DeviceBuffer Track(DeviceBuffer buffer)
     {

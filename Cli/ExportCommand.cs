@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using SimilarFaces.Engine.Backends.Cpu;
+using SimilarFaces.Engine;
 using SimilarFaces.Model;
 using Spectre.Console;
 
@@ -30,7 +30,7 @@ public static class ExportCommand
                 : int.TryParse(batchText, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n
                 : throw new ArgumentException($"--batch: '{batchText}' is neither 'dynamic' nor a positive number of images");
 
-            using var backend = new CpuBackend();
+            using var backend = Devices.Open("cpu");
             var loaded = ModelOptions.Load(parse.GetValue(model)!, backend);
             using var network = loaded.Model;
             var metadata = loaded.Metadata.Where(m => m.Key is Checkpoint.ThresholdKey or Checkpoint.ThresholdSourceKey or Checkpoint.TrainingKey)

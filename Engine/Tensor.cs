@@ -40,7 +40,7 @@ public sealed class Tensor : IDisposable
     public long Length => Buffer.Length;
 
     /// <summary>The device storage; throws once the tensor is disposed.</summary>
-    public DeviceBuffer Buffer => _storage?.Buffer ?? throw Disposed();
+    internal DeviceBuffer Buffer => _storage?.Buffer ?? throw Disposed();
     public bool IsDisposed => _storage == null;
 
     /// <summary>Set on leaves (parameters, inputs under study) whose gradient is wanted.</summary>

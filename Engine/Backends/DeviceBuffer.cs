@@ -4,7 +4,7 @@ namespace SimilarFaces.Engine.Backends;
 /// A flat float32 allocation on one backend. Disposing it returns its storage to the backend's
 /// pool, so a training step that repeats the same shapes stops allocating after warm-up.
 /// </summary>
-public abstract class DeviceBuffer : IDisposable
+internal abstract class DeviceBuffer : IDisposable
 {
     protected DeviceBuffer(IBackend backend, long length)
     {
@@ -30,7 +30,7 @@ public abstract class DeviceBuffer : IDisposable
 /// <summary>
 /// Keeps released storage by exact length and hands it out again. Thread-safe.
 /// </summary>
-public sealed class BufferPool<TStorage> where TStorage : class
+internal sealed class BufferPool<TStorage> where TStorage : class
 {
     private readonly Dictionary<long, Stack<TStorage>> _free = new();
     private readonly Func<long, TStorage> _create;
@@ -91,7 +91,7 @@ public sealed class BufferPool<TStorage> where TStorage : class
 /// The counter-based random numbers behind dropout: the same (seed, index) gives the same value on
 /// every backend, so masks agree across devices and runs. SplitMix64 finaliser of seed ⊕ index·golden.
 /// </summary>
-public static class DropoutHash
+internal static class DropoutHash
 {
     public static float Uniform(ulong seed, long index)
     {

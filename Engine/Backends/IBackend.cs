@@ -1,8 +1,10 @@
 namespace SimilarFaces.Engine.Backends;
 
 /// <summary>
-/// The seam between the engine and a compute device. Every kernel the ops need is here;
-/// a backend implements all of them. Buffers are flat float32 arrays owned by the backend;
+/// A compute device: what <see cref="Devices.Open"/> returns and every tensor belongs to. Users see its name,
+/// description and <see cref="Synchronize"/>; disposing it frees the device and every buffer it holds.
+/// Inside the engine it is also the seam to the kernels: every kernel the ops need is an internal member here,
+/// and a backend implements all of them. Buffers are flat float32 arrays owned by the backend;
 /// shapes travel as the small structs in <c>Shapes.cs</c>. Kernels overwrite their outputs
 /// (never accumulate) unless the doc comment says otherwise, and the caller has already
 /// validated every shape: a backend may assume lengths are consistent.
@@ -17,39 +19,39 @@ public interface IBackend : IDisposable
     string Description { get; }
 
     /// <summary>A buffer of <paramref name="length"/> floats, contents undefined; reused from the pool when possible.</summary>
-    DeviceBuffer Allocate(long length);
+    internal DeviceBuffer Allocate(long length);
 
     /// <summary>Statistics of the buffer pool (for tests that assert no allocation after warm-up).</summary>
-    PoolStatistics PoolStatistics { get; }
+    internal PoolStatistics PoolStatistics { get; }
 
-    void Upload(ReadOnlySpan<float> source, DeviceBuffer destination);
-    void Download(DeviceBuffer source, Span<float> destination);
+    internal void Upload(ReadOnlySpan<float> source, DeviceBuffer destination);
+    internal void Download(DeviceBuffer source, Span<float> destination);
 
     /// <summary>Waits until every launched kernel has finished.</summary>
     void Synchronize();
 
     // ---- element-wise, n = y.Length ------------------------------------------------------
 
-    void Fill(DeviceBuffer y, float value);
-    void Copy(DeviceBuffer x, DeviceBuffer y);
+    internal void Fill(DeviceBuffer y, float value);
+    internal void Copy(DeviceBuffer x, DeviceBuffer y);
 
     /// <summary>y = f(x, scalar).</summary>
-    void Unary(UnaryKind kind, DeviceBuffer x, DeviceBuffer y, float scalar);
+    internal void Unary(UnaryKind kind, DeviceBuffer x, DeviceBuffer y, float scalar);
 
     /// <summary>dx = dy · f'(x) (y = f(x) is given for the kinds whose derivative reads it, e.g. Sqrt).</summary>
-    void UnaryBackward(UnaryKind kind, DeviceBuffer x, DeviceBuffer y, DeviceBuffer dy, DeviceBuffer dx, float scalar);
+    internal void UnaryBackward(UnaryKind kind, DeviceBuffer x, DeviceBuffer y, DeviceBuffer dy, DeviceBuffer dx, float scalar);
 
     /// <summary>y = a ∘ b, all of equal length.</summary>
-    void Binary(BinaryKind kind, DeviceBuffer a, DeviceBuffer b, DeviceBuffer y);
+    internal void Binary(BinaryKind kind, DeviceBuffer a, DeviceBuffer b, DeviceBuffer y);
 
     /// <summary>y += alpha · x (accumulates).</summary>
-    void Axpy(float alpha, DeviceBuffer x, DeviceBuffer y);
+    internal void Axpy(float alpha, DeviceBuffer x, DeviceBuffer y);
 
     /// <summary>result[0] = scale · Σ x.</summary>
-    void Sum(DeviceBuffer x, DeviceBuffer result, float scale);
+    internal void Sum(DeviceBuffer x, DeviceBuffer result, float scale);
 
     /// <summary>y[i] = scale · scalar[0] for every i (the backward of Sum).</summary>
-    void Broadcast(DeviceBuffer scalar, DeviceBuffer y, float scale);
+    internal void Broadcast(DeviceBuffer scalar, DeviceBuffer y, float scale);
 
     // ---- dense ----------------------------------------------------------------------------
 
@@ -58,36 +60,36 @@ public interface IBackend : IDisposable
     /// <paramref name="transA"/>. op(B) is (k,n): B is stored (k,n), or (n,k) when <paramref name="transB"/>.
     /// beta = 0 ignores C's previous contents (even NaN).
     /// </summary>
-    void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, DeviceBuffer a, DeviceBuffer b, float beta, DeviceBuffer c);
+    internal void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, DeviceBuffer a, DeviceBuffer b, float beta, DeviceBuffer c);
 
     /// <summary>y (rows, cols) += bias (cols) on every row (accumulates).</summary>
-    void AddRowVector(DeviceBuffer y, DeviceBuffer bias, int rows, int cols);
+    internal void AddRowVector(DeviceBuffer y, DeviceBuffer bias, int rows, int cols);
 
     /// <summary>sums (cols) = Σ_rows x (rows, cols).</summary>
-    void SumRows(DeviceBuffer x, DeviceBuffer sums, int rows, int cols);
+    internal void SumRows(DeviceBuffer x, DeviceBuffer sums, int rows, int cols);
 
     // ---- convolution, padding, pooling ---------------------------------------------------
 
     /// <summary>y (N,K,OH,OW) = conv(x (N,C,H,W), w (K,C,R,S)) + bias (K), zero padding, cross-correlation as PyTorch.</summary>
-    void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, DeviceBuffer y);
+    internal void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, DeviceBuffer y);
 
     /// <summary>dx (N,C,H,W) from dy (N,K,OH,OW) and w (K,C,R,S).</summary>
-    void Conv2dBackwardInput(in Conv2dShape s, DeviceBuffer dy, DeviceBuffer w, DeviceBuffer dx);
+    internal void Conv2dBackwardInput(in Conv2dShape s, DeviceBuffer dy, DeviceBuffer w, DeviceBuffer dx);
 
     /// <summary>dw (K,C,R,S) and, when given, dbias (K) from x (N,C,H,W) and dy (N,K,OH,OW).</summary>
-    void Conv2dBackwardWeight(in Conv2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dw, DeviceBuffer? dbias);
+    internal void Conv2dBackwardWeight(in Conv2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dw, DeviceBuffer? dbias);
 
     /// <summary>y (planes, OH, OW) = pad(x (planes, H, W)).</summary>
-    void Pad2dForward(PadMode mode, in Pad2dShape s, DeviceBuffer x, DeviceBuffer y);
+    internal void Pad2dForward(PadMode mode, in Pad2dShape s, DeviceBuffer x, DeviceBuffer y);
 
     /// <summary>dx (planes, H, W): each input element receives the sum of dy over every output that copied it.</summary>
-    void Pad2dBackward(PadMode mode, in Pad2dShape s, DeviceBuffer dy, DeviceBuffer dx);
+    internal void Pad2dBackward(PadMode mode, in Pad2dShape s, DeviceBuffer dy, DeviceBuffer dx);
 
     /// <summary>y (planes, OH, OW) = max over each window of x (planes, H, W).</summary>
-    void MaxPool2dForward(in Pool2dShape s, DeviceBuffer x, DeviceBuffer y);
+    internal void MaxPool2dForward(in Pool2dShape s, DeviceBuffer x, DeviceBuffer y);
 
     /// <summary>dx: each window's dy goes to the first maximum of the window in row-major window order; overlapping windows add.</summary>
-    void MaxPool2dBackward(in Pool2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dx);
+    internal void MaxPool2dBackward(in Pool2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dx);
 
     // ---- normalisation ---------------------------------------------------------------------
 
@@ -97,61 +99,61 @@ public interface IBackend : IDisposable
     /// updates running statistics in place: running = (1−momentum)·running + momentum·batch, with the
     /// unbiased variance (·N·L/(N·L−1)) for runningVar.
     /// </summary>
-    void BatchNormTrainForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer y,
+    internal void BatchNormTrainForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer y,
         DeviceBuffer mean, DeviceBuffer invStd, DeviceBuffer runningMean, DeviceBuffer runningVar, float eps, float momentum);
 
     /// <summary>Eval-mode batch norm: y = gamma·(x−runningMean)/√(runningVar+eps) + beta.</summary>
-    void BatchNormEvalForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta,
+    internal void BatchNormEvalForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta,
         DeviceBuffer runningMean, DeviceBuffer runningVar, DeviceBuffer y, float eps);
 
     /// <summary>Training-mode backward: dx (N,C,L), dgamma (C), dbeta (C) from the saved mean and invStd.</summary>
-    void BatchNormBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer mean,
+    internal void BatchNormBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer mean,
         DeviceBuffer invStd, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta);
 
     /// <summary>Eval-mode backward (running statistics are constants): dx = dy·gamma/√(runningVar+eps), dgamma = Σ dy·x̂, dbeta = Σ dy.</summary>
-    void BatchNormEvalBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer runningMean,
+    internal void BatchNormEvalBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer runningMean,
         DeviceBuffer runningVar, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta, float eps);
 
     // ---- regularisation ---------------------------------------------------------------------
 
     /// <summary>mask[i] = 0 when DropoutHash.Uniform(seed, i) &lt; p, else 1/(1−p).</summary>
-    void DropoutMask(DeviceBuffer mask, float p, ulong seed);
+    internal void DropoutMask(DeviceBuffer mask, float p, ulong seed);
 
     // ---- distance and loss ---------------------------------------------------------------
 
     /// <summary>d (rows) = ‖a − b + eps‖₂ per row of a, b (rows, dim).</summary>
-    void PairwiseDistanceForward(int rows, int dim, DeviceBuffer a, DeviceBuffer b, DeviceBuffer d, float eps);
+    internal void PairwiseDistanceForward(int rows, int dim, DeviceBuffer a, DeviceBuffer b, DeviceBuffer d, float eps);
 
     /// <summary>da = dd·(a−b+eps)/d, db = −da (rows, dim).</summary>
-    void PairwiseDistanceBackward(int rows, int dim, DeviceBuffer a, DeviceBuffer b, DeviceBuffer d, DeviceBuffer dd,
+    internal void PairwiseDistanceBackward(int rows, int dim, DeviceBuffer a, DeviceBuffer b, DeviceBuffer d, DeviceBuffer dd,
         DeviceBuffer da, DeviceBuffer db, float eps);
 
     /// <summary>loss[0] = mean((1−y)·d² + y·max(margin − d, 0)²) over n pairs; y = 1 means different.</summary>
-    void ContrastiveLossForward(int n, DeviceBuffer d, DeviceBuffer label, DeviceBuffer loss, float margin);
+    internal void ContrastiveLossForward(int n, DeviceBuffer d, DeviceBuffer label, DeviceBuffer loss, float margin);
 
     /// <summary>dd (n) = dloss[0]/n · (2(1−y)·d − 2y·max(margin − d, 0)).</summary>
-    void ContrastiveLossBackward(int n, DeviceBuffer d, DeviceBuffer label, DeviceBuffer dloss, DeviceBuffer dd, float margin);
+    internal void ContrastiveLossBackward(int n, DeviceBuffer d, DeviceBuffer label, DeviceBuffer dloss, DeviceBuffer dd, float margin);
 
     /// <summary>loss[0] = −mean_r log softmax(logits_r)[label_r] over rows; writes the softmax into probabilities (rows, classes).
     /// Labels hold class indices in [0, classes) as floats (checked by the op).</summary>
-    void CrossEntropyForward(int rows, int classes, DeviceBuffer logits, DeviceBuffer label, DeviceBuffer probabilities, DeviceBuffer loss);
+    internal void CrossEntropyForward(int rows, int classes, DeviceBuffer logits, DeviceBuffer label, DeviceBuffer probabilities, DeviceBuffer loss);
 
     /// <summary>dlogits (rows, classes) = dloss[0]/rows · (probabilities − onehot(label)).</summary>
-    void CrossEntropyBackward(int rows, int classes, DeviceBuffer probabilities, DeviceBuffer label, DeviceBuffer dloss, DeviceBuffer dlogits);
+    internal void CrossEntropyBackward(int rows, int classes, DeviceBuffer probabilities, DeviceBuffer label, DeviceBuffer dloss, DeviceBuffer dlogits);
 
     // ---- row normalisation ----------------------------------------------------------------
 
     /// <summary>y (rows, dim) = x / max(‖x_r‖, eps) per row; norms (rows) = ‖x_r‖ (before the clamp).</summary>
-    void L2NormalizeForward(int rows, int dim, DeviceBuffer x, DeviceBuffer y, DeviceBuffer norms, float eps);
+    internal void L2NormalizeForward(int rows, int dim, DeviceBuffer x, DeviceBuffer y, DeviceBuffer norms, float eps);
 
     /// <summary>dx = (dy − y·⟨y, dy⟩)/‖x‖ per row where ‖x‖ ≥ eps, else dy/eps.</summary>
-    void L2NormalizeBackward(int rows, int dim, DeviceBuffer y, DeviceBuffer norms, DeviceBuffer dy, DeviceBuffer dx, float eps);
+    internal void L2NormalizeBackward(int rows, int dim, DeviceBuffer y, DeviceBuffer norms, DeviceBuffer dy, DeviceBuffer dx, float eps);
 
     // ---- optimisers (one fused pass per parameter tensor) --------------------------------------
 
     /// <summary>PyTorch Adam (L2 weight decay added to the gradient): updates param, m and v in place.</summary>
-    void AdamStep(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, in AdamStepParameters h);
+    internal void AdamStep(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, in AdamStepParameters h);
 
     /// <summary>PyTorch SGD with momentum/dampening/nesterov/weight decay: updates param and momentum buffer in place.</summary>
-    void SgdStep(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer momentum, in SgdStepParameters h);
+    internal void SgdStep(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer momentum, in SgdStepParameters h);
 }

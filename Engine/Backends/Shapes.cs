@@ -1,6 +1,6 @@
 namespace SimilarFaces.Engine.Backends;
 
-public enum UnaryKind
+internal enum UnaryKind
 {
     /// <summary>max(x, 0); derivative 0 at x = 0 (as PyTorch).</summary>
     Relu,
@@ -16,12 +16,12 @@ public enum UnaryKind
     MulScalar,
 }
 
-public enum BinaryKind { Add, Sub, Mul }
+internal enum BinaryKind { Add, Sub, Mul }
 
 public enum PadMode { Replication, Reflection }
 
 /// <summary>Shapes of a 2-D convolution: x (N,C,H,W), w (K,C,R,S), y (N,K,OH,OW).</summary>
-public readonly record struct Conv2dShape(
+internal readonly record struct Conv2dShape(
     int N, int C, int H, int W, int K, int R, int S,
     int StrideH, int StrideW, int PadH, int PadW)
 {
@@ -35,32 +35,32 @@ public readonly record struct Conv2dShape(
 }
 
 /// <summary>x (Planes,H,W) padded by Top/Bottom/Left/Right to y (Planes,OH,OW).</summary>
-public readonly record struct Pad2dShape(int Planes, int H, int W, int Top, int Bottom, int Left, int Right)
+internal readonly record struct Pad2dShape(int Planes, int H, int W, int Top, int Bottom, int Left, int Right)
 {
     public int OutH => H + Top + Bottom;
     public int OutW => W + Left + Right;
 }
 
 /// <summary>x (Planes,H,W) max-pooled by KH×KW windows with stride SH,SW to y (Planes,OH,OW); no padding.</summary>
-public readonly record struct Pool2dShape(int Planes, int H, int W, int KH, int KW, int SH, int SW)
+internal readonly record struct Pool2dShape(int Planes, int H, int W, int KH, int KW, int SH, int SW)
 {
     public int OutH => (H - KH) / SH + 1;
     public int OutW => (W - KW) / SW + 1;
 }
 
 /// <summary>Batch norm layout: x (N,C,L) normalised per channel C over N·L values (L = H·W for 2-D, 1 for 1-D).</summary>
-public readonly record struct NormShape(int N, int C, int L)
+internal readonly record struct NormShape(int N, int C, int L)
 {
     public long Length => (long)N * C * L;
 }
 
 /// <summary>One Adam step. BiasCorrection1 = 1 − β1^t, BiasCorrection2 = 1 − β2^t, t counted from 1.</summary>
-public readonly record struct AdamStepParameters(
+internal readonly record struct AdamStepParameters(
     float LearningRate, float Beta1, float Beta2, float Eps, float WeightDecay,
     float BiasCorrection1, float BiasCorrection2);
 
 /// <summary>One SGD step. FirstStep: the momentum buffer is initialised to the gradient (PyTorch).</summary>
-public readonly record struct SgdStepParameters(
+internal readonly record struct SgdStepParameters(
     float LearningRate, float Momentum, float Dampening, float WeightDecay, bool Nesterov, bool FirstStep);
 
-public readonly record struct PoolStatistics(long Allocations, long Reuses, long BytesAllocated, long BuffersLive);
+internal readonly record struct PoolStatistics(long Allocations, long Reuses, long BytesAllocated, long BuffersLive);

@@ -10,7 +10,7 @@ namespace SimilarFaces.Tests.Backends;
 /// against PyTorch by OpParityTests, so together these tie every GPU kernel to PyTorch.
 /// </summary>
 [TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Fixtures))]
-public sealed class BackendEquivalenceTests(string device) : DeviceTest(device)
+internal sealed class BackendEquivalenceTests(string device) : DeviceTest(device)
 {
     private const double Rtol = 1e-5, Atol = 1e-5;
     private IBackend _cpu = null!;

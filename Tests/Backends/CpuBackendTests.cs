@@ -14,7 +14,7 @@ namespace SimilarFaces.Tests.Backends;
 /// </summary>
 [TestFixture(false)]
 [TestFixture(true)]
-public sealed class CpuBackendTests(bool wideVectors)
+internal sealed class CpuBackendTests(bool wideVectors)
 {
     /// <summary>Crosses the 65536-element piece boundary twice and leaves a scalar tail.</summary>
     private const int LongLength = (1 << 17) + 37;

@@ -11,7 +11,7 @@ namespace SimilarFaces.Tests.Backends;
 /// Each test states its tolerance; sums are held to a fraction of Σ|terms| (see <see cref="ReferenceKernels"/>).
 /// </summary>
 [TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Fixtures))]
-public sealed class KernelTests(string device) : DeviceTest(device)
+internal sealed class KernelTests(string device) : DeviceTest(device)
 {
     /// <summary>Not a multiple of any vector width: the SIMD loop and a scalar tail both run.</summary>
     private const int Length = 1037;
@@ -252,7 +252,7 @@ public sealed class KernelTests(string device) : DeviceTest(device)
 /// Runs kernels of one backend on seeded inputs and compares them with <see cref="ReferenceKernels"/>. Outputs start
 /// as NaN, so an element a kernel forgets to write fails. Shared by the per-device suite and the cpu-only sizes.
 /// </summary>
-public sealed class KernelChecks(IBackend backend) : IDisposable
+internal sealed class KernelChecks(IBackend backend) : IDisposable
 {
     private readonly SeededRandom _random = new(1234);
     private readonly List<DeviceBuffer> _buffers = [];

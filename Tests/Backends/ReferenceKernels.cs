@@ -8,7 +8,7 @@ namespace SimilarFaces.Tests.Backends;
 /// device with these. The sums are linear in every input, so the same function applied to |inputs| gives Σ|terms|
 /// of each result: the scale of the float rounding error a correct kernel may make.
 /// </summary>
-public static class ReferenceKernels
+internal static class ReferenceKernels
 {
     public static float[] Abs(float[] x) => x.Select(MathF.Abs).ToArray();
 

@@ -16,7 +16,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // over output row vectors, in bands of rows (outputs narrower than a vector, and other strides, scalar); it is
 // summed per group of images (groups fixed by the shape) and the groups added in order. Outputs too narrow for
 // row vectors whose patches are deep take the lowered path instead (ConvLowered.cs).
-public sealed unsafe partial class CpuBackend
+internal sealed unsafe partial class CpuBackend
 {
     private const int ChannelBlock = 4;   // output channels per register block
 

@@ -10,7 +10,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // Pᵀ is made of runs of OW positions that read one image row, so the lowering and its adjoint move whole rows. The
 // GEMM fixes each output's order of additions, and the rest splits work by row of Pᵀ or by image, so results do not
 // depend on threads.
-public sealed unsafe partial class CpuBackend
+internal sealed unsafe partial class CpuBackend
 {
     /// <summary>True when the direct kernels would take their scalar path and the patches are deep enough for a GEMM.</summary>
     private bool Lowered(in Conv2dShape s) => s.OutW < 2 * VectorLanes && s.C * s.R * s.S >= 32;

@@ -10,7 +10,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 /// and reductions add per-piece partial sums in piece order, so a result never depends on thread timing.
 /// The op families live in the other files of this folder.
 /// </summary>
-public sealed unsafe partial class CpuBackend : IBackend
+internal sealed unsafe partial class CpuBackend : IBackend
 {
     /// <summary>Elements per piece of an element-wise kernel (256 KB of floats).</summary>
     private const int ChunkLength = 1 << 16;

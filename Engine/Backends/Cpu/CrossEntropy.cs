@@ -4,7 +4,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //   p[r] = exp(z[r] − max z[r]) / Σ exp(z[r] − max z[r]),   loss = (1/rows)·Σ_r (log Σ exp(z[r] − max z[r]) − (z[r][y_r] − max z[r]))
 //   dlogits[r] = dloss/rows · (p[r] − onehot(y_r))
 // A batch has tens of rows of tens of classes: scalar, in double, rows in order (the loss sum is deterministic).
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     public void CrossEntropyForward(int rows, int classes, DeviceBuffer logits, DeviceBuffer label, DeviceBuffer probabilities, DeviceBuffer loss)
     {

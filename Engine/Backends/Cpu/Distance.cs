@@ -4,7 +4,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //   d[r]  = ‖a[r] − b[r] + eps‖₂                       da[r] = dd[r]·(a[r] − b[r] + eps)/d[r] (0 where d = 0), db = −da
 //   loss  = mean((1 − y)·d² + y·max(margin − d, 0)²)     dd = dloss/n · (2(1 − y)·d − 2y·max(margin − d, 0))
 // Rows are short (the embedding), so these run scalar, with sums in double.
-public sealed unsafe partial class CpuBackend
+internal sealed unsafe partial class CpuBackend
 {
     public void PairwiseDistanceForward(int rows, int dim, DeviceBuffer a, DeviceBuffer b, DeviceBuffer d, float eps)
     {

@@ -2,7 +2,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 
 // Dropout mask: mask[i] = 0 where DropoutHash.Uniform(seed, i) < p, else 1/(1 − p) (inverted dropout), so the
 // mask depends only on (seed, i) and every backend draws the same one.
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     public void DropoutMask(DeviceBuffer mask, float p, ulong seed)
     {

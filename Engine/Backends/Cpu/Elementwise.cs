@@ -12,7 +12,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //   AddScalar y = x + s     dx = dy
 //   MulScalar y = x·s       dx = s·dy
 // Sum adds each chunk's vector partial sums in a fixed order, then the chunk totals in order (in double).
-public sealed unsafe partial class CpuBackend
+internal sealed unsafe partial class CpuBackend
 {
     public void Fill(DeviceBuffer y, float value)
     {

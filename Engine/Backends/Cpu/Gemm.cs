@@ -13,7 +13,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // Each element of C is a fixed sequence of FMAs over k in order, whatever the tile or thread that computes it,
 // so splitting C between threads cannot change a bit. When C is small and k long (the forward pass of a wide
 // Linear) k is cut into parts whose count depends on the shape only; the parts are added in order.
-public sealed unsafe partial class CpuBackend
+internal sealed unsafe partial class CpuBackend
 {
     private const int MR = 6;      // rows of a register tile; its width NR is two vectors
     private const int KC = 256;    // depth of a packed slice

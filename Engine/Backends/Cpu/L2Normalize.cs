@@ -4,7 +4,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //   norms[r] = ‖x[r]‖₂,  y[r] = x[r] / max(norms[r], eps)
 //   dx[r] = (dy[r] − y[r]·⟨y[r], dy[r]⟩) / norms[r]   (norms[r] ≥ eps),   dy[r] / eps   (norms[r] < eps)
 // Rows are embeddings (a few hundred values), so these run scalar with sums in double, rows spread over the cores.
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     public void L2NormalizeForward(int rows, int dim, DeviceBuffer x, DeviceBuffer y, DeviceBuffer norms, float eps)
     {

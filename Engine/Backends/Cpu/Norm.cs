@@ -9,7 +9,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //   backward: dbeta = Σdy,  dgamma = Σdy·x̂,  dx = gamma·invStd·(dy − dbeta/M − x̂·dgamma/M)
 // Each channel's rows (one per n, L long) are cut into groups fixed by N; a group sums its rows in vectors,
 // each row's total is added in double, and the group totals are added in order.
-public sealed unsafe partial class CpuBackend
+internal sealed unsafe partial class CpuBackend
 {
     public void BatchNormTrainForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer y,
         DeviceBuffer mean, DeviceBuffer invStd, DeviceBuffer runningMean, DeviceBuffer runningVar, float eps, float momentum)

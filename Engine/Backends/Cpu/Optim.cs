@@ -9,7 +9,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //         p += (−lr/bc1)·m / (√v/√bc2 + eps)
 //   SGD   g = grad + wd·p;  if momentum ≠ 0: buf = first step ? g : momentum·buf + (1 − dampening)·g,
 //         g = nesterov ? g + momentum·buf : buf;  p −= lr·g
-public sealed unsafe partial class CpuBackend
+internal sealed unsafe partial class CpuBackend
 {
     public void AdamStep(DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, in AdamStepParameters h)
     {

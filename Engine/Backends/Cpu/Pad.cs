@@ -5,7 +5,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //   reflection   i ↦ mirror of i − pad at 0 and n − 1, the edge not repeated (−1 ↦ 1, n ↦ n − 2)
 // The backward pass adds each dy element into the x element it was copied from, one plane per piece, rows in
 // order, so overlapping copies add in a fixed order.
-public sealed unsafe partial class CpuBackend
+internal sealed unsafe partial class CpuBackend
 {
     public void Pad2dForward(PadMode mode, in Pad2dShape s, DeviceBuffer x, DeviceBuffer y)
     {

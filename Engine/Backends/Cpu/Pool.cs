@@ -4,7 +4,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //   y[p,oh,ow] = x[p, oh·SH + i*, ow·SW + j*] where (i*, j*) is the first maximum of the window in row-major
 //   order (a later element wins only when strictly greater, so ties and NaN keep the earlier one).
 // The backward pass adds each window's dy to that first maximum, one plane per piece in window order.
-public sealed unsafe partial class CpuBackend
+internal sealed unsafe partial class CpuBackend
 {
     public void MaxPool2dForward(in Pool2dShape s, DeviceBuffer x, DeviceBuffer y)
     {

@@ -85,7 +85,7 @@ internal readonly record struct ChannelOutput(ArrayView<float> Y, ArrayView<floa
         Y[IlgpuBackend.ChannelIndex(row, col, Channels, Length)] = Bias.Length > 0 ? value + Bias[row] : value;
 }
 
-public sealed partial class IlgpuBackend
+internal sealed partial class IlgpuBackend
 {
     private static readonly GroupedKernel<GemmArgs<OuterMajor, PatchColumns, ChannelOutput>> s_convForward = new(GemmKernel);
     private static readonly GroupedKernel<GemmArgs<TransposedWeights, OutputGradientColumns, ChannelOutput>> s_convBackwardInput = new(GemmKernel);

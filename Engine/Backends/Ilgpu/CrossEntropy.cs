@@ -14,7 +14,7 @@ internal readonly record struct SoftmaxRowsArgs(
 internal readonly record struct CrossEntropyBackwardArgs(
     ArrayView<float> Probabilities, ArrayView<float> Label, ArrayView<float> Dloss, ArrayView<float> Dlogits, int Classes, float InvRows);
 
-public sealed partial class IlgpuBackend
+internal sealed partial class IlgpuBackend
 {
     private static readonly PointwiseKernel<SoftmaxRowsArgs> s_softmaxRows = new(SoftmaxRowsKernel);
     private static readonly PointwiseKernel<CrossEntropyBackwardArgs> s_crossEntropyBackward = new(CrossEntropyBackwardKernel);

@@ -27,7 +27,7 @@ internal readonly record struct DistanceBackwardArgs(
 internal readonly record struct ContrastiveBackwardArgs(
     ArrayView<float> D, ArrayView<float> Label, ArrayView<float> Dloss, ArrayView<float> Dd, float Margin, float InvCount);
 
-public sealed partial class IlgpuBackend
+internal sealed partial class IlgpuBackend
 {
     private static readonly PointwiseKernel<DistanceArgs> s_distance = new(DistanceKernel);
     private static readonly PointwiseKernel<DistanceBackwardArgs> s_distanceBackward = new(DistanceBackwardKernel);

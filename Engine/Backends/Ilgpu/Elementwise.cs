@@ -83,7 +83,7 @@ internal readonly record struct AxpyArgs(float Alpha, ArrayView<float> X, ArrayV
 internal readonly record struct BroadcastArgs(ArrayView<float> Scalar, ArrayView<float> Y, float Scale);
 internal readonly record struct DropoutArgs(ArrayView<float> Mask, float P, float KeepScale, ulong Seed);
 
-public sealed partial class IlgpuBackend
+internal sealed partial class IlgpuBackend
 {
     private sealed record UnaryKernels(PointwiseKernel<UnaryArgs> Forward, PointwiseKernel<UnaryBackwardArgs> Backward)
     {

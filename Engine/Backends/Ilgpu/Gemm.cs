@@ -99,7 +99,7 @@ internal readonly record struct MicroTile(
     }
 }
 
-public sealed partial class IlgpuBackend
+internal sealed partial class IlgpuBackend
 {
     internal const int GemmThreads = 128;
     private const int TileSize = 64;

@@ -14,7 +14,7 @@ namespace SimilarFaces.Engine.Backends.Ilgpu;
 /// buffers on the host first, because an out-of-bounds access kills the process on the CPU accelerator and loses the
 /// context on CUDA.
 /// </summary>
-public sealed partial class IlgpuBackend : IBackend
+internal sealed partial class IlgpuBackend : IBackend
 {
     private readonly Context _context;
     private readonly Accelerator _accelerator;

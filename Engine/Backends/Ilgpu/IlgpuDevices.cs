@@ -11,7 +11,7 @@ using ILGPU.Runtime.OpenCL;
 namespace SimilarFaces.Engine.Backends.Ilgpu;
 
 /// <summary>A device the ILGPU backend can target. <see cref="Problem"/> says why it cannot run kernels, when it cannot.</summary>
-public sealed record IlgpuDeviceInfo(string Name, string Description, string? Problem = null)
+internal sealed record IlgpuDeviceInfo(string Name, string Description, string? Problem = null)
 {
     public bool IsUsable => Problem is null;
 
@@ -24,7 +24,7 @@ public sealed record IlgpuDeviceInfo(string Name, string Description, string? Pr
 /// training, exact enough to test the kernels where no GPU exists. Discovery never throws: a missing driver just
 /// means no device of that kind.
 /// </summary>
-public static class IlgpuDevices
+internal static class IlgpuDevices
 {
     public const string CpuName = "ilgpu-cpu";
     private const string CudaPrefix = "cuda:";

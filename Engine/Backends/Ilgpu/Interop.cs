@@ -5,7 +5,7 @@ using ILGPU.Runtime.Cuda;
 namespace SimilarFaces.Engine.Backends.Ilgpu;
 
 /// <summary>What a vendor library (cuBLAS, for the benchmarks) needs to work on this backend's buffers.</summary>
-public sealed partial class IlgpuBackend
+internal sealed partial class IlgpuBackend
 {
     internal bool IsCuda => _accelerator.AcceleratorType == AcceleratorType.Cuda;
 

@@ -12,7 +12,7 @@ internal readonly record struct L2NormalizeArgs(ArrayView<float> X, ArrayView<fl
 internal readonly record struct L2NormalizeBackwardArgs(
     ArrayView<float> Y, ArrayView<float> Norms, ArrayView<float> Dy, ArrayView<float> Dx, int Dim, float Eps);
 
-public sealed partial class IlgpuBackend
+internal sealed partial class IlgpuBackend
 {
     private static readonly PointwiseKernel<L2NormalizeArgs> s_l2Normalize = new(L2NormalizeKernel);
     private static readonly PointwiseKernel<L2NormalizeBackwardArgs> s_l2NormalizeBackward = new(L2NormalizeBackwardKernel);

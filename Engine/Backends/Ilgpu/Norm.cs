@@ -55,7 +55,7 @@ internal readonly record struct EvalInvStdArgs(ArrayView<float> RunningVar, Arra
 internal readonly record struct EvalBackwardArgs(
     ArrayView<float> Dy, ArrayView<float> Dx, ArrayView<float> Gamma, ArrayView<float> InvStd, int Channels, int Length);
 
-public sealed partial class IlgpuBackend
+internal sealed partial class IlgpuBackend
 {
     private static readonly GroupedKernel<ReduceArgs<SquaredDeviation>> s_squaredDeviationSum = new(ReduceKernel);
     private static readonly GroupedKernel<ReduceArgs<GradientTimesNormalized>> s_gradientTimesNormalizedSum = new(ReduceKernel);

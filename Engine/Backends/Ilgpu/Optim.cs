@@ -25,7 +25,7 @@ internal readonly record struct SgdArgs(
     ArrayView<float> Param, ArrayView<float> Grad, ArrayView<float> Buffer,
     float LearningRate, float Momentum, float Dampening, float WeightDecay, SgdFlags Flags);
 
-public sealed partial class IlgpuBackend
+internal sealed partial class IlgpuBackend
 {
     private static readonly PointwiseKernel<AdamArgs> s_adam = new(AdamKernel);
     private static readonly PointwiseKernel<SgdArgs> s_sgd = new(SgdKernel);

@@ -56,7 +56,7 @@ internal readonly struct Reflection : IPadMode
 /// <summary>Forward reads Input (planes, H, W) and writes Output (planes, OH, OW); backward reads dy from Output and writes dx to Input.</summary>
 internal readonly record struct PadArgs(ArrayView<float> Input, ArrayView<float> Output, Pad2dShape Shape);
 
-public sealed partial class IlgpuBackend
+internal sealed partial class IlgpuBackend
 {
     private sealed record PadKernels(PointwiseKernel<PadArgs> Forward, PointwiseKernel<PadArgs> Backward)
     {

@@ -10,7 +10,7 @@ namespace SimilarFaces.Engine.Backends.Ilgpu;
 
 internal readonly record struct FmaPeakArgs(ArrayView<float> Sink, int Iterations);
 
-public sealed partial class IlgpuBackend
+internal sealed partial class IlgpuBackend
 {
     internal const int FmaPeakChains = 16;
 

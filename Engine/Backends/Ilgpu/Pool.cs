@@ -10,7 +10,7 @@ namespace SimilarFaces.Engine.Backends.Ilgpu;
 internal readonly record struct PoolArgs(ArrayView<float> X, ArrayView<float> Y, Pool2dShape Shape);
 internal readonly record struct PoolBackwardArgs(ArrayView<float> X, ArrayView<float> Dy, ArrayView<float> Dx, Pool2dShape Shape);
 
-public sealed partial class IlgpuBackend
+internal sealed partial class IlgpuBackend
 {
     private static readonly PointwiseKernel<PoolArgs> s_maxPool = new(MaxPoolKernel);
     private static readonly PointwiseKernel<PoolBackwardArgs> s_maxPoolBackward = new(MaxPoolBackwardKernel);

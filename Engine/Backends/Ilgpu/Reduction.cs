@@ -37,7 +37,7 @@ internal readonly record struct ReduceArgs<TSource>(
 
 internal readonly record struct ReduceChunksArgs(ArrayView<float> Partials, int ChunksPerSegment, ArrayView<float> Output, float Scale);
 
-public sealed partial class IlgpuBackend
+internal sealed partial class IlgpuBackend
 {
     internal const int ReduceThreads = 128;
     private const int ReduceChunk = ReduceThreads * 32;
