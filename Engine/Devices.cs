@@ -7,6 +7,7 @@ namespace SimilarFaces.Engine;
 /// <summary>A device users can ask for by name; <paramref name="Problem"/> says why it cannot run, when it cannot.</summary>
 public sealed record DeviceInfo(string Name, string Description, bool IsGpu, string? Problem = null)
 {
+    /// <summary>True when the device can run (no <see cref="Problem"/>).</summary>
     public bool IsUsable => Problem == null;
 }
 
@@ -30,6 +31,10 @@ public static class Devices
     /// <summary>What "auto" opens: the first usable GPU, else "cpu".</summary>
     public static string DefaultName => Available().FirstOrDefault(d => d.IsGpu && d.IsUsable)?.Name ?? "cpu";
 
+    /// <summary>
+    /// Opens a device by name ("cpu", "ilgpu-cpu", "cuda:0", "opencl:1" or "auto"); an unknown or unusable
+    /// name is an <see cref="ArgumentException"/> that lists the devices present. Dispose the device when done.
+    /// </summary>
     public static IBackend Open(string name)
     {
         var requested = name.Trim().ToLowerInvariant();

@@ -15,6 +15,7 @@ public sealed class SeededRandom(ulong seed)
         set => _state = value;
     }
 
+    /// <summary>The next 64 random bits.</summary>
     public ulong NextUInt64()
     {
         ulong z = _state += 0x9E3779B97F4A7C15UL;

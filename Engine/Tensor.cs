@@ -34,13 +34,18 @@ public sealed class Tensor : IDisposable
         }
     }
 
+    /// <summary>The device that holds the values.</summary>
     public IBackend Backend { get; }
+    /// <summary>The size of each dimension, outermost first.</summary>
     public int[] Shape { get; }
+    /// <summary>The number of dimensions.</summary>
     public int Rank => Shape.Length;
+    /// <summary>The number of elements.</summary>
     public long Length => Buffer.Length;
 
     /// <summary>The device storage; throws once the tensor is disposed.</summary>
     internal DeviceBuffer Buffer => _storage?.Buffer ?? throw Disposed();
+    /// <summary>True once the tensor has been disposed (by itself or by its scope).</summary>
     public bool IsDisposed => _storage == null;
 
     /// <summary>Set on leaves (parameters, inputs under study) whose gradient is wanted.</summary>
@@ -58,8 +63,10 @@ public sealed class Tensor : IDisposable
     /// <summary>True when gradients flow into or through this tensor.</summary>
     public bool TracksGrad => RequiresGrad || Node != null;
 
+    /// <summary>The shape as text, e.g. "(64,1,100,100)", for messages.</summary>
     public string ShapeText => FormatShape(Shape);
 
+    /// <summary>The size of one dimension; a negative axis counts from the end (-1 is the last).</summary>
     public int Dim(int axis) => Shape[axis < 0 ? Shape.Length + axis : axis];
 
     // ---- creation ---------------------------------------------------------------------------
@@ -74,8 +81,10 @@ public sealed class Tensor : IDisposable
     /// <summary>An uninitialised tensor of the same backend, for an op's output.</summary>
     internal static Tensor Empty(Tensor like, params int[] shape) => Empty(like.Backend, shape);
 
+    /// <summary>A tensor of zeros on <paramref name="backend"/>.</summary>
     public static Tensor Zeros(IBackend backend, params int[] shape) => Full(backend, 0f, shape);
 
+    /// <summary>A tensor with every element set to <paramref name="value"/>.</summary>
     public static Tensor Full(IBackend backend, float value, params int[] shape)
     {
         var t = Empty(backend, shape);
@@ -83,6 +92,7 @@ public sealed class Tensor : IDisposable
         return t;
     }
 
+    /// <summary>A tensor holding a copy of <paramref name="values"/> (row-major), as many as the shape has elements.</summary>
     public static Tensor FromArray(IBackend backend, ReadOnlySpan<float> values, params int[] shape)
     {
         ValidateShape(shape);
@@ -124,6 +134,7 @@ public sealed class Tensor : IDisposable
 
     // ---- host transfer ------------------------------------------------------------------------
 
+    /// <summary>The values, copied to a new host array in row-major order.</summary>
     public float[] ToArray()
     {
         var result = new float[Length];
@@ -131,6 +142,7 @@ public sealed class Tensor : IDisposable
         return result;
     }
 
+    /// <summary>Copies the values to a host span of exactly <see cref="Length"/> elements.</summary>
     public void CopyTo(Span<float> destination)
     {
         if (destination.Length != Length)
@@ -177,6 +189,7 @@ public sealed class Tensor : IDisposable
         Grad = null;
     }
 
+    /// <summary>Returns the storage to the device pool (once no view shares it) and drops the gradient.</summary>
     public void Dispose()
     {
         if (_storage == null) return;
@@ -189,10 +202,12 @@ public sealed class Tensor : IDisposable
         Grad = null;
     }
 
+    /// <summary>The shape and the device, e.g. "Tensor(2,3) on cpu".</summary>
     public override string ToString() => $"Tensor{ShapeText} on {Backend.Name}";
 
     // ---- shape helpers -----------------------------------------------------------------------
 
+    /// <summary>The number of elements of a shape (1 for the scalar shape []).</summary>
     public static long Count(int[] shape)
     {
         long n = 1;
@@ -200,6 +215,7 @@ public sealed class Tensor : IDisposable
         return n;
     }
 
+    /// <summary>A shape as text, e.g. "(2,3)".</summary>
     public static string FormatShape(int[] shape) => "(" + string.Join(",", shape) + ")";
 
     private static void ValidateShape(int[] shape)

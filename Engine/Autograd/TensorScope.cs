@@ -14,6 +14,7 @@ public sealed class TensorScope : IDisposable
     private readonly List<Tensor> _tensors = new();
     private bool _disposed;
 
+    /// <summary>Makes this the innermost scope of the current thread.</summary>
     public TensorScope()
     {
         _outer = _current;
@@ -30,6 +31,7 @@ public sealed class TensorScope : IDisposable
         if (i >= 0) _tensors.RemoveAt(i);
     }
 
+    /// <summary>Disposes every tensor made in the scope; scopes must end in reverse order of creation.</summary>
     public void Dispose()
     {
         if (_disposed) return;

@@ -18,7 +18,7 @@ internal enum UnaryKind
 
 internal enum BinaryKind { Add, Sub, Mul }
 
-public enum PadMode { Replication, Reflection }
+internal enum PadMode { Replication, Reflection }
 
 /// <summary>Shapes of a 2-D convolution: x (N,C,H,W), w (K,C,R,S), y (N,K,OH,OW).</summary>
 internal readonly record struct Conv2dShape(

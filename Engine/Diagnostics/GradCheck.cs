@@ -17,6 +17,7 @@ public sealed record GradCheckCase(
 /// <summary>Worst normalised error of one input's gradient.</summary>
 public sealed record GradCheckResult(string Case, string Op, string Input, int Checked, double MaxError, double Tolerance)
 {
+    /// <summary>True when the worst error is within the tolerance.</summary>
     public bool Passed => MaxError <= Tolerance;
 }
 
@@ -30,9 +31,11 @@ public sealed record GradCheckResult(string Case, string Op, string Input, int C
 /// </summary>
 public static class GradCheck
 {
+    /// <summary>The finite-difference step h.</summary>
     public const float Step = 1e-2f;
     private const int MaxCheckedPerInput = 40;
 
+    /// <summary>Checks every differentiable input of <paramref name="c"/> on <paramref name="backend"/>, with inputs drawn from <paramref name="seed"/>.</summary>
     public static IReadOnlyList<GradCheckResult> Run(GradCheckCase c, IBackend backend, ulong seed = 1)
     {
         var rng = new SeededRandom(seed);

@@ -9,6 +9,7 @@ public static class GradCheckCases
 {
     private const double Smooth = 1e-2;
 
+    /// <summary>Every case, in the order <c>similar-faces gradcheck</c> prints them.</summary>
     public static IReadOnlyList<GradCheckCase> All { get; } =
     [
         Case("Add", "add", "none", r => [U("a", r, 3, 4), U("b", r, 3, 4)], t => Ops.Add(t[0], t[1])),

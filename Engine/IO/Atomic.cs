@@ -12,6 +12,7 @@ public static partial class Atomic
     /// <summary>The journal of a <see cref="WriteTogether"/>: one line per file, "temporary name\ttarget name".</summary>
     internal const string JournalFile = ".atomic-renames";
 
+    /// <summary>Writes <paramref name="path"/> through <paramref name="write"/>: readers see the old file or the whole new one, never a part.</summary>
     public static void Write(string path, Action<Stream> write)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
@@ -28,6 +29,7 @@ public static partial class Atomic
         }
     }
 
+    /// <summary>Writes UTF-8 text atomically, as <see cref="Write"/>.</summary>
     public static void WriteAllText(string path, string text) =>
         Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text)));
 

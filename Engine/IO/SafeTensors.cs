@@ -11,10 +11,14 @@ namespace SimilarFaces.Engine.IO;
 /// </summary>
 public sealed record SafeTensor(string Name, string DType, int[] Shape, float[]? Floats, long[]? Longs, Tensor? Source = null)
 {
+    /// <summary>A float32 array to write.</summary>
     public static SafeTensor F32(string name, int[] shape, float[] values) => new(name, "F32", shape, values, null);
+    /// <summary>An int64 array to write.</summary>
     public static SafeTensor I64(string name, int[] shape, long[] values) => new(name, "I64", shape, null, values);
+    /// <summary>A device tensor to write as float32; its values are downloaded when the file is written.</summary>
     public static SafeTensor Of(string name, Tensor tensor) => new(name, "F32", tensor.Shape, null, null, tensor);
 
+    /// <summary>The number of elements.</summary>
     public long Count => Shape.Aggregate(1L, (a, d) => a * d);
 }
 
@@ -29,12 +33,15 @@ public static class SafeTensors
 {
     private const long MaxHeaderBytes = 100 * 1024 * 1024;
 
+    /// <summary>What a file holds: its tensors by name and its string metadata.</summary>
     public sealed record Contents(IReadOnlyDictionary<string, SafeTensor> Tensors, IReadOnlyDictionary<string, string> Metadata)
     {
+        /// <summary>The tensor named <paramref name="name"/>; a missing one is an error naming <paramref name="file"/>.</summary>
         public SafeTensor Get(string name, string file) =>
             Tensors.TryGetValue(name, out var t) ? t : throw new InvalidDataException($"{file}: tensor '{name}' is missing");
     }
 
+    /// <summary>Reads and validates a file; any defect is an <see cref="InvalidDataException"/> naming it.</summary>
     public static Contents Read(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
@@ -42,6 +49,7 @@ public static class SafeTensors
         return Read(stream, path);
     }
 
+    /// <summary>Reads and validates a stream; errors name it as <paramref name="name"/>.</summary>
     public static Contents Read(Stream stream, string name)
     {
         long fileLength = stream.Length;

@@ -8,6 +8,7 @@ namespace SimilarFaces.Engine.IO;
 /// </summary>
 public static class StateDict
 {
+    /// <summary>A module's parameters, buffers and counters, sorted by name, ready for <see cref="SafeTensors"/> to write.</summary>
     public static IEnumerable<SafeTensor> Of(Module module)
     {
         var entries = new List<(string Name, SafeTensor Tensor)>();

@@ -5,6 +5,7 @@ namespace SimilarFaces.Engine.Nn;
 /// <summary>y = x·Wᵀ + b; W (out,in), b (out), PyTorch's init U(±1/√in).</summary>
 public sealed class Linear : Module
 {
+    /// <summary>A layer of <paramref name="outFeatures"/> outputs over <paramref name="inFeatures"/> inputs, initialised from <paramref name="rng"/>.</summary>
     public Linear(IBackend backend, int inFeatures, int outFeatures, SeededRandom rng, bool bias = true)
     {
         InFeatures = inFeatures;
@@ -13,17 +14,26 @@ public sealed class Linear : Module
         if (bias) Bias = RegisterParameter("bias", UniformParameter(backend, rng, inFeatures, outFeatures));
     }
 
+    /// <summary>Inputs per example.</summary>
     public int InFeatures { get; }
+    /// <summary>Outputs per example.</summary>
     public int OutFeatures { get; }
+    /// <summary>W (out,in).</summary>
     public Tensor Weight { get; }
+    /// <summary>b (out), or null for a layer made without bias.</summary>
     public Tensor? Bias { get; }
 
+    /// <summary>x (N,in) → (N,out).</summary>
     public override Tensor Forward(Tensor x) => Ops.Linear(x, Weight, Bias);
 }
 
 /// <summary>2-D convolution; W (out,in,kh,kw), b (out), PyTorch's init U(±1/√(in·kh·kw)).</summary>
 public sealed class Conv2d : Module
 {
+    /// <summary>
+    /// A convolution from <paramref name="inChannels"/> to <paramref name="outChannels"/> channels with a
+    /// <paramref name="kernel"/> window, initialised from <paramref name="rng"/>; stride (1,1) and zero padding (0,0) by default.
+    /// </summary>
     public Conv2d(IBackend backend, int inChannels, int outChannels, (int H, int W) kernel, SeededRandom rng,
         (int H, int W)? stride = null, (int H, int W)? padding = null, bool bias = true)
     {
@@ -34,48 +44,69 @@ public sealed class Conv2d : Module
         if (bias) Bias = RegisterParameter("bias", UniformParameter(backend, rng, fanIn, outChannels));
     }
 
+    /// <summary>W (out,in,kh,kw).</summary>
     public Tensor Weight { get; }
+    /// <summary>b (out), or null for a layer made without bias.</summary>
     public Tensor? Bias { get; }
+    /// <summary>The step between windows, in rows and columns.</summary>
     public (int H, int W) Stride { get; }
+    /// <summary>Zero padding added on each side of the height and width.</summary>
     public (int H, int W) Padding { get; }
 
+    /// <summary>x (N,C,H,W) → (N,K,OH,OW).</summary>
     public override Tensor Forward(Tensor x) => Ops.Conv2d(x, Weight, Bias, Stride, Padding);
 }
 
+/// <summary>Pads height and width by <c>padding</c> on every side, repeating edge values.</summary>
 public sealed class ReplicationPad2d(int padding) : Module
 {
+    /// <summary>Rows or columns added on each side.</summary>
     public int Padding { get; } = padding;
+    /// <summary>x (N,C,H,W) → (N,C,H+2p,W+2p).</summary>
     public override Tensor Forward(Tensor x) => Ops.ReplicationPad2d(x, Padding, Padding, Padding, Padding);
 }
 
+/// <summary>Pads height and width by <c>padding</c> on every side, mirroring at the edges.</summary>
 public sealed class ReflectionPad2d(int padding) : Module
 {
+    /// <summary>Rows or columns added on each side.</summary>
     public int Padding { get; } = padding;
+    /// <summary>x (N,C,H,W) → (N,C,H+2p,W+2p).</summary>
     public override Tensor Forward(Tensor x) => Ops.ReflectionPad2d(x, Padding, Padding, Padding, Padding);
 }
 
+/// <summary>Maximum over <c>kernel</c> windows, moved by <c>stride</c> (the kernel by default).</summary>
 public sealed class MaxPool2d((int H, int W) kernel, (int H, int W)? stride = null) : Module
 {
+    /// <summary>The window size.</summary>
     public (int H, int W) Kernel { get; } = kernel;
+    /// <summary>The step between windows.</summary>
     public (int H, int W) Stride { get; } = stride ?? kernel;
+    /// <summary>x (N,C,H,W) → (N,C,OH,OW).</summary>
     public override Tensor Forward(Tensor x) => Ops.MaxPool2d(x, Kernel, Stride);
 }
 
+/// <summary>max(x, 0) element-wise.</summary>
 public sealed class ReLU : Module
 {
+    /// <summary>Same shape as x.</summary>
     public override Tensor Forward(Tensor x) => Ops.Relu(x);
 }
 
+/// <summary>(N, ...) → (N, product of the rest).</summary>
 public sealed class Flatten : Module
 {
+    /// <summary>A view of x as (N, features).</summary>
     public override Tensor Forward(Tensor x) => Ops.Flatten(x);
 }
 
 /// <summary>Dropout whose masks come from its own seeded stream: one new seed per forward pass.</summary>
 public sealed class Dropout(float p, SeededRandom rng) : Module
 {
+    /// <summary>The probability that an element is dropped.</summary>
     public float P { get; } = p;
 
+    /// <summary>Drops elements in training mode; the identity in evaluation mode.</summary>
     public override Tensor Forward(Tensor x) => Ops.Dropout(x, P, rng.NextUInt64(), Training);
 }
 
@@ -87,6 +118,7 @@ public class BatchNorm : Module
 {
     private long _batchesTracked;
 
+    /// <summary>Channel-wise normalisation of inputs whose rank is one of <paramref name="ranks"/>.</summary>
     protected BatchNorm(IBackend backend, int channels, int[] ranks, float eps, float momentum)
     {
         Ranks = ranks;
@@ -98,15 +130,24 @@ public class BatchNorm : Module
         RunningVar = RegisterBuffer("running_var", Tensor.PersistentFull(backend, 1f, [channels]));
     }
 
+    /// <summary>The input ranks this layer accepts.</summary>
     public int[] Ranks { get; }
+    /// <summary>Added to the variance before the square root.</summary>
     public float Eps { get; }
+    /// <summary>Weight of the batch statistic in each running-statistic update.</summary>
     public float Momentum { get; }
+    /// <summary>γ (C), initialised to 1.</summary>
     public Tensor Weight { get; }
+    /// <summary>β (C), initialised to 0.</summary>
     public Tensor Bias { get; }
+    /// <summary>The running mean (C), used in evaluation mode.</summary>
     public Tensor RunningMean { get; }
+    /// <summary>The running unbiased variance (C), used in evaluation mode.</summary>
     public Tensor RunningVar { get; }
+    /// <summary>How many training forwards have updated the running statistics (PyTorch's num_batches_tracked).</summary>
     public long BatchesTracked => _batchesTracked;
 
+    /// <summary>Normalises x with batch statistics in training mode, running statistics in evaluation mode.</summary>
     public override Tensor Forward(Tensor x)
     {
         if (Array.IndexOf(Ranks, x.Rank) < 0)
@@ -115,8 +156,10 @@ public class BatchNorm : Module
         return Ops.BatchNorm(x, Weight, Bias, RunningMean, RunningVar, Training, Momentum, Eps);
     }
 
+    /// <summary>num_batches_tracked.</summary>
     protected override IEnumerable<(string Name, long Value)> OwnCounters() => [("num_batches_tracked", _batchesTracked)];
 
+    /// <summary>Restores num_batches_tracked.</summary>
     protected override void SetOwnCounter(string name, long value)
     {
         if (name != "num_batches_tracked") base.SetOwnCounter(name, value);
@@ -124,8 +167,10 @@ public class BatchNorm : Module
     }
 }
 
+/// <summary>Batch normalisation of (N,C) or (N,C,L) inputs, as <c>nn.BatchNorm1d</c>.</summary>
 public sealed class BatchNorm1d(IBackend backend, int channels, float eps = 1e-5f, float momentum = 0.1f)
     : BatchNorm(backend, channels, [2, 3], eps, momentum);
 
+/// <summary>Batch normalisation of (N,C,H,W) inputs, as <c>nn.BatchNorm2d</c>.</summary>
 public sealed class BatchNorm2d(IBackend backend, int channels, float eps = 1e-5f, float momentum = 0.1f)
     : BatchNorm(backend, channels, [4], eps, momentum);

@@ -13,10 +13,13 @@ public abstract class Module : IDisposable
     private readonly List<(string Name, Tensor Tensor)> _buffers = new();
     private readonly List<(string Name, Module Module)> _children = new();
 
+    /// <summary>True in training mode (the default); see <see cref="Train"/> and <see cref="Eval"/>.</summary>
     public bool Training { get; private set; } = true;
 
+    /// <summary>Applies the module to a batch.</summary>
     public abstract Tensor Forward(Tensor x);
 
+    /// <summary>Adds a trained tensor under <paramref name="name"/>; it is marked <see cref="Tensor.RequiresGrad"/>.</summary>
     protected Tensor RegisterParameter(string name, Tensor tensor)
     {
         tensor.RequiresGrad = true;
@@ -24,27 +27,34 @@ public abstract class Module : IDisposable
         return tensor;
     }
 
+    /// <summary>Adds a state tensor that is saved with the module but not trained.</summary>
     protected Tensor RegisterBuffer(string name, Tensor tensor)
     {
         _buffers.Add((name, tensor));
         return tensor;
     }
 
+    /// <summary>Adds a child module; its names are prefixed with <paramref name="name"/> and a dot.</summary>
     protected T RegisterModule<T>(string name, T module) where T : Module
     {
         _children.Add((name, module));
         return module;
     }
 
+    /// <summary>Every trained tensor of this module and those below it, under its state_dict name, e.g. "0.weight".</summary>
     public IEnumerable<(string Name, Tensor Tensor)> NamedParameters() => Walk(m => m._parameters);
+    /// <summary>Every state tensor (not trained) of this module and those below it, under its state_dict name.</summary>
     public IEnumerable<(string Name, Tensor Tensor)> NamedBuffers() => Walk(m => m._buffers);
+    /// <summary>Every trained tensor, in the order <see cref="NamedParameters"/> gives; what an optimizer takes.</summary>
     public IEnumerable<Tensor> Parameters() => NamedParameters().Select(p => p.Tensor);
 
     /// <summary>Integer state of this module (names relative to it); BatchNorm has num_batches_tracked.</summary>
     protected virtual IEnumerable<(string Name, long Value)> OwnCounters() => [];
+    /// <summary>Restores one of this module's own counters; throws for a name it does not have.</summary>
     protected virtual void SetOwnCounter(string name, long value) =>
         throw new ArgumentException($"{GetType().Name} has no counter '{name}'");
 
+    /// <summary>Every integer counter of this module and those below it, under its state_dict name.</summary>
     public IEnumerable<(string Name, long Value)> NamedCounters()
     {
         foreach (var c in OwnCounters()) yield return c;
@@ -53,6 +63,7 @@ public abstract class Module : IDisposable
                 yield return ($"{childName}.{name}", value);
     }
 
+    /// <summary>Restores a counter by its state_dict name, e.g. "1.num_batches_tracked".</summary>
     public void SetCounter(string name, long value)
     {
         int dot = name.IndexOf('.');
@@ -69,6 +80,7 @@ public abstract class Module : IDisposable
         SetOwnCounter(name, value);
     }
 
+    /// <summary>The number of trained values.</summary>
     public long ParameterCount => NamedParameters().Sum(p => p.Tensor.Length);
 
     /// <summary>Training mode (batch statistics, dropout on) or eval mode, for this module and all below it.</summary>
@@ -78,8 +90,10 @@ public abstract class Module : IDisposable
         foreach (var (_, child) in _children) child.Train(training);
     }
 
+    /// <summary>Evaluation mode (running statistics, no dropout), for this module and all below it.</summary>
     public void Eval() => Train(false);
 
+    /// <summary>Drops the gradient of every parameter.</summary>
     public void ZeroGrad()
     {
         foreach (var p in Parameters()) p.ZeroGrad();
@@ -93,6 +107,7 @@ public abstract class Module : IDisposable
                 yield return ($"{childName}.{name}", tensor);
     }
 
+    /// <summary>Frees every parameter, buffer and child module.</summary>
     public virtual void Dispose()
     {
         foreach (var (_, t) in _parameters) t.Dispose();

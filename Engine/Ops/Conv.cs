@@ -13,6 +13,10 @@ namespace SimilarFaces.Engine;
 /// </summary>
 public static partial class Ops
 {
+    /// <summary>
+    /// 2-D convolution of x (N,C,H,W) with weight (K,C,R,S) and an optional bias (K), as <c>F.conv2d</c>;
+    /// stride defaults to (1,1), zero padding to (0,0). Returns y (N,K,OH,OW).
+    /// </summary>
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias = null,
         (int H, int W)? stride = null, (int H, int W)? padding = null)
     {

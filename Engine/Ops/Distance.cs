@@ -10,6 +10,7 @@ namespace SimilarFaces.Engine;
 /// </summary>
 public static partial class Ops
 {
+    /// <summary>Distance ‖a_i − b_i + eps‖₂ between matching rows of a and b (N,D), as (N,1), as <c>F.pairwise_distance</c>.</summary>
     public static Tensor PairwiseDistance(Tensor a, Tensor b, float eps = 1e-6f)
     {
         const string op = "PairwiseDistance";

@@ -10,6 +10,10 @@ namespace SimilarFaces.Engine;
 /// </summary>
 public static partial class Ops
 {
+    /// <summary>
+    /// Inverted dropout with drop probability p in [0, 1); the mask is a function of <paramref name="seed"/> only,
+    /// the same on every device. Returns x itself when not <paramref name="training"/> or p = 0.
+    /// </summary>
     public static Tensor Dropout(Tensor x, float p, ulong seed, bool training)
     {
         Check.That(p >= 0f && p < 1f, "Dropout", $"probability must be in [0, 1), got {p}");

@@ -16,8 +16,11 @@ namespace SimilarFaces.Engine;
 /// </summary>
 public static partial class Ops
 {
+    /// <summary>a + b, element-wise; a and b have the same shape.</summary>
     public static Tensor Add(Tensor a, Tensor b) => Binary("Add", BinaryKind.Add, a, b);
+    /// <summary>a − b, element-wise; a and b have the same shape.</summary>
     public static Tensor Sub(Tensor a, Tensor b) => Binary("Sub", BinaryKind.Sub, a, b);
+    /// <summary>a · b, element-wise; a and b have the same shape.</summary>
     public static Tensor Mul(Tensor a, Tensor b) => Binary("Mul", BinaryKind.Mul, a, b);
 
     private static Tensor Binary(string op, BinaryKind kind, Tensor a, Tensor b)
@@ -39,11 +42,17 @@ public static partial class Ops
         });
     }
 
+    /// <summary>x + s for every element.</summary>
     public static Tensor AddScalar(Tensor x, float s) => Unary("AddScalar", UnaryKind.AddScalar, x, s);
+    /// <summary>x · s for every element.</summary>
     public static Tensor MulScalar(Tensor x, float s) => Unary("MulScalar", UnaryKind.MulScalar, x, s);
+    /// <summary>x² for every element.</summary>
     public static Tensor Square(Tensor x) => Unary("Square", UnaryKind.Square, x, 0f);
+    /// <summary>√x for every element; its gradient is infinite at 0.</summary>
     public static Tensor Sqrt(Tensor x) => Unary("Sqrt", UnaryKind.Sqrt, x, 0f);
+    /// <summary>max(x, 0) for every element; the gradient at 0 is 0, as PyTorch.</summary>
     public static Tensor Relu(Tensor x) => Unary("Relu", UnaryKind.Relu, x, 0f);
+    /// <summary>max(x, min) for every element; the gradient passes where x ≥ min, as <c>torch.clamp</c>.</summary>
     public static Tensor ClampMin(Tensor x, float min) => Unary("ClampMin", UnaryKind.ClampMin, x, min);
 
     private static Tensor Unary(string op, UnaryKind kind, Tensor x, float scalar)

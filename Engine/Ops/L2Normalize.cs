@@ -10,6 +10,7 @@ namespace SimilarFaces.Engine;
 /// </summary>
 public static partial class Ops
 {
+    /// <summary>Each row of x (N,D) divided by max(its length, eps), as <c>F.normalize(x, dim=1)</c>.</summary>
     public static Tensor L2Normalize(Tensor x, float eps = 1e-12f)
     {
         const string op = "L2Normalize";

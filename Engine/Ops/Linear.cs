@@ -11,6 +11,7 @@ namespace SimilarFaces.Engine;
 /// </summary>
 public static partial class Ops
 {
+    /// <summary>x (N,in) · weightᵀ (in,out) + bias (out), as <c>F.linear</c>; returns (N,out).</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
     {
         const string op = "Linear";

@@ -14,6 +14,10 @@ namespace SimilarFaces.Engine;
 /// </summary>
 public static partial class Ops
 {
+    /// <summary>
+    /// Batch normalisation of x (N,C), (N,C,L) or (N,C,H,W) per channel, as <c>F.batch_norm</c>: in training, with the
+    /// batch's statistics, updating the running ones in place; otherwise with the running statistics.
+    /// </summary>
     public static Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
         bool training, float momentum = 0.1f, float eps = 1e-5f)
     {

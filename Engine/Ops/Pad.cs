@@ -12,9 +12,14 @@ namespace SimilarFaces.Engine;
 /// </summary>
 public static partial class Ops
 {
+    /// <summary>Pads the last two dimensions by repeating the edge values, as <c>nn.ReplicationPad2d</c>.</summary>
     public static Tensor ReplicationPad2d(Tensor x, int left, int right, int top, int bottom) =>
         Pad2d("ReplicationPad2d", PadMode.Replication, x, left, right, top, bottom);
 
+    /// <summary>
+    /// Pads the last two dimensions by mirroring at the edges (the edge not repeated), as <c>nn.ReflectionPad2d</c>;
+    /// each pad must be smaller than the dimension it pads.
+    /// </summary>
     public static Tensor ReflectionPad2d(Tensor x, int left, int right, int top, int bottom) =>
         Pad2d("ReflectionPad2d", PadMode.Reflection, x, left, right, top, bottom);
 

@@ -11,6 +11,7 @@ namespace SimilarFaces.Engine;
 /// </summary>
 public static partial class Ops
 {
+    /// <summary>Maximum over kernel windows of the last two dimensions of x (N,C,H,W) or (C,H,W); stride defaults to the kernel.</summary>
     public static Tensor MaxPool2d(Tensor x, (int H, int W) kernel, (int H, int W)? stride = null)
     {
         const string op = "MaxPool2d";

@@ -8,6 +8,7 @@ namespace SimilarFaces.Engine;
 /// </summary>
 public static partial class Ops
 {
+    /// <summary>The same elements under another shape with the same element count (a view that shares storage).</summary>
     public static Tensor Reshape(Tensor x, params int[] shape)
     {
         Check.That(Tensor.Count(shape) == x.Length, "Reshape",

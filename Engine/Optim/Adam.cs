@@ -3,7 +3,7 @@ using SimilarFaces.Engine.Backends;
 namespace SimilarFaces.Engine.Optim;
 
 /// <summary>
-/// Adam (Kingma & Ba) with PyTorch's semantics, t counted from 1:
+/// Adam (Kingma &amp; Ba) with PyTorch's semantics, t counted from 1:
 ///   g = ∇ + λ·θ;  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
 ///   θ = θ − (lr/(1−β1^t)) · m / (√v/√(1−β2^t) + eps)
 /// </summary>
@@ -11,6 +11,7 @@ public sealed class Adam : Optimizer
 {
     private readonly Tensor[] _m, _v;
 
+    /// <summary>Adam over <paramref name="parameters"/> with PyTorch's defaults; <paramref name="weightDecay"/> is L2 added to the gradient.</summary>
     public Adam(IEnumerable<Tensor> parameters, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
         float eps = 1e-8f, float weightDecay = 0f) : base(parameters)
     {
@@ -26,12 +27,18 @@ public sealed class Adam : Optimizer
         _v = Parameters.Select(StateLike).ToArray();
     }
 
+    /// <summary>Step size; may change between steps (schedules).</summary>
     public float LearningRate { get; set; }
+    /// <summary>Decay of the gradient's running mean.</summary>
     public float Beta1 { get; }
+    /// <summary>Decay of the squared gradient's running mean.</summary>
     public float Beta2 { get; }
+    /// <summary>Added to the denominator.</summary>
     public float Eps { get; }
+    /// <summary>L2 coefficient added to the gradient.</summary>
     public float WeightDecay { get; }
 
+    /// <summary>Updates every parameter that has a gradient.</summary>
     public override void Step()
     {
         Steps++;
@@ -45,6 +52,7 @@ public sealed class Adam : Optimizer
         }
     }
 
+    /// <summary>exp_avg and exp_avg_sq of each parameter, as "{index}.exp_avg" and "{index}.exp_avg_sq".</summary>
     public override IEnumerable<(string Name, Tensor Tensor)> NamedState()
     {
         for (int i = 0; i < Parameters.Count; i++)
@@ -54,6 +62,7 @@ public sealed class Adam : Optimizer
         }
     }
 
+    /// <summary>Frees the moment tensors.</summary>
     public override void Dispose()
     {
         foreach (var t in _m) t.Dispose();

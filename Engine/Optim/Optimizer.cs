@@ -3,6 +3,7 @@ namespace SimilarFaces.Engine.Optim;
 /// <summary>Updates parameters from their gradients, one fused kernel per parameter tensor.</summary>
 public abstract class Optimizer : IDisposable
 {
+    /// <summary>Takes the parameters to update; each must require gradients.</summary>
     protected Optimizer(IEnumerable<Tensor> parameters)
     {
         Parameters = parameters.ToArray();
@@ -10,6 +11,7 @@ public abstract class Optimizer : IDisposable
             if (!p.RequiresGrad) throw new ArgumentException($"{GetType().Name}: parameter {p.ShapeText} does not require gradients");
     }
 
+    /// <summary>The tensors this optimizer updates.</summary>
     public IReadOnlyList<Tensor> Parameters { get; }
 
     /// <summary>Number of completed steps.</summary>
@@ -18,6 +20,7 @@ public abstract class Optimizer : IDisposable
     /// <summary>Applies one update to every parameter that has a gradient.</summary>
     public abstract void Step();
 
+    /// <summary>Drops the gradient of every parameter, before the next backward pass.</summary>
     public void ZeroGrad()
     {
         foreach (var p in Parameters) p.ZeroGrad();
@@ -29,6 +32,7 @@ public abstract class Optimizer : IDisposable
     /// <summary>Restores the step count (state tensors are restored in place through <see cref="NamedState"/>).</summary>
     public void RestoreSteps(long steps) => Steps = steps;
 
+    /// <summary>Frees the state tensors.</summary>
     public abstract void Dispose();
 
     /// <summary>A persistent zero tensor shaped like a parameter (optimiser state lives across scopes).</summary>

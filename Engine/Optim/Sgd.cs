@@ -10,6 +10,7 @@ public sealed class Sgd : Optimizer
 {
     private readonly Tensor[] _momentum;
 
+    /// <summary>SGD over <paramref name="parameters"/> with PyTorch's options; <paramref name="weightDecay"/> is L2 added to the gradient.</summary>
     public Sgd(IEnumerable<Tensor> parameters, float learningRate, float momentum = 0f, float dampening = 0f,
         float weightDecay = 0f, bool nesterov = false) : base(parameters)
     {
@@ -24,12 +25,18 @@ public sealed class Sgd : Optimizer
         _momentum = Parameters.Select(StateLike).ToArray();
     }
 
+    /// <summary>Step size; may change between steps (schedules).</summary>
     public float LearningRate { get; set; }
+    /// <summary>Momentum factor (0: plain SGD).</summary>
     public float Momentum { get; }
+    /// <summary>Dampening of the gradient in the momentum update.</summary>
     public float Dampening { get; }
+    /// <summary>L2 coefficient added to the gradient.</summary>
     public float WeightDecay { get; }
+    /// <summary>Nesterov momentum.</summary>
     public bool Nesterov { get; }
 
+    /// <summary>Updates every parameter that has a gradient.</summary>
     public override void Step()
     {
         var h = new SgdStepParameters(LearningRate, Momentum, Dampening, WeightDecay, Nesterov, FirstStep: Steps == 0);
@@ -42,11 +49,13 @@ public sealed class Sgd : Optimizer
         }
     }
 
+    /// <summary>The momentum buffer of each parameter, as "{index}.momentum_buffer".</summary>
     public override IEnumerable<(string Name, Tensor Tensor)> NamedState()
     {
         for (int i = 0; i < Parameters.Count; i++) yield return ($"{i}.momentum_buffer", _momentum[i]);
     }
 
+    /// <summary>Frees the momentum buffers.</summary>
     public override void Dispose()
     {
         foreach (var t in _momentum) t.Dispose();

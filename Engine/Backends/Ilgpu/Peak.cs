@@ -19,7 +19,7 @@ internal sealed partial class IlgpuBackend
     /// <summary>Threads of one <see cref="FmaPeak"/> launch: four times what the device holds resident.</summary>
     internal int FmaPeakThreads => 4 * _accelerator.NumMultiprocessors * _accelerator.MaxNumThreadsPerMultiprocessor;
 
-    /// <summary>FLOPs of one launch over <paramref name="sink"/> (one thread per element): 2 per FMA.</summary>
+    /// <summary>FLOPs of one launch of <paramref name="threads"/> threads: 2 per FMA.</summary>
     internal static double FmaPeakFlops(long threads, int iterations) => 2.0 * threads * iterations * 2 * FmaPeakChains;
 
     internal void FmaPeak(DeviceBuffer sink, int iterations) =>

@@ -30,7 +30,7 @@ internal readonly record struct ChannelMajor(ArrayView<float> X, int Channels, i
     public float Load(int c, int j) => X[IlgpuBackend.ChannelIndex(c, j, Channels, Length)];
 }
 
-/// <param name="Partials">chunk totals (segments · ChunksPerSegment), used when ChunksPerSegment &gt; 1</param>
+/// <summary>A reduction launch; Partials holds chunk totals (segments · ChunksPerSegment), used when ChunksPerSegment &gt; 1.</summary>
 internal readonly record struct ReduceArgs<TSource>(
     TSource Source, int Count, int ChunksPerSegment, ArrayView<float> Partials, ArrayView<float> Output, float Scale)
     where TSource : struct, IReductionSource;
