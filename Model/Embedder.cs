@@ -1,5 +1,6 @@
 using SimilarFaces.Engine;
 using SimilarFaces.Engine.Autograd;
+using SimilarFaces.Engine.Nn;
 using SimilarFaces.Model.Data;
 
 namespace SimilarFaces.Model;
@@ -32,10 +33,10 @@ public static class Embedder
         if (mode == BatchNormInference.PerImageStatistics) batchSize = 1;
         var result = new float[data.Count][];
         var pixels = new float[batchSize * size];
-        // Per-image statistics must not leak into the stored running statistics: restore them afterwards.
-        var saved = model.NamedBuffers().Select(b => (b.Tensor, Values: b.Tensor.ToArray())).ToList();
+        var norms = model.Modules().OfType<BatchNorm>().Select(norm => (norm, norm.UseBatchStatistics)).ToList();
         bool wasTraining = model.Training;
-        model.Train(mode == BatchNormInference.PerImageStatistics);
+        model.Eval();
+        foreach (var (norm, _) in norms) norm.UseBatchStatistics = mode == BatchNormInference.PerImageStatistics;
         try
         {
             using var noGrad = Tape.NoGrad();
@@ -61,7 +62,7 @@ public static class Embedder
         finally
         {
             model.Train(wasTraining);
-            foreach (var (tensor, values) in saved) tensor.CopyFrom(values);
+            foreach (var (norm, used) in norms) norm.UseBatchStatistics = used;
         }
         return result;
     }

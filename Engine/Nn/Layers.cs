@@ -147,11 +147,21 @@ public class BatchNorm : Module
     /// <summary>How many training forwards have updated the running statistics (PyTorch's num_batches_tracked).</summary>
     public long BatchesTracked => _batchesTracked;
 
-    /// <summary>Normalises x with batch statistics in training mode, running statistics in evaluation mode.</summary>
+    /// <summary>
+    /// When set, every batch is normalised with its own statistics in either mode, and the running statistics and
+    /// <see cref="BatchesTracked"/> are left alone: inference as the seed notebook tests, one image per batch.
+    /// </summary>
+    public bool UseBatchStatistics { get; set; }
+
+    /// <summary>
+    /// Normalises x with batch statistics in training mode (updating the running ones) or with
+    /// <see cref="UseBatchStatistics"/>, else with the running statistics.
+    /// </summary>
     public override Tensor Forward(Tensor x)
     {
         if (Array.IndexOf(Ranks, x.Rank) < 0)
             throw new ArgumentException($"{GetType().Name}: input must have rank {string.Join(" or ", Ranks)}, got shape {x.ShapeText}");
+        if (UseBatchStatistics) return Ops.BatchNorm(x, Weight, Bias, null, null, training: true, Momentum, Eps);
         if (Training) _batchesTracked++;
         return Ops.BatchNorm(x, Weight, Bias, RunningMean, RunningVar, Training, Momentum, Eps);
     }

@@ -45,6 +45,15 @@ public abstract class Module : IDisposable
     public IEnumerable<(string Name, Tensor Tensor)> NamedParameters() => Walk(m => m._parameters);
     /// <summary>Every state tensor (not trained) of this module and those below it, under its state_dict name.</summary>
     public IEnumerable<(string Name, Tensor Tensor)> NamedBuffers() => Walk(m => m._buffers);
+    /// <summary>This module and every module below it, depth first.</summary>
+    public IEnumerable<Module> Modules()
+    {
+        yield return this;
+        foreach (var (_, child) in _children)
+            foreach (var module in child.Modules())
+                yield return module;
+    }
+
     /// <summary>Every trained tensor, in the order <see cref="NamedParameters"/> gives; what an optimizer takes.</summary>
     public IEnumerable<Tensor> Parameters() => NamedParameters().Select(p => p.Tensor);
 

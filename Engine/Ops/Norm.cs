@@ -16,17 +16,21 @@ public static partial class Ops
 {
     /// <summary>
     /// Batch normalisation of x (N,C), (N,C,L) or (N,C,H,W) per channel, as <c>F.batch_norm</c>: in training, with the
-    /// batch's statistics, updating the running ones in place; otherwise with the running statistics.
+    /// batch's statistics, updating the running ones in place when they are given (null: nothing is updated);
+    /// otherwise with the running statistics, which are then required.
     /// </summary>
-    public static Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+    public static Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor? runningMean, Tensor? runningVar,
         bool training, float momentum = 0.1f, float eps = 1e-5f)
     {
         const string op = "BatchNorm";
         Check.Rank(op, "input", x, 2, 3, 4);
         int n = x.Shape[0], c = x.Shape[1];
         int l = (int)(x.Length / ((long)n * c));
+        Check.That((runningMean == null) == (runningVar == null), op, "running_mean and running_var must be given together");
+        Check.That(training || runningMean != null, op, "evaluation mode needs the running statistics");
         foreach (var (name, t) in new[] { ("weight", gamma), ("bias", beta), ("running_mean", runningMean), ("running_var", runningVar) })
         {
+            if (t == null) continue;
             Check.SameBackend(op, x, t);
             Check.That(t.Rank == 1 && t.Shape[0] == c, op, $"{name} {t.ShapeText} does not match the {c} channels of input {x.ShapeText}");
         }
@@ -38,13 +42,14 @@ public static partial class Ops
 
         if (!training)
         {
-            backend.BatchNormEvalForward(s, x.Buffer, gamma.Buffer, beta.Buffer, runningMean.Buffer, runningVar.Buffer, y.Buffer, eps);
+            Tensor storedMean = runningMean!, storedVar = runningVar!;
+            backend.BatchNormEvalForward(s, x.Buffer, gamma.Buffer, beta.Buffer, storedMean.Buffer, storedVar.Buffer, y.Buffer, eps);
             return Tape.Record(y, op, [x, gamma, beta], dy =>
             {
                 var dx = Tensor.Empty(x, x.Shape);
                 var dgamma = Tensor.Empty(x, gamma.Shape);
                 var dbeta = Tensor.Empty(x, beta.Shape);
-                backend.BatchNormEvalBackward(s, x.Buffer, dy.Buffer, gamma.Buffer, runningMean.Buffer, runningVar.Buffer,
+                backend.BatchNormEvalBackward(s, x.Buffer, dy.Buffer, gamma.Buffer, storedMean.Buffer, storedVar.Buffer,
                     dx.Buffer, dgamma.Buffer, dbeta.Buffer, eps);
                 Tape.Accumulate(x, dx);
                 Tape.Accumulate(gamma, dgamma);
@@ -54,6 +59,9 @@ public static partial class Ops
 
         var mean = Tensor.Empty(x, c);
         var invStd = Tensor.Empty(x, c);
+        // Without running statistics, scratch ones take the kernel's update and are dropped with the scope.
+        runningMean ??= Tensor.Zeros(backend, c);
+        runningVar ??= Tensor.Full(backend, 1f, c);
         backend.BatchNormTrainForward(s, x.Buffer, gamma.Buffer, beta.Buffer, y.Buffer, mean.Buffer, invStd.Buffer,
             runningMean.Buffer, runningVar.Buffer, eps, momentum);
         return Tape.Record(y, op, [x, gamma, beta], dy =>

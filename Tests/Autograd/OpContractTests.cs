@@ -104,6 +104,38 @@ public sealed class OpContractTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    public void BatchNormWithoutRunningStatisticsNormalisesAsTrainingAndUpdatesNothing()
+    {
+        using var scope = new TensorScope();
+        var values = Enumerable.Range(0, 24).Select(i => MathF.Sin(i * 1.7f) * (1 + i % 3)).ToArray();
+        Tensor Input() => Tensor.FromArray(Backend, values, 4, 3, 2);
+        Tensor Parameter(params float[] v)
+        {
+            var t = Tensor.FromArray(Backend, v, 3);
+            t.RequiresGrad = true;
+            return t;
+        }
+        var (gamma, beta) = (Parameter(1.5f, 0.5f, -1f), Parameter(0.1f, 0f, -0.2f));
+        var (mean, variance) = (Tensor.FromArray(Backend, [0.3f, -0.1f, 2f], 3), Tensor.FromArray(Backend, [0.5f, 1f, 4f], 3));
+        var (meanBefore, varianceBefore) = (mean.ToArray(), variance.ToArray());
+
+        var alone = Ops.BatchNorm(Input(), gamma, beta, null, null, training: true);
+        Ops.Sum(Ops.Square(alone)).Backward();
+        var (dgammaAlone, dbetaAlone) = (gamma.Grad!.ToArray(), beta.Grad!.ToArray());
+        Assert.That(mean.ToArray(), Is.EqualTo(meanBefore));
+        Assert.That(variance.ToArray(), Is.EqualTo(varianceBefore));
+
+        gamma.ZeroGrad();
+        beta.ZeroGrad();
+        var tracked = Ops.BatchNorm(Input(), gamma, beta, mean, variance, training: true);
+        Ops.Sum(Ops.Square(tracked)).Backward();
+        Assert.That(alone.ToArray(), Is.EqualTo(tracked.ToArray()), "the batch's own statistics either way");
+        Assert.That(gamma.Grad!.ToArray(), Is.EqualTo(dgammaAlone));
+        Assert.That(beta.Grad!.ToArray(), Is.EqualTo(dbetaAlone));
+        Assert.That(mean.ToArray(), Is.Not.EqualTo(meanBefore), "given running statistics are updated");
+    }
+
+    [Test]
     public void NormalisationDistanceAndLossesRefuseBadArguments()
     {
         using var other = new CpuBackend();
@@ -119,6 +151,9 @@ public sealed class OpContractTests(string device) : DeviceTest(device)
         Refused(() => BatchNorm(T(2, 3), true, onOther: Tensor.Zeros(other, 3)), "BatchNorm", "different devices");
         Refused(() => BatchNorm(T(1, 3), true), "BatchNorm", "training needs more than one value per channel, got input (1,3)");
         Assert.That(BatchNorm(T(1, 3), false).Shape, Is.EqualTo(new[] { 1, 3 }), "evaluation uses the running statistics: one row is enough");
+        Refused(() => Ops.BatchNorm(T(2, 3), T(3), T(3), null, null, false), "BatchNorm", "evaluation mode needs the running statistics");
+        Refused(() => Ops.BatchNorm(T(2, 3), T(3), T(3), T(3), null, true), "BatchNorm", "running_mean and running_var must be given together");
+        Refused(() => Ops.BatchNorm(T(2, 3), T(3), T(3), null, T(3), true), "running_mean and running_var must be given together");
 
         Refused(() => Ops.L2Normalize(T(2, 3, 1)), "L2Normalize", "input must have rank 2");
         Refused(() => Ops.L2Normalize(T(2, 3), eps: 0f), "L2Normalize", "eps must be positive, got 0");
