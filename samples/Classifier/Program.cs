@@ -58,7 +58,7 @@ int Run()
     Console.WriteLine($"data: {TrainCount} training and {TestCount} test images of {Size}×{Size}, {Classes} classes ({string.Join(", ", classNames)})");
 
     // <define-network>
-    // Images (N,1,16,16) → logits (N,4). Each layer draws its initial weights from rng (PyTorch's default init).
+    // Images (N,1,16,16) → logits (N,Classes = 4). Each layer draws its initial weights from rng (PyTorch's init).
     Sequential NewNetwork(SeededRandom rng) => new(
         new Conv2d(device, 1, 8, (3, 3), rng, padding: (1, 1)),   // → (N,8,16,16)
         new ReLU(),
@@ -74,7 +74,8 @@ int Run()
     Console.WriteLine($"network: {network.ParameterCount} parameters");
 
     // <train>
-    // train.Images: TrainCount images of 16×16 floats, one after another; train.Labels: their classes, 0..3.
+    // train.Images holds TrainCount images of Size×Size floats one after another, train.Labels their classes 0..3.
+    // Shuffled(n, rng) is 0..n−1 in a random order; Gather copies the images and labels at those indices into a batch.
     using var adam = new Adam(network.Parameters(), learningRate: 5e-3f);
     var shuffleRng = new SeededRandom(Seed + 1);
     for (int epoch = 1; epoch <= Epochs; epoch++)
@@ -101,11 +102,11 @@ int Run()
     {
         using var noGrad = Tape.NoGrad();    // inference: record no graph
         using var scope = new TensorScope();
-        var input = Tensor.FromArray(device, images, images.Length / Pixels, 1, Size, Size);
+        var input = Tensor.FromArray(device, images, images.Length / (Size * Size), 1, Size, Size);
         return model.Forward(input).ToArray(); // (N,4) row-major
     }
 
-    int[] predicted = ArgMax(Logits(network, test.Images));
+    int[] predicted = ArgMax(Logits(network, test.Images)); // the class of highest logit in each row
     // </predict>
     int correct = predicted.Where((p, i) => p == test.Labels[i]).Count();
     double accuracy = (double)correct / TestCount;
