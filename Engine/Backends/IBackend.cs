@@ -88,7 +88,7 @@ public interface IBackend : IDisposable
     /// <summary>y (planes, OH, OW) = max over each window of x (planes, H, W).</summary>
     internal void MaxPool2dForward(in Pool2dShape s, DeviceBuffer x, DeviceBuffer y);
 
-    /// <summary>dx: each window's dy goes to the first maximum of the window in row-major window order; overlapping windows add.</summary>
+    /// <summary>dx: each window's dy goes to its maximum as <see cref="WindowMaximum"/> decides; overlapping windows add.</summary>
     internal void MaxPool2dBackward(in Pool2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dx);
 
     // ---- normalisation ---------------------------------------------------------------------

@@ -6,7 +6,8 @@ namespace SimilarFaces.Engine;
 /// <summary>
 /// Max pooling over KH×KW windows with stride (no padding, floor mode, as nn.MaxPool2d).
 ///   y[i,j] = max_{r,s} x[i·sh + r, j·sw + s]
-///   dx[h,w] = Σ dy[i,j] over windows whose FIRST maximum (row-major window order) is x[h,w]
+///   dx[h,w] = Σ dy[i,j] over windows whose maximum is x[h,w]: the FIRST of the largest values in row-major window
+///   order, or the LAST NaN, which makes y NaN (as PyTorch)
 /// x (N,C,H,W) → y (N,C,OH,OW).
 /// </summary>
 public static partial class Ops

@@ -5,10 +5,11 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 
 // Element-wise kernels: y[i] = f(x[i]) or f(a[i], b[i]), in parallel over fixed chunks. Each op is a small
 // struct with a scalar and a vector form of the same arithmetic, so the vector body and the scalar tail agree.
-//   Relu y = max(x, 0)      dx = dy where x > 0 (0 at x = 0)
+//   Relu y = max(x, 0)      dx = 0 where x ≤ 0, else dy
 //   Square y = x²           dx = 2x·dy
 //   Sqrt y = √x             dx = dy / 2y
-//   ClampMin y = max(x, s)  dx = dy where x ≥ s
+//   ClampMin y = max(x, s)  dx = dy where x ≥ s, else 0
+// NaN as PyTorch: max(NaN, ·) = NaN (IEEE maximum); ReLU's gradient passes at NaN, ClampMin's does not.
 //   AddScalar y = x + s     dx = dy
 //   MulScalar y = x·s       dx = s·dy
 // Sum adds each chunk's vector partial sums in a fixed order, then the chunk totals in order (in double).
@@ -46,7 +47,7 @@ internal sealed unsafe partial class CpuBackend
         float[] xs = Data(x), ys = Data(y), dys = Data(dy), dxs = Data(dx);
         switch (kind)
         {
-            case UnaryKind.Relu: Zip(new PassWhereGreaterOp(0), xs, dys, dxs); break;
+            case UnaryKind.Relu: Zip(new PassUnlessAtMostOp(0), xs, dys, dxs); break;
             case UnaryKind.Square: Zip(new TwiceProductOp(), xs, dys, dxs); break;
             case UnaryKind.Sqrt: Zip(new HalfQuotientOp(), dys, ys, dxs); break;
             case UnaryKind.ClampMin: Zip(new PassWhereAtLeastOp(scalar), xs, dys, dxs); break;
@@ -238,11 +239,11 @@ internal sealed unsafe partial class CpuBackend
         public TV Apply<TS, TV>(TV dy, TV y) where TS : ISimd<TV> where TV : struct => TS.Divide(dy, TS.Add(y, y));
     }
 
-    /// <summary>dy where x &gt; threshold, else 0.</summary>
-    private readonly struct PassWhereGreaterOp(float threshold) : IZipOp
+    /// <summary>0 where x ≤ threshold, else dy (also where x is NaN, as PyTorch's threshold_backward).</summary>
+    private readonly struct PassUnlessAtMostOp(float threshold) : IZipOp
     {
-        public float Apply(float x, float dy) => x > threshold ? dy : 0;
-        public TV Apply<TS, TV>(TV x, TV dy) where TS : ISimd<TV> where TV : struct => TS.KeepWhereGreater(x, TS.Splat(threshold), dy);
+        public float Apply(float x, float dy) => x <= threshold ? 0 : dy;
+        public TV Apply<TS, TV>(TV x, TV dy) where TS : ISimd<TV> where TV : struct => TS.ZeroWhereAtMost(x, TS.Splat(threshold), dy);
     }
 
     /// <summary>dy where x ≥ threshold, else 0.</summary>

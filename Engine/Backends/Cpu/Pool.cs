@@ -1,9 +1,9 @@
 namespace SimilarFaces.Engine.Backends.Cpu;
 
 // Max pooling, x (planes, H, W) → y (planes, OH, OW), KH×KW windows at stride SH×SW, no padding:
-//   y[p,oh,ow] = x[p, oh·SH + i*, ow·SW + j*] where (i*, j*) is the first maximum of the window in row-major
-//   order (a later element wins only when strictly greater, so ties and NaN keep the earlier one).
-// The backward pass adds each window's dy to that first maximum, one plane per piece in window order.
+//   y[p,oh,ow] = x[p, oh·SH + i*, ow·SW + j*] where (i*, j*) is the window's maximum as WindowMaximum decides:
+//   the first of the largest values in row-major order, or the last NaN (as PyTorch).
+// The backward pass adds each window's dy to that maximum, one plane per piece in window order.
 internal sealed unsafe partial class CpuBackend
 {
     public void MaxPool2dForward(in Pool2dShape s, DeviceBuffer x, DeviceBuffer y)
@@ -48,16 +48,16 @@ internal sealed unsafe partial class CpuBackend
         });
     }
 
-    /// <summary>The plane index of the first maximum of window (oh, ow).</summary>
+    /// <summary>The plane index of the maximum of window (oh, ow).</summary>
     private static int WindowArgMax(in Pool2dShape s, float* plane, int oh, int ow)
     {
         if (s is { KH: 2, KW: 2, SH: 2, SW: 2 })
         {
             // the common 2×2 window, unrolled: row-major order a b / c d
             int a = 2 * (oh * s.W + ow), c = a + s.W;
-            int top = plane[a + 1] > plane[a] ? a + 1 : a;
-            if (plane[c] > plane[top]) top = c;
-            return plane[c + 1] > plane[top] ? c + 1 : top;
+            int top = WindowMaximum.Replaces(plane[a + 1], plane[a]) ? a + 1 : a;
+            if (WindowMaximum.Replaces(plane[c], plane[top])) top = c;
+            return WindowMaximum.Replaces(plane[c + 1], plane[top]) ? c + 1 : top;
         }
         int best = oh * s.SH * s.W + ow * s.SW;
         float max = plane[best];
@@ -65,7 +65,7 @@ internal sealed unsafe partial class CpuBackend
         {
             int row = (oh * s.SH + i) * s.W + ow * s.SW;
             for (int j = 0; j < s.KW; j++)
-                if (plane[row + j] > max)
+                if (WindowMaximum.Replaces(plane[row + j], max))
                 {
                     max = plane[row + j];
                     best = row + j;

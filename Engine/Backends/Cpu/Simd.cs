@@ -27,8 +27,8 @@ internal unsafe interface ISimd<TVector> where TVector : struct
     /// <summary>IEEE 754 maximum: NaN in either operand gives NaN, max(−0, +0) = +0 (as MathF.Max).</summary>
     static abstract TVector Max(TVector a, TVector b);
     static abstract TVector Sqrt(TVector a);
-    /// <summary>a where a &gt; b, else zero.</summary>
-    static abstract TVector KeepWhereGreater(TVector a, TVector b, TVector value);
+    /// <summary>zero where a ≤ b, else value (a NaN keeps the value).</summary>
+    static abstract TVector ZeroWhereAtMost(TVector a, TVector b, TVector value);
     /// <summary>value where a ≥ b, else zero.</summary>
     static abstract TVector KeepWhereGreaterOrEqual(TVector a, TVector b, TVector value);
     /// <summary>Sum of the lanes in a fixed order.</summary>
@@ -50,7 +50,7 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.Max(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Sqrt(Vector256<float> a) => Vector256.Sqrt(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> KeepWhereGreater(Vector256<float> a, Vector256<float> b, Vector256<float> value) => Vector256.GreaterThan(a, b) & value;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> ZeroWhereAtMost(Vector256<float> a, Vector256<float> b, Vector256<float> value) => Vector256.AndNot(value, Vector256.LessThanOrEqual(a, b));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> KeepWhereGreaterOrEqual(Vector256<float> a, Vector256<float> b, Vector256<float> value) => Vector256.GreaterThanOrEqual(a, b) & value;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> a) => Vector256.Sum(a);
 }
@@ -70,7 +70,7 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.Max(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Sqrt(Vector512<float> a) => Vector512.Sqrt(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> KeepWhereGreater(Vector512<float> a, Vector512<float> b, Vector512<float> value) => Vector512.GreaterThan(a, b) & value;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> ZeroWhereAtMost(Vector512<float> a, Vector512<float> b, Vector512<float> value) => Vector512.AndNot(value, Vector512.LessThanOrEqual(a, b));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> KeepWhereGreaterOrEqual(Vector512<float> a, Vector512<float> b, Vector512<float> value) => Vector512.GreaterThanOrEqual(a, b) & value;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> a) => Vector512.Sum(a);
 }

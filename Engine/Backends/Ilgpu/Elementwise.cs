@@ -16,11 +16,11 @@ internal interface IUnaryOp
     float Backward(float x, float y, float dy, float s);
 }
 
-/// <summary>max(x, 0); derivative 0 at 0.</summary>
+/// <summary>max(x, 0); derivative 0 where x ≤ 0. NaN as PyTorch: relu(NaN) = NaN and its gradient passes.</summary>
 internal readonly struct Relu : IUnaryOp
 {
-    public float Forward(float x, float s) => x > 0f ? x : 0f;
-    public float Backward(float x, float y, float dy, float s) => x > 0f ? dy : 0f;
+    public float Forward(float x, float s) => x <= 0f ? 0f : x;
+    public float Backward(float x, float y, float dy, float s) => x <= 0f ? 0f : dy;
 }
 
 internal readonly struct Square : IUnaryOp
@@ -36,10 +36,10 @@ internal readonly struct Sqrt : IUnaryOp
     public float Backward(float x, float y, float dy, float s) => dy / (2f * y);
 }
 
-/// <summary>max(x, s); the gradient passes where x ≥ s.</summary>
+/// <summary>max(x, s); the gradient passes where x ≥ s. NaN as PyTorch: clamp(NaN) = NaN, with gradient 0.</summary>
 internal readonly struct ClampMin : IUnaryOp
 {
-    public float Forward(float x, float s) => x >= s ? x : s;
+    public float Forward(float x, float s) => x < s ? s : x;
     public float Backward(float x, float y, float dy, float s) => x >= s ? dy : 0f;
 }
 

@@ -4,7 +4,8 @@ namespace SimilarFaces.Engine.Backends.Ilgpu;
 
 // Max pooling x (planes, H, W) → y (planes, OH, OW) over KH×KW windows with stride SH×SW, no padding:
 //   y[p, oh, ow] = max_{i<KH, j<KW} x[p, oh·SH + i, ow·SW + j]
-// Each window's gradient goes to its first maximum in row-major window order; overlapping windows add. Backward
+// Each window's gradient goes to its maximum as WindowMaximum decides (the first of the largest values in row-major
+// order, or the last NaN, as PyTorch); overlapping windows add. Backward
 // gathers (no atomics): input (h, w) sums dy over the windows that contain it and pick it as their maximum.
 
 internal readonly record struct PoolArgs(ArrayView<float> X, ArrayView<float> Y, Pool2dShape Shape);
@@ -28,7 +29,7 @@ internal sealed partial class IlgpuBackend
             new PoolBackwardArgs(View(x, inLength), View(dy, (long)s.Planes * s.OutH * s.OutW), View(dx, inLength), s));
     }
 
-    /// <summary>Offset within the plane of the first maximum of window (oh, ow).</summary>
+    /// <summary>Offset within the plane of the maximum of window (oh, ow).</summary>
     private static int WindowArgMax(ArrayView<float> x, in Pool2dShape s, int planeBase, int oh, int ow)
     {
         int top = oh * s.SH, left = ow * s.SW;
@@ -39,7 +40,7 @@ internal sealed partial class IlgpuBackend
             {
                 int offset = (top + i) * s.W + left + j;
                 float v = x[planeBase + offset];
-                if (v > bestValue)
+                if (WindowMaximum.Replaces(v, bestValue))
                 {
                     bestValue = v;
                     best = offset;

@@ -1,0 +1,77 @@
+using NUnit.Framework;
+using SimilarFaces.Engine;
+using SimilarFaces.Engine.Autograd;
+
+namespace SimilarFaces.Tests.Autograd;
+
+/// <summary>
+/// NaN, ±∞ and ±0 through the element-wise ops and max pooling, forward and backward, on every device. The expected
+/// values are what PyTorch 1.13 computes for the same inputs (torch.relu, torch.clamp_min, torch.sqrt, torch.square,
+/// x + s, x · s, F.max_pool2d, and torch.autograd.grad of the sum); a zero's sign is not compared.
+/// </summary>
+[TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Fixtures))]
+public sealed class SpecialValueTests(string device) : DeviceTest(device)
+{
+    private const float NaN = float.NaN, Inf = float.PositiveInfinity;
+
+    private static readonly float[] Inputs = [NaN, Inf, -Inf, -0f, 0f, 1.5f, -1.5f];
+
+    private static IEnumerable<TestCaseData> UnaryCases()
+    {
+        TestCaseData Case(string op, Func<Tensor, Tensor> f, float[] y, float[] dx) => new(f, y, dx) { TestName = $"{{m}}({op})" };
+        yield return Case("Relu", Ops.Relu, [NaN, Inf, 0, 0, 0, 1.5f, 0], [1, 1, 0, 0, 0, 1, 0]);
+        yield return Case("ClampMin(0.25)", x => Ops.ClampMin(x, 0.25f), [NaN, Inf, 0.25f, 0.25f, 0.25f, 1.5f, 0.25f], [0, 1, 0, 0, 0, 1, 0]);
+        yield return Case("Sqrt", Ops.Sqrt, [NaN, Inf, NaN, 0, 0, 1.2247449f, NaN], [NaN, 0, NaN, -Inf, Inf, 0.40824828f, NaN]);
+        yield return Case("Square", Ops.Square, [NaN, Inf, Inf, 0, 0, 2.25f, 2.25f], [NaN, Inf, -Inf, 0, 0, 3, -3]);
+        yield return Case("AddScalar(-1.5)", x => Ops.AddScalar(x, -1.5f), [NaN, Inf, -Inf, -1.5f, -1.5f, 0, -3], [1, 1, 1, 1, 1, 1, 1]);
+        yield return Case("MulScalar(3)", x => Ops.MulScalar(x, 3), [NaN, Inf, -Inf, 0, 0, 4.5f, -4.5f], [3, 3, 3, 3, 3, 3, 3]);
+    }
+
+    [TestCaseSource(nameof(UnaryCases))]
+    public void ElementwiseOpsTreatSpecialValuesAsPyTorch(Func<Tensor, Tensor> op, float[] expectedY, float[] expectedDx)
+    {
+        using var scope = new TensorScope();
+        var x = Tensor.FromArray(Backend, Inputs, Inputs.Length);
+        x.RequiresGrad = true;
+        var y = op(x);
+        Ops.Sum(y).Backward();
+        AssertSame(y.ToArray(), expectedY, "forward");
+        AssertSame(x.Grad!.ToArray(), expectedDx, "gradient");
+    }
+
+    [Test]
+    public void MaxPoolPropagatesNaNAndSendsTheGradientToTheLastNaN()
+    {
+        using var scope = new TensorScope();
+        // 2×2 windows at stride 2: [1 NaN / 0 5] → NaN at its NaN; [3 2 / NaN NaN] → NaN at the second NaN
+        var x = Tensor.FromArray(Backend, [1, NaN, 3, 2, 0, 5, NaN, NaN, -1, -2, Inf, 1, -3, -4, 2, -Inf], 1, 1, 4, 4);
+        x.RequiresGrad = true;
+        var y = Ops.MaxPool2d(x, (2, 2));
+        Ops.Sum(y).Backward();
+        AssertSame(y.ToArray(), [NaN, NaN, -1, Inf], "forward");
+        AssertSame(x.Grad!.ToArray(), [0, 1, 0, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0, 0], "gradient");
+    }
+
+    [Test]
+    public void OverlappingMaxPoolWindowsShareTheirNaN()
+    {
+        using var scope = new TensorScope();
+        var x = Tensor.FromArray(Backend, [1, 2, NaN, NaN, 0, 4, 3, 5, 6], 1, 1, 3, 3);
+        x.RequiresGrad = true;
+        var y = Ops.MaxPool2d(x, (2, 2), stride: (1, 1));
+        Ops.Sum(y).Backward();
+        AssertSame(y.ToArray(), [NaN, NaN, NaN, 6], "forward");
+        AssertSame(x.Grad!.ToArray(), [0, 0, 1, 2, 0, 0, 0, 0, 1], "gradient");
+    }
+
+    // NaN where expected NaN, else equal (a zero's sign aside)
+    private static void AssertSame(float[] actual, float[] expected, string what)
+    {
+        Assert.That(actual, Has.Length.EqualTo(expected.Length), what);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (float.IsNaN(expected[i])) Assert.That(float.IsNaN(actual[i]), $"{what}[{i}]: expected NaN, got {actual[i]}");
+            else Assert.That(actual[i], Is.EqualTo(expected[i]).Within(1e-6f), $"{what}[{i}]");
+        }
+    }
+}
