@@ -13,7 +13,7 @@ public static class GradCheckCommand
 {
     public static Command Create()
     {
-        var device = new Option<string>("--device") { Description = "Device to check (see `devices`)", DefaultValueFactory = _ => "cpu" };
+        var device = ModelOptions.Device(defaultName: "cpu");
         var op = new Option<string?>("--op") { Description = "Only the cases of this op (e.g. Conv2d)" };
         var command = new Command("gradcheck", "Check every op's backward against finite differences and print the worst errors");
         command.Options.Add(device);

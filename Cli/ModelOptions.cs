@@ -4,14 +4,14 @@ using SimilarFaces.Model;
 
 namespace SimilarFaces.Cli;
 
-/// <summary>The options every inference command shares, defined once.</summary>
+/// <summary>The options every inference command shares (and `--device`, which every command that computes takes), defined once.</summary>
 public static class ModelOptions
 {
     public static Option<string> Model() =>
         new("--model") { Description = "A model.safetensors written by `train` (or exported from PyTorch)", Required = true };
 
-    public static Option<string> Device() =>
-        new("--device") { Description = "cpu, cuda:N, opencl:N, ilgpu-cpu or auto", DefaultValueFactory = _ => "auto" };
+    public static Option<string> Device(string defaultName = "auto") =>
+        new("--device") { Description = "cpu, cuda:N, opencl:N, ilgpu-cpu or auto (see `devices`)", DefaultValueFactory = _ => defaultName };
 
     public static Option<BatchNormInference> BatchNorm() => new("--batchnorm")
     {

@@ -49,7 +49,16 @@ public sealed class TrainingOptions
     /// <summary>The recipe named by --recipe with every given option applied, checked.</summary>
     public (SiameseArchitecture Architecture, TrainingSettings Settings) Resolve(ParseResult parse)
     {
-        var (architecture, settings) = Recipes.Get(parse.GetValue(_recipe)!);
+        SiameseArchitecture architecture;
+        TrainingSettings settings;
+        try
+        {
+            (architecture, settings) = Recipes.Get(parse.GetValue(_recipe)!);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"--recipe: {e.Message}", e);
+        }
         settings = settings with
         {
             Epochs = parse.GetValue(_epochs) ?? settings.Epochs,

@@ -91,11 +91,11 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
                             if (sinceFirstStep.IsRunning)
                             {
                                 SaveAll(points);
-                                throw stop.WithCheckpoint($"the checkpoint in {outDir} now holds the last finite step, at epoch {trainer.Epoch}, step {trainer.StepInEpoch}");
+                                throw stop.With($"try a lower --lr; the checkpoint in {outDir} now holds the last finite step, at epoch {trainer.Epoch}, step {trainer.StepInEpoch}");
                             }
-                            throw stop.WithCheckpoint(resumed
-                                ? $"the checkpoint in {outDir} is unchanged, at epoch {trainer.Epoch}, step {trainer.StepInEpoch}"
-                                : $"no step was finite, so no checkpoint was written to {outDir}");
+                            throw stop.With(resumed
+                                ? $"try a lower --lr; the checkpoint in {outDir} is unchanged, at epoch {trainer.Epoch}, step {trainer.StepInEpoch}"
+                                : $"try a lower --lr; no step was finite, so no checkpoint was written to {outDir}");
                         }
                         if (sinceFirstStep.IsRunning) examples += trainer.LastBatchExamples;
                         else sinceFirstStep.Start();

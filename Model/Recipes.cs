@@ -33,6 +33,6 @@ public static class Recipes
     {
         "seed" => Seed,
         "improved" => Improved,
-        _ => throw new ArgumentException($"--recipe: unknown recipe '{name}' (known: {string.Join(", ", Names)})"),
+        _ => throw new ArgumentException($"unknown recipe '{name}' (known: {string.Join(", ", Names)})"),
     };
 }

@@ -67,7 +67,7 @@ public sealed class Trainer : IDisposable
         }
         _trained = trained.ToArray();
         _undo = new StepUndo(this);
-        Optimizer = new Adam(_trained.Select(p => p.Tensor), settings.LearningRate, weightDecay: settings.WeightDecay);
+        Optimizer = new Adam(_trained, settings.LearningRate, weightDecay: settings.WeightDecay);
     }
 
     public SiameseNetwork Model { get; }
@@ -290,14 +290,7 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>Adam's moments keyed by parameter name: adam.{parameter}.exp_avg / exp_avg_sq.</summary>
-    private IEnumerable<(string Key, Tensor Tensor)> AdamState()
-    {
-        foreach (var (name, tensor) in Optimizer.NamedState())
-        {
-            int dot = name.IndexOf('.');
-            yield return ($"adam.{_trained[int.Parse(name[..dot], CultureInfo.InvariantCulture)].Name}.{name[(dot + 1)..]}", tensor);
-        }
-    }
+    private IEnumerable<(string Key, Tensor Tensor)> AdamState() => Optimizer.NamedState().Select(s => ($"adam.{s.Name}", s.Tensor));
 
     public void Dispose()
     {
@@ -308,10 +301,11 @@ public sealed class Trainer : IDisposable
 
 /// <summary>
 /// The loss became NaN or infinite: <see cref="Trainer.Step"/> undid the step, and training stops. Whoever saves (or not)
-/// on the way out says what became of the checkpoint with <see cref="WithCheckpoint"/>.
+/// on the way out adds what became of the checkpoint, and what to try, with <see cref="With"/>.
 /// </summary>
-public sealed class NonFiniteLossException(int epoch, int step, float loss, string? checkpoint = null)
-    : Exception($"the loss became {loss} at epoch {epoch}, step {step}; the step was undone and training stopped (try a lower --lr){(checkpoint == null ? "" : $"; {checkpoint}")}")
+public sealed class NonFiniteLossException(int epoch, int step, float loss, string? outcome = null)
+    : Exception($"the loss became {loss} at epoch {epoch}, step {step}; the step was undone and training stopped{(outcome == null ? "" : $"; {outcome}")}")
 {
-    public NonFiniteLossException WithCheckpoint(string checkpoint) => new(epoch, step, loss, checkpoint);
+    /// <summary>The same stop, its message completed by <paramref name="outcome"/>.</summary>
+    public NonFiniteLossException With(string outcome) => new(epoch, step, loss, outcome);
 }

@@ -11,9 +11,18 @@ public sealed class Adam : Optimizer
 {
     private readonly Tensor[] _m, _v;
 
-    /// <summary>Adam over <paramref name="parameters"/> with PyTorch's defaults; <paramref name="weightDecay"/> is L2 added to the gradient.</summary>
+    /// <summary>Adam over parameters named by position ("0", "1", ...); see the constructor that takes names.</summary>
     public Adam(IEnumerable<Tensor> parameters, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
-        float eps = 1e-8f, float weightDecay = 0f) : base(parameters)
+        float eps = 1e-8f, float weightDecay = 0f) : this(Numbered(parameters), learningRate, beta1, beta2, eps, weightDecay)
+    {
+    }
+
+    /// <summary>
+    /// Adam over named <paramref name="parameters"/> (e.g. a module's <see cref="Nn.Module.NamedParameters"/>) with
+    /// PyTorch's defaults; <paramref name="weightDecay"/> is L2 added to the gradient.
+    /// </summary>
+    public Adam(IEnumerable<(string Name, Tensor Tensor)> parameters, float learningRate = 1e-3f, float beta1 = 0.9f,
+        float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0f) : base(parameters)
     {
         if (!(learningRate >= 0)) throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "Adam: learning rate must be ≥ 0");
         if (!(beta1 is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), beta1, "Adam: beta1 must be in [0, 1)");
@@ -52,13 +61,13 @@ public sealed class Adam : Optimizer
         }
     }
 
-    /// <summary>exp_avg and exp_avg_sq of each parameter, as "{index}.exp_avg" and "{index}.exp_avg_sq".</summary>
+    /// <summary>exp_avg and exp_avg_sq of each parameter, as "{parameter name}.exp_avg" and "{parameter name}.exp_avg_sq".</summary>
     public override IEnumerable<(string Name, Tensor Tensor)> NamedState()
     {
         for (int i = 0; i < Parameters.Count; i++)
         {
-            yield return ($"{i}.exp_avg", _m[i]);
-            yield return ($"{i}.exp_avg_sq", _v[i]);
+            yield return ($"{ParameterNames[i]}.exp_avg", _m[i]);
+            yield return ($"{ParameterNames[i]}.exp_avg_sq", _v[i]);
         }
     }
 

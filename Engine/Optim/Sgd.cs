@@ -10,9 +10,18 @@ public sealed class Sgd : Optimizer
 {
     private readonly Tensor[] _momentum;
 
-    /// <summary>SGD over <paramref name="parameters"/> with PyTorch's options; <paramref name="weightDecay"/> is L2 added to the gradient.</summary>
+    /// <summary>SGD over parameters named by position ("0", "1", ...); see the constructor that takes names.</summary>
     public Sgd(IEnumerable<Tensor> parameters, float learningRate, float momentum = 0f, float dampening = 0f,
-        float weightDecay = 0f, bool nesterov = false) : base(parameters)
+        float weightDecay = 0f, bool nesterov = false) : this(Numbered(parameters), learningRate, momentum, dampening, weightDecay, nesterov)
+    {
+    }
+
+    /// <summary>
+    /// SGD over named <paramref name="parameters"/> (e.g. a module's <see cref="Nn.Module.NamedParameters"/>) with
+    /// PyTorch's options; <paramref name="weightDecay"/> is L2 added to the gradient.
+    /// </summary>
+    public Sgd(IEnumerable<(string Name, Tensor Tensor)> parameters, float learningRate, float momentum = 0f,
+        float dampening = 0f, float weightDecay = 0f, bool nesterov = false) : base(parameters)
     {
         if (!(learningRate >= 0)) throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "SGD: learning rate must be ≥ 0");
         if (nesterov && (momentum <= 0 || dampening != 0))
@@ -49,10 +58,10 @@ public sealed class Sgd : Optimizer
         }
     }
 
-    /// <summary>The momentum buffer of each parameter, as "{index}.momentum_buffer".</summary>
+    /// <summary>The momentum buffer of each parameter, as "{parameter name}.momentum_buffer".</summary>
     public override IEnumerable<(string Name, Tensor Tensor)> NamedState()
     {
-        for (int i = 0; i < Parameters.Count; i++) yield return ($"{i}.momentum_buffer", _momentum[i]);
+        for (int i = 0; i < Parameters.Count; i++) yield return ($"{ParameterNames[i]}.momentum_buffer", _momentum[i]);
     }
 
     /// <summary>Frees the momentum buffers.</summary>

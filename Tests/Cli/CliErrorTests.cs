@@ -50,6 +50,10 @@ public sealed class CliErrorTests
     }
 
     [Test]
+    public void UnknownRecipeIsNamedWithItsOption() =>
+        CliRunner.AssertOneLineError(Train("--recipe", "fast", "--epochs", "1"), "--recipe: unknown recipe 'fast'", "seed, improved");
+
+    [Test]
     public void StackTraceOnlyWithVerbose()
     {
         var missing = Path.Combine(_dir, "nowhere");

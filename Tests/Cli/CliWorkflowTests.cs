@@ -148,7 +148,7 @@ public sealed class CliWorkflowTests
         var r = CliRunner.Run("train", "--epochs", "5", "--lr", "1e30", "--device", "cpu", "--out", run);
         Assert.That(r.ExitCode, Is.Not.Zero, r.Output);
         Assert.That(r.Error, Does.Match("error: the loss became (NaN|∞|-∞|Infinity|-Infinity) at epoch 2, step 1"));
-        Assert.That(r.Error, Does.Contain($"the checkpoint in {run} now holds the last finite step, at epoch 1, step 0"));
+        Assert.That(r.Error, Does.Contain($"training stopped; try a lower --lr; the checkpoint in {run} now holds the last finite step, at epoch 1, step 0"));
         // no checkpoint was due on the clock: the one written at the stop holds the last finite step, whole
         var kept = SafeTensors.Read(Path.Combine(run, "model.safetensors"));
         Assert.That((kept.Metadata["epoch"], kept.Metadata["step_in_epoch"]), Is.EqualTo(("1", "0")), "the state after epoch 1");

@@ -124,7 +124,7 @@ public sealed class OpParityTests(string device) : DeviceTest(device)
             optimizer.Step();
             worst = Math.Max(worst, Compare(param, file.Get($"out.param_step{step}", name), $"{name} step {step}"));
         }
-        var state = optimizer.NamedState().ToDictionary(s => s.Name[(s.Name.IndexOf('.') + 1)..], s => s.Tensor);
+        var state = optimizer.NamedState().ToDictionary(s => s.Name[(s.Name.LastIndexOf('.') + 1)..], s => s.Tensor);
         foreach (var key in new[] { "exp_avg", "exp_avg_sq", "momentum_buffer" })
             if (file.Tensors.TryGetValue("out." + key, out var expected))
                 worst = Math.Max(worst, Compare(state[key], expected, $"{name} {key}"));
