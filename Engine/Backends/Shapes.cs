@@ -1,25 +1,5 @@
 namespace SimilarFaces.Engine.Backends;
 
-internal enum UnaryKind
-{
-    /// <summary>max(x, 0); derivative 0 at x = 0 (as PyTorch).</summary>
-    Relu,
-    /// <summary>x².</summary>
-    Square,
-    /// <summary>√x; derivative 1/(2y).</summary>
-    Sqrt,
-    /// <summary>max(x, scalar); derivative 1 where x ≥ scalar (as PyTorch's clamp).</summary>
-    ClampMin,
-    /// <summary>x + scalar.</summary>
-    AddScalar,
-    /// <summary>x · scalar.</summary>
-    MulScalar,
-}
-
-internal enum BinaryKind { Add, Sub, Mul }
-
-internal enum PadMode { Replication, Reflection }
-
 /// <summary>Shapes of a 2-D convolution: x (N,C,H,W), w (K,C,R,S), y (N,K,OH,OW).</summary>
 internal readonly record struct Conv2dShape(
     int N, int C, int H, int W, int K, int R, int S,
@@ -53,14 +33,3 @@ internal readonly record struct NormShape(int N, int C, int L)
 {
     public long Length => (long)N * C * L;
 }
-
-/// <summary>One Adam step. BiasCorrection1 = 1 − β1^t, BiasCorrection2 = 1 − β2^t, t counted from 1.</summary>
-internal readonly record struct AdamStepParameters(
-    float LearningRate, float Beta1, float Beta2, float Eps, float WeightDecay,
-    float BiasCorrection1, float BiasCorrection2);
-
-/// <summary>One SGD step. FirstStep: the momentum buffer is initialised to the gradient (PyTorch).</summary>
-internal readonly record struct SgdStepParameters(
-    float LearningRate, float Momentum, float Dampening, float WeightDecay, bool Nesterov, bool FirstStep);
-
-internal readonly record struct PoolStatistics(long Allocations, long Reuses, long BytesAllocated, long BuffersLive);

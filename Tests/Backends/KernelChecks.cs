@@ -1,0 +1,461 @@
+using NUnit.Framework;
+using SimilarFaces.Engine;
+using SimilarFaces.Engine.Backends;
+
+namespace SimilarFaces.Tests.Backends;
+
+/// <summary>
+/// Runs kernels of one backend on seeded inputs and compares them with <see cref="ReferenceKernels"/>. Outputs start
+/// as NaN, so an element a kernel forgets to write fails. Shared by the per-device suite and the cpu-only sizes.
+/// </summary>
+internal sealed class KernelChecks(IBackend backend) : IDisposable
+{
+    private readonly SeededRandom _random = new(1234);
+    private readonly List<DeviceBuffer> _buffers = [];
+
+    public void Dispose()
+    {
+        foreach (var buffer in _buffers) buffer.Dispose();
+        _buffers.Clear();
+    }
+
+    // ---- element-wise ------------------------------------------------------------------------------
+
+    public void Unary(UnaryKind kind, float scalar, int length, double tolerance)
+    {
+        var x = Random(length, kind == UnaryKind.Sqrt ? 0.01 : -2, 2);
+        if (kind != UnaryKind.Sqrt)
+        {
+            x[0] = 0f;       // ReLU's kink
+            x[1] = -0f;
+            x[2] = scalar;   // clamp's bound
+        }
+        var xb = Upload(x);
+        var y = Output(length);
+        backend.Unary(kind, xb, y, scalar);
+        var yExpected = x.Select(v => ReferenceKernels.Unary(kind, v, scalar)).ToArray();
+        AssertClose(Read(y), yExpected, tolerance, $"{kind} y");
+
+        // Backward reads the exact y, so only its own rounding is measured.
+        var yExact = yExpected.Select(v => (float)v).ToArray();
+        var dy = Random(length);
+        var dx = Output(length);
+        backend.UnaryBackward(kind, xb, Upload(yExact), Upload(dy), dx, scalar);
+        AssertClose(Read(dx), x.Select((v, i) => ReferenceKernels.UnaryBackward(kind, v, yExact[i], dy[i], scalar)).ToArray(),
+            tolerance, $"{kind} dx");
+    }
+
+    public void Binary(BinaryKind kind, int length, double tolerance)
+    {
+        float[] a = Random(length), b = Random(length);
+        var y = Output(length);
+        backend.Binary(kind, Upload(a), Upload(b), y);
+        AssertClose(Read(y), a.Select((v, i) => ReferenceKernels.Binary(kind, v, b[i])).ToArray(), tolerance, $"{kind}");
+    }
+
+    public void Axpy(int length, double tolerance)
+    {
+        float[] x = Random(length), y0 = Random(length);
+        var y = Upload(y0);
+        backend.Axpy(-0.75f, Upload(x), y);
+        AssertClose(Read(y), ReferenceKernels.Axpy(-0.75, x, y0), ReferenceKernels.Axpy(0.75, ReferenceKernels.Abs(x), ReferenceKernels.Abs(y0)),
+            tolerance, "axpy");
+    }
+
+    public void FillAndCopy(int length)
+    {
+        var y = Output(length);
+        backend.Fill(y, 2.5f);
+        Assert.That(Read(y), Is.All.EqualTo(2.5f), "fill");
+        var x = Random(length);
+        backend.Copy(Upload(x), y);
+        Assert.That(Read(y), Is.EqualTo(x), "copy");
+    }
+
+    public void SumAndBroadcast(int n, double tolerance)
+    {
+        var x = Random(n);
+        var result = Output(1);
+        backend.Sum(Upload(x), result, 0.5f);
+        float sum = Read(result)[0];
+        AssertClose([sum], [ReferenceKernels.Sum(x, 0.5)], [ReferenceKernels.Sum(ReferenceKernels.Abs(x), 0.5)], tolerance, "sum");
+
+        var y = Output(33);
+        backend.Broadcast(result, y, -2f);
+        AssertClose(Read(y), Enumerable.Repeat(-2.0 * sum, 33).ToArray(), tolerance, "broadcast");
+    }
+
+    public void DropoutMask(int n, float p, ulong seed)
+    {
+        var mask = Output(n);
+        backend.DropoutMask(mask, p, seed);
+        float[] actual = Read(mask);
+        Assert.That(actual, Is.EqualTo(ReferenceKernels.DropoutMask(n, p, seed).Select(v => (float)v).ToArray()), "the shared hash");
+        double dropped = actual.Count(v => v == 0) / (double)n;
+        Assert.That(dropped, Is.EqualTo(p).Within(5 * Math.Sqrt(p * (1 - p) / n)), "fraction dropped");
+
+        var again = Output(n);
+        backend.DropoutMask(again, p, seed);
+        Assert.That(Read(again), Is.EqualTo(actual), "the same seed gives the same mask");
+        backend.DropoutMask(again, p, seed + 1);
+        Assert.That(Read(again), Is.Not.EqualTo(actual), "another seed gives another mask");
+    }
+
+    // ---- dense -------------------------------------------------------------------------------------
+
+    public void Gemm(bool transA, bool transB, int m, int n, int k, double tolerance)
+    {
+        float[] a = Random(m * k), b = Random(k * n), c = Random(m * n);
+        var ab = Upload(a);
+        var bb = Upload(b);
+        foreach (var (alpha, beta) in new[] { (1.5f, 0f), (-0.5f, 2f) })
+        {
+            var cb = beta == 0 ? Output(m * n) : Upload(c);   // beta = 0 must ignore C, NaN included
+            backend.Gemm(transA, transB, m, n, k, alpha, ab, bb, beta, cb);
+            AssertClose(Read(cb), ReferenceKernels.Gemm(transA, transB, m, n, k, alpha, a, b, beta, c),
+                ReferenceKernels.Gemm(transA, transB, m, n, k, Math.Abs(alpha), ReferenceKernels.Abs(a), ReferenceKernels.Abs(b), Math.Abs(beta),
+                    ReferenceKernels.Abs(c)),
+                tolerance, $"alpha {alpha} beta {beta}");
+        }
+    }
+
+    public void AddRowVectorAndSumRows(int rows, int cols, double tolerance)
+    {
+        float[] y0 = Random(rows * cols), bias = Random(cols);
+        var y = Upload(y0);
+        backend.AddRowVector(y, Upload(bias), rows, cols);
+        AssertClose(Read(y), ReferenceKernels.AddRowVector(y0, bias, cols),
+            ReferenceKernels.AddRowVector(ReferenceKernels.Abs(y0), ReferenceKernels.Abs(bias), cols), tolerance, "add row vector");
+
+        var x = Random(rows * cols);
+        var sums = Output(cols);
+        backend.SumRows(Upload(x), sums, rows, cols);
+        AssertClose(Read(sums), ReferenceKernels.SumRows(x, rows, cols), ReferenceKernels.SumRows(ReferenceKernels.Abs(x), rows, cols),
+            tolerance, "sum rows");
+    }
+
+    // ---- convolution -------------------------------------------------------------------------------
+
+    public void Conv2d(Conv2dShape s, double tolerance)
+    {
+        float[] x = Random((int)s.InputLength), w = Random((int)s.WeightLength), bias = Random(s.K), dy = Random((int)s.OutputLength);
+        float[] absX = ReferenceKernels.Abs(x), absW = ReferenceKernels.Abs(w), absDy = ReferenceKernels.Abs(dy);
+        var xb = Upload(x);
+        var wb = Upload(w);
+        var dyb = Upload(dy);
+
+        foreach (var b in new[] { bias, null })
+        {
+            var y = Output(s.OutputLength);
+            backend.Conv2dForward(s, xb, wb, b == null ? null : Upload(b), y);
+            AssertClose(Read(y), ReferenceKernels.Conv2dForward(s, x, w, b),
+                ReferenceKernels.Conv2dForward(s, absX, absW, b == null ? null : ReferenceKernels.Abs(b)), tolerance,
+                b == null ? "y without bias" : "y with bias");
+        }
+
+        var dx = Output(s.InputLength);
+        backend.Conv2dBackwardInput(s, dyb, wb, dx);
+        AssertClose(Read(dx), ReferenceKernels.Conv2dBackwardInput(s, dy, w), ReferenceKernels.Conv2dBackwardInput(s, absDy, absW),
+            tolerance, "dx");
+
+        var (dwExpected, dbiasExpected) = ReferenceKernels.Conv2dBackwardWeight(s, x, dy);
+        var (dwScale, dbiasScale) = ReferenceKernels.Conv2dBackwardWeight(s, absX, absDy);
+        var dw = Output(s.WeightLength);
+        var dbias = Output(s.K);
+        backend.Conv2dBackwardWeight(s, xb, dyb, dw, dbias);
+        AssertClose(Read(dw), dwExpected, dwScale, tolerance, "dw");
+        AssertClose(Read(dbias), dbiasExpected, dbiasScale, tolerance, "dbias");
+        dw = Output(s.WeightLength);
+        backend.Conv2dBackwardWeight(s, xb, dyb, dw, null);
+        AssertClose(Read(dw), dwExpected, dwScale, tolerance, "dw without dbias");
+    }
+
+    // ---- padding, pooling --------------------------------------------------------------------------
+
+    public void Pad2d(PadMode mode, Pad2dShape s, double tolerance)
+    {
+        float[] x = Random(s.Planes * s.H * s.W), dy = Random(s.Planes * s.OutH * s.OutW);
+        var y = Output(dy.Length);
+        backend.Pad2dForward(mode, s, Upload(x), y);
+        Assert.That(Read(y), Is.EqualTo(ReferenceKernels.Pad2dForward(mode, s, x).Select(v => (float)v).ToArray()), "y");
+        var dx = Output(x.Length);
+        backend.Pad2dBackward(mode, s, Upload(dy), dx);
+        AssertClose(Read(dx), ReferenceKernels.Pad2dBackward(mode, s, dy), ReferenceKernels.Pad2dBackward(mode, s, ReferenceKernels.Abs(dy)),
+            tolerance, "dx");
+    }
+
+    public void MaxPool2d(Pool2dShape s, double tolerance)
+    {
+        var x = Enumerable.Range(0, s.Planes * s.H * s.W).Select(_ => (float)_random.NextInt(3)).ToArray();
+        var dy = Random(s.Planes * s.OutH * s.OutW);
+        var xb = Upload(x);
+        var y = Output(dy.Length);
+        backend.MaxPool2dForward(s, xb, y);
+        Assert.That(Read(y), Is.EqualTo(ReferenceKernels.MaxPool2dForward(s, x).Select(v => (float)v).ToArray()), "y");
+        var dx = Output(x.Length);
+        backend.MaxPool2dBackward(s, xb, Upload(dy), dx);
+        AssertClose(Read(dx), ReferenceKernels.MaxPool2dBackward(s, x, dy), ReferenceKernels.MaxPool2dBackward(s, x, ReferenceKernels.Abs(dy)),
+            tolerance, "dx");
+    }
+
+    // ---- batch norm --------------------------------------------------------------------------------
+
+    private const float NormEps = 1e-5f, NormMomentum = 0.1f;
+
+    /// <summary>
+    /// x (N,C,L) spread spreads[c]·U(−1, 1) around <paramref name="offset"/>; without spreads (1 + c), so channels differ.
+    /// </summary>
+    private float[] NormInput(NormShape s, float offset, float[]? spreads = null) =>
+        Random((int)s.Length).Select((v, i) =>
+        {
+            int c = ReferenceKernels.Channel(s, i);
+            return offset + v * (spreads?[c] ?? 1 + c);
+        }).ToArray();
+
+    public void BatchNormTraining(NormShape s, float offset, double tolerance, float[]? spreads = null)
+    {
+        float[] x = NormInput(s, offset, spreads), gamma = Random(s.C, 0.5, 1.5), beta = Random(s.C), dy = Random((int)s.Length);
+        float[] runningMean = Random(s.C), runningVar = Random(s.C, 0.5, 2);
+        var expected = ReferenceKernels.BatchNormTrainForward(s, x, gamma, beta, runningMean, runningVar, NormEps, NormMomentum);
+
+        var xb = Upload(x);
+        var gammab = Upload(gamma);
+        var y = Output(s.Length);
+        var mean = Output(s.C);
+        var invStd = Output(s.C);
+        var runningMeanb = Upload(runningMean);
+        var runningVarb = Upload(runningVar);
+        backend.BatchNormTrainForward(s, xb, gammab, Upload(beta), y, mean, invStd, runningMeanb, runningVarb, NormEps, NormMomentum);
+        AssertCloseOrUnit(Read(y), expected.Y, tolerance, "y");
+        AssertCloseOrUnit(Read(mean), expected.Mean, tolerance, "mean");
+        AssertCloseOrUnit(Read(invStd), expected.InvStd, tolerance, "invStd");
+        AssertCloseOrUnit(Read(runningMeanb), expected.RunningMean, tolerance, "running mean");
+        AssertCloseOrUnit(Read(runningVarb), expected.RunningVar, tolerance, "running var");
+
+        // Backward reads the saved statistics: feed the exact ones, so only its own error is measured.
+        float[] exactMean = expected.Mean.Select(v => (float)v).ToArray(), exactInvStd = expected.InvStd.Select(v => (float)v).ToArray();
+        var (dxExpected, dgammaExpected, dbetaExpected) = ReferenceKernels.BatchNormBackward(s, x, dy, gamma, exactMean, exactInvStd);
+        var dx = Output(s.Length);
+        var dgamma = Output(s.C);
+        var dbeta = Output(s.C);
+        backend.BatchNormBackward(s, xb, Upload(dy), gammab, Upload(exactMean), Upload(exactInvStd), dx, dgamma, dbeta);
+        AssertCloseOrUnit(Read(dx), dxExpected, tolerance, "dx");
+        var mass = GradientMass(s, x, dy, exactMean, exactInvStd);
+        AssertClose(Read(dgamma), dgammaExpected, mass, tolerance, "dgamma");
+        AssertClose(Read(dbeta), dbetaExpected, mass, tolerance, "dbeta");
+    }
+
+    /// <summary>Running variances drawn from [0.5, 2) unless given.</summary>
+    public void BatchNormEval(NormShape s, double tolerance, float[]? runningVar = null)
+    {
+        float[] x = NormInput(s, 0), gamma = Random(s.C, 0.5, 1.5), beta = Random(s.C), dy = Random((int)s.Length);
+        float[] runningMean = Random(s.C);
+        runningVar ??= Random(s.C, 0.5, 2);
+        var xb = Upload(x);
+        var gammab = Upload(gamma);
+        var runningMeanb = Upload(runningMean);
+        var runningVarb = Upload(runningVar);
+
+        var y = Output(s.Length);
+        backend.BatchNormEvalForward(s, xb, gammab, Upload(beta), runningMeanb, runningVarb, y, NormEps);
+        AssertCloseOrUnit(Read(y), ReferenceKernels.BatchNormEvalForward(s, x, gamma, beta, runningMean, runningVar, NormEps), tolerance, "y");
+
+        var (dxExpected, dgammaExpected, dbetaExpected) = ReferenceKernels.BatchNormEvalBackward(s, x, dy, gamma, runningMean, runningVar, NormEps);
+        var dx = Output(s.Length);
+        var dgamma = Output(s.C);
+        var dbeta = Output(s.C);
+        backend.BatchNormEvalBackward(s, xb, Upload(dy), gammab, runningMeanb, runningVarb, dx, dgamma, dbeta, NormEps);
+        AssertCloseOrUnit(Read(dx), dxExpected, tolerance, "dx");
+        var invStd = runningVar.Select(v => (float)(1 / Math.Sqrt(v + (double)NormEps))).ToArray();
+        var mass = GradientMass(s, x, dy, runningMean, invStd);
+        AssertClose(Read(dgamma), dgammaExpected, mass, tolerance, "dgamma");
+        AssertClose(Read(dbeta), dbetaExpected, mass, tolerance, "dbeta");
+    }
+
+    /// <summary>Per channel Σ|dy|·(1 + |x̂|), x̂ = (x − center)·invStd: the scale of dβ = Σ dy and dγ = Σ dy·x̂.</summary>
+    private static double[] GradientMass(NormShape s, float[] x, float[] dy, float[] center, float[] invStd)
+    {
+        var mass = new double[s.C];
+        for (int i = 0; i < x.Length; i++)
+        {
+            int c = ReferenceKernels.Channel(s, i);
+            mass[c] += Math.Abs(dy[i]) * (1 + Math.Abs((x[i] - (double)center[c]) * invStd[c]));
+        }
+        return mass;
+    }
+
+    // ---- distance and loss -------------------------------------------------------------------------
+
+    public void PairwiseDistance(int rows, int dim, double tolerance)
+    {
+        const float eps = 1e-6f;
+        float[] a = Random(rows * dim), b = Random(rows * dim), dd = Random(rows);
+        Array.Copy(a, 0, b, 0, dim);   // identical rows: d = eps·√dim, not 0
+        var ab = Upload(a);
+        var bb = Upload(b);
+        var d = Output(rows);
+        backend.PairwiseDistanceForward(rows, dim, ab, bb, d, eps);
+        float[] distances = Read(d);
+        AssertClose(distances, ReferenceKernels.PairwiseDistanceForward(rows, dim, a, b, eps), tolerance, "d");
+
+        var da = Output(rows * dim);
+        var db = Output(rows * dim);
+        backend.PairwiseDistanceBackward(rows, dim, ab, bb, d, Upload(dd), da, db, eps);
+        var daExpected = ReferenceKernels.PairwiseDistanceBackward(dim, a, b, distances, dd, eps);
+        var scale = a.Select((_, j) => (double)Math.Abs(dd[j / dim])).ToArray();   // |da| ≤ |dd|
+        AssertClose(Read(da), daExpected, scale, tolerance, "da");
+        AssertClose(Read(db), daExpected.Select(v => -v).ToArray(), scale, tolerance, "db");
+    }
+
+    public void ContrastiveLoss(double tolerance)
+    {
+        const float margin = 2f, dloss = 0.5f;
+        float[] d = [0.3f, 2.5f, 1.2f, 0.0001f, 3.1f, 1.99f, 0.7f, 2f];
+        float[] label = [0, 1, 1, 0, 0, 1, 1, 1];   // 1 = different: below, above, at the margin
+        var db = Upload(d);
+        var lb = Upload(label);
+        var loss = Output(1);
+        backend.ContrastiveLossForward(d.Length, db, lb, loss, margin);
+        AssertClose(Read(loss), [ReferenceKernels.ContrastiveLossForward(d, label, margin)], tolerance, "loss");
+
+        var dd = Output(d.Length);
+        backend.ContrastiveLossBackward(d.Length, db, lb, Upload([dloss]), dd, margin);
+        AssertClose(Read(dd), ReferenceKernels.ContrastiveLossBackward(d, label, dloss, margin), tolerance, "dd");
+    }
+
+    public void L2Normalize(int rows, int dim, double tolerance)
+    {
+        const float eps = 1e-6f;
+        var x = Random(rows * dim);
+        for (int j = 0; j < dim; j++) x[2 * dim + j] *= 1e-8f;   // row 2: ‖x‖ < eps, divided by eps instead
+        var y = Output(rows * dim);
+        var norms = Output(rows);
+        backend.L2NormalizeForward(rows, dim, Upload(x), y, norms, eps);
+        var (yExpected, normsExpected) = ReferenceKernels.L2NormalizeForward(rows, dim, x, eps);
+        AssertCloseOrUnit(Read(y), yExpected, tolerance, "y");
+        AssertClose(Read(norms), normsExpected, tolerance, "norms");
+
+        var dy = Random(rows * dim);
+        var dx = Output(rows * dim);
+        var yExact = yExpected.Select(v => (float)v).ToArray();
+        backend.L2NormalizeBackward(rows, dim, Upload(yExact), norms, Upload(dy), dx, eps);
+        var dxExpected = ReferenceKernels.L2NormalizeBackward(rows, dim, yExact, Read(norms), dy, eps);
+        AssertCloseOrUnit(Read(dx), dxExpected, tolerance, "dx");
+    }
+
+    public void CrossEntropy(double tolerance)
+    {
+        const int rows = 6, classes = 5;
+        const float dloss = 0.7f;
+        var logits = Random(rows * classes, -3, 3);
+        for (int k = 0; k < classes; k++) logits[3 * classes + k] += 90f;
+        float[] label = [0, 4, 2, 2, 1, 3];
+        var labelb = Upload(label);
+        var p = Output(rows * classes);
+        var loss = Output(1);
+        backend.CrossEntropyForward(rows, classes, Upload(logits), labelb, p, loss);
+        var (pExpected, lossExpected) = ReferenceKernels.CrossEntropyForward(rows, classes, logits, label);
+        AssertCloseOrUnit(Read(p), pExpected, tolerance, "probabilities");
+        AssertCloseOrUnit(Read(loss), [lossExpected], tolerance, "loss");
+
+        var pExact = pExpected.Select(v => (float)v).ToArray();
+        var dlogits = Output(rows * classes);
+        backend.CrossEntropyBackward(rows, classes, Upload(pExact), labelb, Upload([dloss]), dlogits);
+        AssertCloseOrUnit(Read(dlogits), ReferenceKernels.CrossEntropyBackward(rows, classes, pExact, label, dloss), tolerance, "dlogits");
+    }
+
+    // ---- optimisers --------------------------------------------------------------------------------
+
+    public void Adam(float weightDecay, int n, double tolerance, double paramTolerance, float gradientScale = 1f)
+    {
+        const float lr = 5e-4f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+        var param = Random(n);
+        double[] p = param.Select(v => (double)v).ToArray(), m = new double[n], v = new double[n];
+        var pb = Upload(param);
+        var mb = Upload(new float[n]);
+        var vb = Upload(new float[n]);
+        for (int t = 1; t <= 3; t++)
+        {
+            var grad = Random(n, -gradientScale, gradientScale);
+            var h = new AdamStepParameters(lr, beta1, beta2, eps, weightDecay, 1 - MathF.Pow(beta1, t), 1 - MathF.Pow(beta2, t));
+            backend.AdamStep(pb, Upload(grad), mb, vb, h);
+            ReferenceKernels.AdamStep(p, grad, m, v, h);
+        }
+        AssertClose(Read(mb), m, m.Select(x => Math.Abs(x) + (1 - beta1)).ToArray(), tolerance, "m");
+        AssertClose(Read(vb), v, tolerance, "v");
+        AssertClose(Read(pb), p, p.Select(_ => 3.0 * lr).ToArray(), paramTolerance, "param");
+    }
+
+    public void Sgd(float momentum, float dampening, float weightDecay, bool nesterov, int n, double tolerance)
+    {
+        const float lr = 0.05f;
+        var param = Random(n);
+        double[] p = param.Select(v => (double)v).ToArray(), buffer = new double[n];
+        var pb = Upload(param);
+        var bufferb = Output(n);   // the first step must overwrite the buffer, not read it
+        for (int t = 1; t <= 3; t++)
+        {
+            var grad = Random(n);
+            var h = new SgdStepParameters(lr, momentum, dampening, weightDecay, nesterov, FirstStep: t == 1);
+            backend.SgdStep(pb, Upload(grad), bufferb, h);
+            ReferenceKernels.SgdStep(p, grad, buffer, h);
+        }
+        AssertClose(Read(pb), p, p.Select(x => Math.Abs(x) + 3 * lr).ToArray(), tolerance, "param");
+        if (momentum != 0) AssertClose(Read(bufferb), buffer, buffer.Select(x => Math.Abs(x) + 1).ToArray(), tolerance, "momentum buffer");
+        else Assert.That(Read(bufferb), Is.All.NaN, "without momentum the buffer is left alone");
+    }
+
+    // ---- buffers and comparison --------------------------------------------------------------------
+
+    public DeviceBuffer Upload(float[] values)
+    {
+        var buffer = backend.Allocate(values.Length);
+        _buffers.Add(buffer);
+        backend.Upload(values, buffer);
+        return buffer;
+    }
+
+    /// <summary>An output buffer filled with NaN from the host.</summary>
+    private DeviceBuffer Output(long length) => Upload(Enumerable.Repeat(float.NaN, (int)length).ToArray());
+
+    public float[] Read(DeviceBuffer buffer)
+    {
+        var values = new float[buffer.Length];
+        backend.Download(buffer, values);
+        return values;
+    }
+
+    /// <summary>Uniform in [low, high).</summary>
+    private float[] Random(int n, double low = -1, double high = 1) =>
+        Enumerable.Range(0, n).Select(_ => (float)_random.NextDouble(low, high)).ToArray();
+
+    /// <summary>|actual − expected| ≤ tolerance·|expected| element by element.</summary>
+    private static void AssertClose(float[] actual, double[] expected, double tolerance, string what) =>
+        AssertClose(actual, expected, expected.Select(Math.Abs).ToArray(), tolerance, what);
+
+    /// <summary>|actual − expected| ≤ tolerance·(1 + |expected|) element by element: relative, or absolute below 1.</summary>
+    private static void AssertCloseOrUnit(float[] actual, double[] expected, double tolerance, string what) =>
+        AssertClose(actual, expected, expected.Select(v => 1 + Math.Abs(v)).ToArray(), tolerance, what);
+
+    /// <summary>|actual − expected| ≤ tolerance·scale element by element (NaN fails), naming the worst element.</summary>
+    private static void AssertClose(float[] actual, double[] expected, double[] scale, double tolerance, string what)
+    {
+        Assert.That(actual, Has.Length.EqualTo(expected.Length), what + ": length");
+        int worst = -1;
+        double worstRatio = 1;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double error = Math.Abs(actual[i] - expected[i]), allowed = tolerance * scale[i];
+            if (error <= allowed) continue;
+            double ratio = double.IsNaN(error) ? double.PositiveInfinity : error / allowed;
+            if (worst < 0 || ratio > worstRatio)
+            {
+                worst = i;
+                worstRatio = ratio;
+            }
+        }
+        if (worst >= 0)
+            Assert.Fail($"{what}: element {worst} of {actual.Length} is {actual[worst]:R}, expected {expected[worst]:R} " +
+                        $"(allowed {tolerance:G2}·{scale[worst]:G3})");
+    }
+}
