@@ -21,29 +21,8 @@ import json
 import torch
 import torch.nn as nn
 
-from gen_fixtures import encode_safetensors
-
-
-class SiameseNet(nn.Module):
-    """The seed network: 3 × (ReplicationPad2d(1), Conv2d 3×3, ReLU, BatchNorm2d), then Linear/ReLU layers."""
-
-    def __init__(self, image_size: int = 100, hidden=(500, 500), embedding: int = 5):
-        super().__init__()
-        layers, channels = [], 1
-        for out in (4, 8, 8):
-            layers += [nn.ReplicationPad2d(1), nn.Conv2d(channels, out, kernel_size=3), nn.ReLU(), nn.BatchNorm2d(out)]
-            channels = out
-        self.conv_layers = nn.Sequential(*layers)
-        dense, features = [], 8 * image_size * image_size
-        for width in hidden:
-            dense += [nn.Linear(features, width), nn.ReLU()]
-            features = width
-        dense.append(nn.Linear(features, embedding))
-        self.fully_connect = nn.Sequential(*dense)
-
-    def forward_once(self, x):
-        features = self.conv_layers(x)
-        return self.fully_connect(features.view(features.size(0), -1))
+from safetensors_file import encode_safetensors
+from seed_tower import SeedTower
 
 
 def architecture_json(image_size: int, hidden: list[int], embedding: int) -> str:
@@ -66,7 +45,7 @@ def main() -> None:
 
     if args.init_seed is not None:
         torch.manual_seed(args.init_seed)
-    model = SiameseNet(args.image_size, args.hidden, args.embedding)
+    model = SeedTower(args.image_size, args.hidden, args.embedding)
     if args.state_dict:
         loaded = torch.load(args.state_dict, map_location="cpu")
         model.load_state_dict(loaded.state_dict() if isinstance(loaded, nn.Module) else loaded)
@@ -76,7 +55,7 @@ def main() -> None:
         model.train()
         with torch.no_grad():
             for _ in range(3):
-                model.forward_once(torch.rand(4, 1, args.image_size, args.image_size, generator=generator))
+                model(torch.rand(4, 1, args.image_size, args.image_size, generator=generator))
 
     metadata = {"architecture": architecture_json(args.image_size, args.hidden, args.embedding),
                 "exported_by": "tools/reference/export_seed_model.py", "torch_version": torch.__version__}
@@ -88,7 +67,7 @@ def main() -> None:
         model.eval()
         images = torch.rand(6, 1, args.image_size, args.image_size, generator=generator)
         with torch.no_grad():
-            embeddings = model.forward_once(images)
+            embeddings = model(images)
         with open(args.fixture, "wb") as f:
             f.write(encode_safetensors({"images": images, "embeddings": embeddings},
                                        {"torch_version": torch.__version__, "model": args.out,

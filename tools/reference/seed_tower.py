@@ -8,15 +8,23 @@ import torch.nn.functional as F
 
 
 class SeedTower(nn.Module):
-    """The seed notebook's network: three replication-padded 3x3 convolutions of 4, 8, 8 channels, then 80000-500-500-5."""
+    """The seed notebook's network: three replication-padded 3x3 convolutions of 4, 8, 8 channels, then 80000-500-500-5.
 
-    def __init__(self):
+    image_size, hidden and embedding describe its variants (the layers are built, and so drawn from torch's
+    generator, in the same order for every variant).
+    """
+
+    def __init__(self, image_size: int = 100, hidden=(500, 500), embedding: int = 5):
         super().__init__()
         layers = []
         for cin, cout in [(1, 4), (4, 8), (8, 8)]:
             layers += [nn.ReplicationPad2d(1), nn.Conv2d(cin, cout, 3), nn.ReLU(), nn.BatchNorm2d(cout)]
         self.conv_layers = nn.Sequential(*layers)
-        self.fully_connect = nn.Sequential(nn.Linear(80000, 500), nn.ReLU(), nn.Linear(500, 500), nn.ReLU(), nn.Linear(500, 5))
+        dense, features = [], 8 * image_size * image_size
+        for width in hidden:
+            dense += [nn.Linear(features, width), nn.ReLU()]
+            features = width
+        self.fully_connect = nn.Sequential(*dense, nn.Linear(features, embedding))
 
     def forward(self, x):
         return self.fully_connect(self.conv_layers(x).flatten(1))
