@@ -7,9 +7,9 @@ using SimilarFaces.Model;
 namespace SimilarFaces.Benchmarks;
 
 /// <summary>
-/// A Siamese network with its Adam optimiser and one fixed batch of random pairs, stepped as Trainer steps it:
-/// inside a TensorScope, zero the gradients, upload the pairs, both towers, ContrastiveLoss(PairwiseDistance),
-/// backward, Adam. The seed's recipe: lr 5e-4, margin 2.
+/// A Siamese network with its Adam optimiser and one fixed batch of random pairs, stepped by Trainer's own step
+/// (<see cref="Trainer.TakeStep"/> of <see cref="SiameseNetwork.PairLoss"/>) with the pairs uploaded inside it. The seed's
+/// recipe: lr 5e-4, margin 2.
 /// </summary>
 public sealed class TrainingSession : IDisposable
 {
@@ -36,16 +36,10 @@ public sealed class TrainingSession : IDisposable
     {
         var backend = Model.Backend;
         using var scope = new TensorScope();
-        Model.Train();
-        Optimizer.ZeroGrad();
-        var image0 = Tensor.FromArray(backend, _image0, _pairs, 1, _side, _side);
-        var image1 = Tensor.FromArray(backend, _image1, _pairs, 1, _side, _side);
-        var label = Tensor.FromArray(backend, _label, _pairs, 1);
-        var (e0, e1) = Model.Forward(image0, image1);
-        var loss = Ops.ContrastiveLoss(Ops.PairwiseDistance(e0, e1), label, 2f);
-        loss.Backward();
-        Optimizer.Step();
-        float value = loss.Item();
+        float value = Trainer.TakeStep(Model, Optimizer, () => Model.PairLoss(
+            Tensor.FromArray(backend, _image0, _pairs, 1, _side, _side),
+            Tensor.FromArray(backend, _image1, _pairs, 1, _side, _side),
+            Tensor.FromArray(backend, _label, _pairs, 1), 2f));
         backend.Synchronize();
         return value;
     }

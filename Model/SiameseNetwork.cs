@@ -59,5 +59,19 @@ public sealed class SiameseNetwork : Module
     /// <summary>Both towers, in the seed's order.</summary>
     public (Tensor First, Tensor Second) Forward(Tensor first, Tensor second) => (Embed(first), Embed(second));
 
+    /// <summary>
+    /// The seed's loss of a batch of pairs: both towers, their distance, the contrastive loss with
+    /// <paramref name="margin"/>; <paramref name="label"/> (N,1) is 1 for a pair of different people.
+    /// </summary>
+    public Tensor PairLoss(Tensor first, Tensor second, Tensor label, float margin)
+    {
+        var (e0, e1) = Forward(first, second);
+        return EmbeddingPairLoss(e0, e1, label, margin);
+    }
+
+    /// <summary>The contrastive loss of the distances between matching rows of two embedding batches (N,E).</summary>
+    public static Tensor EmbeddingPairLoss(Tensor first, Tensor second, Tensor label, float margin) =>
+        Ops.ContrastiveLoss(Ops.PairwiseDistance(first, second), label, margin);
+
     public override Tensor Forward(Tensor x) => Embed(x);
 }

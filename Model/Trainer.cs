@@ -2,6 +2,7 @@ using System.Globalization;
 using SimilarFaces.Engine;
 using SimilarFaces.Engine.Autograd;
 using SimilarFaces.Engine.IO;
+using SimilarFaces.Engine.Nn;
 using SimilarFaces.Engine.Optim;
 using SimilarFaces.Model.Data;
 
@@ -144,15 +145,27 @@ public sealed class Trainer : IDisposable
     private float TrainOn(Func<Tensor> loss)
     {
         using var scope = new TensorScope();
-        Model.Train();
-        Optimizer.ZeroGrad();
+        return TakeStep(Model, Optimizer, loss, value =>
+        {
+            if (!float.IsFinite(value)) throw new NonFiniteLossException(Epoch + 1, StepInEpoch + 1, value);
+        });
+    }
+
+    /// <summary>
+    /// One optimisation step, as training, the benchmark and the parity tests all take it: training mode, zero the
+    /// gradients, the loss, backward, then the optimizer — after <paramref name="check"/>, when given, has seen the
+    /// loss (reading it is the step's only wait for the device), so a check that throws keeps the gradients from the
+    /// weights. The step's tensors go with the caller's <see cref="TensorScope"/>. Returns the loss.
+    /// </summary>
+    public static float TakeStep(Module model, Optimizer optimizer, Func<Tensor> loss, Action<float>? check = null)
+    {
+        model.Train();
+        optimizer.ZeroGrad();
         var value = loss();
         value.Backward();
-        // The step's only wait for the device, before Adam so that a non-finite loss never reaches the weights.
         float result = value.Item();
-        if (!float.IsFinite(result))
-            throw new NonFiniteLossException(Epoch + 1, StepInEpoch + 1, result);
-        Optimizer.Step();
+        check?.Invoke(result);
+        optimizer.Step();
         return result;
     }
 
@@ -187,8 +200,7 @@ public sealed class Trainer : IDisposable
         var image0 = Tensor.FromArray(backend, batch.Image0.AsSpan(0, n * size), n, 1, batch.Height, batch.Width);
         var image1 = Tensor.FromArray(backend, batch.Image1.AsSpan(0, n * size), n, 1, batch.Height, batch.Width);
         var label = Tensor.FromArray(backend, batch.Label.AsSpan(0, n), n, 1);
-        var (e0, e1) = Model.Forward(image0, image1);
-        return Ops.ContrastiveLoss(Ops.PairwiseDistance(e0, e1), label, Settings.Margin);
+        return Model.PairLoss(image0, image1, label, Settings.Margin);
     }
 
     private Tensor IdentityLoss(IdentityBatch batch)

@@ -55,7 +55,7 @@ public sealed class SiameseParityTests(string device) : DeviceTest(device)
         using var scope = new TensorScope();
         var (img0, img1, label) = Batch();
         var (e0, e1) = model.Forward(img0, img1);
-        var loss = Ops.ContrastiveLoss(Ops.PairwiseDistance(e0, e1), label, 2f);
+        var loss = SiameseNetwork.EmbeddingPairLoss(e0, e1, label, 2f);
         var report = new List<string>
         {
             Report("emb0", e0.ToArray(), File.Get("out.emb0", "siamese").Floats!),
@@ -94,13 +94,8 @@ public sealed class SiameseParityTests(string device) : DeviceTest(device)
         for (int step = 0; step < losses.Length; step++)
         {
             using var scope = new TensorScope();
-            adam.ZeroGrad();
             var (img0, img1, label) = Batch();
-            var (e0, e1) = model.Forward(img0, img1);
-            var loss = Ops.ContrastiveLoss(Ops.PairwiseDistance(e0, e1), label, 2f);
-            losses[step] = loss.Item();
-            loss.Backward();
-            adam.Step();
+            losses[step] = Trainer.TakeStep(model, adam, () => model.PairLoss(img0, img1, label, 2f));
         }
         var float64 = File.Get("adam.losses_float64", "siamese").Floats!;
         TestContext.Out.WriteLine($"losses ours          {string.Join(", ", losses)}\nlosses torch float32 {string.Join(", ", expected)}\nlosses torch float64 {string.Join(", ", float64)}");
