@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using SimilarFaces.Engine.Backends;
+using SimilarFaces.Engine.Optim;
 
 namespace SimilarFaces.Benchmarks;
 
@@ -11,9 +12,8 @@ public class AdamBenchmarks : DeviceBenchmark
 {
     private DeviceBuffer _param = null!, _grad = null!, _m = null!, _v = null!;
 
-    // Step 10 of the seed's recipe: lr 5e-4, betas (0.9, 0.999), eps 1e-8.
-    private static readonly AdamStepParameters Hyper = new(5e-4f, 0.9f, 0.999f, 1e-8f, 0f,
-        1f - MathF.Pow(0.9f, 10), 1f - MathF.Pow(0.999f, 10));
+    // Step 10 of the seed's recipe: lr 5e-4, Adam's default betas and eps.
+    private static readonly AdamStepParameters Hyper = Adam.StepParameters(5e-4f, Adam.DefaultBeta1, Adam.DefaultBeta2, Adam.DefaultEps, 0f, 10);
 
     [GlobalSetup]
     public void Setup()

@@ -11,9 +11,16 @@ public sealed class Adam : Optimizer
 {
     private readonly Tensor[] _m, _v;
 
+    /// <summary>PyTorch's default β1.</summary>
+    public const float DefaultBeta1 = 0.9f;
+    /// <summary>PyTorch's default β2.</summary>
+    public const float DefaultBeta2 = 0.999f;
+    /// <summary>PyTorch's default eps.</summary>
+    public const float DefaultEps = 1e-8f;
+
     /// <summary>Adam over parameters named by position ("0", "1", ...); see the constructor that takes names.</summary>
-    public Adam(IEnumerable<Tensor> parameters, float learningRate = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
-        float eps = 1e-8f, float weightDecay = 0f) : this(Numbered(parameters), learningRate, beta1, beta2, eps, weightDecay)
+    public Adam(IEnumerable<Tensor> parameters, float learningRate = 1e-3f, float beta1 = DefaultBeta1, float beta2 = DefaultBeta2,
+        float eps = DefaultEps, float weightDecay = 0f) : this(Numbered(parameters), learningRate, beta1, beta2, eps, weightDecay)
     {
     }
 
@@ -21,8 +28,8 @@ public sealed class Adam : Optimizer
     /// Adam over named <paramref name="parameters"/> (e.g. a module's <see cref="Nn.Module.NamedParameters"/>) with
     /// PyTorch's defaults; <paramref name="weightDecay"/> is L2 added to the gradient.
     /// </summary>
-    public Adam(IEnumerable<(string Name, Tensor Tensor)> parameters, float learningRate = 1e-3f, float beta1 = 0.9f,
-        float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0f) : base(parameters)
+    public Adam(IEnumerable<(string Name, Tensor Tensor)> parameters, float learningRate = 1e-3f, float beta1 = DefaultBeta1,
+        float beta2 = DefaultBeta2, float eps = DefaultEps, float weightDecay = 0f) : base(parameters)
     {
         if (!(learningRate >= 0)) throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "Adam: learning rate must be ≥ 0");
         if (!(beta1 is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), beta1, "Adam: beta1 must be in [0, 1)");
@@ -51,8 +58,7 @@ public sealed class Adam : Optimizer
     public override void Step()
     {
         Steps++;
-        var h = new AdamStepParameters(LearningRate, Beta1, Beta2, Eps, WeightDecay,
-            1f - MathF.Pow(Beta1, Steps), 1f - MathF.Pow(Beta2, Steps));
+        var h = StepParameters(LearningRate, Beta1, Beta2, Eps, WeightDecay, Steps);
         for (int i = 0; i < Parameters.Count; i++)
         {
             var p = Parameters[i];
@@ -60,6 +66,10 @@ public sealed class Adam : Optimizer
             p.Backend.AdamStep(p.Buffer, p.Grad.Buffer, _m[i].Buffer, _v[i].Buffer, h);
         }
     }
+
+    /// <summary>What the kernel needs for step <paramref name="step"/> (counted from 1): the settings and the bias corrections.</summary>
+    internal static AdamStepParameters StepParameters(float learningRate, float beta1, float beta2, float eps, float weightDecay, long step) =>
+        new(learningRate, beta1, beta2, eps, weightDecay, 1f - MathF.Pow(beta1, step), 1f - MathF.Pow(beta2, step));
 
     /// <summary>exp_avg and exp_avg_sq of each parameter, as "{parameter name}.exp_avg" and "{parameter name}.exp_avg_sq".</summary>
     public override IEnumerable<(string Name, Tensor Tensor)> NamedState()
