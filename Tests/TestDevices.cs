@@ -1,13 +1,15 @@
 using NUnit.Framework;
 using SimilarFaces.Engine;
 using SimilarFaces.Engine.Backends;
+using SimilarFaces.Engine.Backends.Cpu;
 
 namespace SimilarFaces.Tests;
 
 /// <summary>
 /// The devices every per-device test runs on. Each is a fixture argument; a device that this machine
 /// does not have makes its fixture report "ignored" with the reason, so the output says which devices
-/// ran. Backends are opened once per test run and shared.
+/// ran. Backends are opened once per test run and shared; the cpu backend fills every buffer it hands out with
+/// NaN, so a kernel that reads a scratch buffer before writing it fails.
 /// </summary>
 public static class TestDevices
 {
@@ -30,7 +32,7 @@ public static class TestDevices
             if (info == null)
                 Assert.Ignore($"device {name} is not present on this machine (found: {string.Join(", ", Present.Value.Select(d => d.Name))})");
             if (info.Problem != null) Assert.Ignore($"device {name} cannot run the kernels: {info.Problem}");
-            backend = Devices.Open(name);
+            backend = name == "cpu" ? new CpuBackend { PoisonAllocations = true } : Devices.Open(name);
             TestContext.Progress.WriteLine($"[devices] running on {name}: {backend.Description}");
             Open[name] = backend;
             return backend;

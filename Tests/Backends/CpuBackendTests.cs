@@ -23,7 +23,7 @@ internal sealed class CpuBackendTests(bool wideVectors)
     private KernelChecks _check = null!;
 
     [OneTimeSetUp]
-    public void OpenBackend() => _cpu = new CpuBackend(wideVectors);
+    public void OpenBackend() => _cpu = new CpuBackend(wideVectors) { PoisonAllocations = true };
 
     [OneTimeTearDown]
     public void CloseBackend() => _cpu.Dispose();

@@ -34,11 +34,19 @@ internal sealed unsafe partial class CpuBackend : IBackend
     public string Description { get; }
     private int VectorBits => _wide ? 512 : 256;
 
+    /// <summary>
+    /// For tests: every buffer handed out, new or reused, is filled with NaN first, so a kernel that reads memory it
+    /// has not written (a scratch buffer still holding a previous kernel's values) fails its check.
+    /// </summary>
+    internal bool PoisonAllocations { get; init; }
+
     public DeviceBuffer Allocate(long length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, Array.MaxLength);
-        return new CpuBuffer(this, _pool, length);
+        var buffer = new CpuBuffer(this, _pool, length);
+        if (PoisonAllocations) buffer.Storage.AsSpan().Fill(float.NaN);
+        return buffer;
     }
 
     public PoolStatistics PoolStatistics => _pool.Statistics;
