@@ -124,7 +124,7 @@ public interface IBackend : IDisposable
     /// <summary>d (rows) = ‖a − b + eps‖₂ per row of a, b (rows, dim).</summary>
     internal void PairwiseDistanceForward(int rows, int dim, DeviceBuffer a, DeviceBuffer b, DeviceBuffer d, float eps);
 
-    /// <summary>da = dd·(a−b+eps)/d, db = −da (rows, dim).</summary>
+    /// <summary>da = dd·(a−b+eps)/d, db = −da (rows, dim); 0 for a row whose distance is 0 (as PyTorch).</summary>
     internal void PairwiseDistanceBackward(int rows, int dim, DeviceBuffer a, DeviceBuffer b, DeviceBuffer d, DeviceBuffer dd,
         DeviceBuffer da, DeviceBuffer db, float eps);
 

@@ -5,7 +5,7 @@ namespace SimilarFaces.Engine;
 /// <summary>
 /// Euclidean distance between matching rows, as F.pairwise_distance(a, b, p=2, eps, keepdim=True):
 ///   d_i = ‖a_i − b_i + eps‖₂                    a, b (N,D), d (N,1)
-///   da_i = dd_i · (a_i − b_i + eps) / d_i,  db_i = −da_i
+///   da_i = dd_i · (a_i − b_i + eps) / d_i (0 where d_i = 0, as PyTorch),  db_i = −da_i
 /// eps keeps d > 0 (and the gradient finite) for identical rows.
 /// </summary>
 public static partial class Ops

@@ -5,9 +5,11 @@ using SimilarFaces.Engine.Autograd;
 namespace SimilarFaces.Tests.Autograd;
 
 /// <summary>
-/// NaN, ±∞ and ±0 through the element-wise ops and max pooling, forward and backward, on every device. The expected
-/// values are what PyTorch 1.13 computes for the same inputs (torch.relu, torch.clamp_min, torch.sqrt, torch.square,
-/// x + s, x · s, F.max_pool2d, and torch.autograd.grad of the sum); a zero's sign is not compared.
+/// NaN, ±∞ and ±0 through the element-wise ops and max pooling, and the boundaries where an op's gradient changes
+/// branch (a distance of 0 without eps, a row exactly as long as L2Normalize's eps), forward and backward, on every
+/// device. The expected values are what PyTorch 1.13 computes for the same inputs (torch.relu, torch.clamp_min,
+/// torch.sqrt, torch.square, x + s, x · s, F.max_pool2d, F.pairwise_distance, F.normalize, and the gradients of the
+/// sum or of a given upstream gradient); a zero's sign is not compared.
 /// </summary>
 [TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Fixtures))]
 public sealed class SpecialValueTests(string device) : DeviceTest(device)
@@ -62,6 +64,33 @@ public sealed class SpecialValueTests(string device) : DeviceTest(device)
         Ops.Sum(y).Backward();
         AssertSame(y.ToArray(), [NaN, NaN, NaN, 6], "forward");
         AssertSame(x.Grad!.ToArray(), [0, 0, 1, 2, 0, 0, 0, 0, 1], "gradient");
+    }
+
+    [Test]
+    public void DistanceBetweenIdenticalRowsWithoutEpsHasGradientZero()
+    {
+        using var scope = new TensorScope();
+        float[] rows = [1, 2, 3, 0.5f, -1, 2];
+        var (a, b) = (Tensor.FromArray(Backend, rows, 2, 3), Tensor.FromArray(Backend, rows, 2, 3));
+        a.RequiresGrad = b.RequiresGrad = true;
+        var d = Ops.PairwiseDistance(a, b, eps: 0f);
+        Ops.Sum(d).Backward();
+        AssertSame(d.ToArray(), [0, 0], "distance");
+        AssertSame(a.Grad!.ToArray(), new float[6], "gradient of the first rows");
+        AssertSame(b.Grad!.ToArray(), new float[6], "gradient of the second rows");
+    }
+
+    [Test]
+    public void RowsAsLongAsEpsAreNormalisedByTheirLength()
+    {
+        using var scope = new TensorScope();
+        // row 0 has length 0.5 = eps: y = x/‖x‖ and the projection gradient; row 1 (length 0.25) is divided by eps
+        var x = Tensor.FromArray(Backend, [0.5f, 0, 0, -0.25f], 2, 2);
+        x.RequiresGrad = true;
+        var y = Ops.L2Normalize(x, eps: 0.5f);
+        y.Backward(Tensor.FromArray(Backend, [1, 2, 3, 4], 2, 2));
+        AssertSame(y.ToArray(), [1, 0, 0, -0.5f], "forward");
+        AssertSame(x.Grad!.ToArray(), [0, 4, 6, 8], "gradient");
     }
 
     // NaN where expected NaN, else equal (a zero's sign aside)

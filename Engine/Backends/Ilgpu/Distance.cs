@@ -3,7 +3,7 @@ using ILGPU;
 namespace SimilarFaces.Engine.Backends.Ilgpu;
 
 // Pairwise distance and the contrastive loss (Hadsell, Chopra, LeCun 2006), y = 1 for a different pair:
-//   d[r] = ‖a[r] − b[r] + eps‖₂                        da = dd·(a − b + eps)/d,  db = −da
+//   d[r] = ‖a[r] − b[r] + eps‖₂                        da = dd·(a − b + eps)/d (0 where d = 0),  db = −da
 //   loss = mean_i((1 − y)·d² + y·max(margin − d, 0)²)   dd = dloss/n · (2(1 − y)·d − 2y·max(margin − d, 0))
 // The distance sums each row's short embedding in one thread; the loss mean is a deterministic reduction.
 
@@ -72,7 +72,8 @@ internal sealed partial class IlgpuBackend
     internal static void DistanceBackwardKernel(Index1D i, DistanceBackwardArgs a)
     {
         int row = i / a.Dim;
-        float grad = a.Dd[row] * (a.A[i] - a.B[i] + a.Eps) / a.D[row];
+        float scale = a.D[row] == 0f ? 0f : a.Dd[row] / a.D[row];
+        float grad = scale * (a.A[i] - a.B[i] + a.Eps);
         a.Da[i] = grad;
         a.Db[i] = -grad;
     }
