@@ -69,7 +69,8 @@ public sealed class OpParityTests(string device) : DeviceTest(device)
         }
     }
 
-    private static Tensor Forward(string name, Dictionary<string, Tensor> t, JsonElement args, SafeTensors.Contents file)
+    /// <summary>The op a fixture holds, run on its inputs (shared with <see cref="Autograd.OpCoverageTests"/>).</summary>
+    internal static Tensor Forward(string name, Dictionary<string, Tensor> t, JsonElement args, SafeTensors.Contents file)
     {
         int Int(string key) => args.GetProperty(key).GetInt32();
         float Float(string key) => args.GetProperty(key).GetSingle();
