@@ -43,7 +43,7 @@ public static class CompareCommand
             }).ToArray();
             var pair = new LooseImages(images, size);
             var embeddings = Embedder.Embed(network, pair, parse.GetValue(batchNorm));
-            float distance = Embedder.Distance(embeddings[0], embeddings[1]);
+            float distance = Ops.PairwiseDistance(embeddings[0], embeddings[1]);
             bool same = distance <= limit;
             CommandLine.Console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
                 $"dissimilarity {distance:F4} (threshold {limit:F4}): {(same ? "[green]same[/]" : "[red]different[/]")}"));

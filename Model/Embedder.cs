@@ -95,18 +95,6 @@ public static class Embedder
         return new Verification(VerificationReport.From(distances, same), distances, same, pairs);
     }
 
-    /// <summary>‖a − b + 1e-6‖₂, the same distance the loss trains (PyTorch's pairwise_distance).</summary>
-    public static float Distance(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        double sum = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            double d = a[i] - b[i] + 1e-6;
-            sum += d * d;
-        }
-        return (float)Math.Sqrt(sum);
-    }
-
     /// <summary>Every unordered pair (i &lt; j): its distance and whether both images show the same identity.</summary>
     public static (float[] Distances, bool[] Same, (int, int)[] Pairs) AllPairs(float[][] embeddings, IFaceDataset data)
     {
@@ -118,7 +106,7 @@ public static class Embedder
         for (int i = 0; i < n; i++)
             for (int j = i + 1; j < n; j++, k++)
             {
-                distances[k] = Distance(embeddings[i], embeddings[j]);
+                distances[k] = Ops.PairwiseDistance(embeddings[i], embeddings[j]);
                 same[k] = data.Label(i) == data.Label(j);
                 pairs[k] = (i, j);
             }

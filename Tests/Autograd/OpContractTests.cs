@@ -136,6 +136,17 @@ public sealed class OpContractTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    public void HostDistanceIsTheOpsDistance()
+    {
+        using var scope = new TensorScope();
+        var values = Enumerable.Range(0, 30).Select(i => MathF.Cos(i * 0.7f) * (i % 4)).ToArray();
+        var d = Ops.PairwiseDistance(Tensor.FromArray(Backend, values[..15], 3, 5), Tensor.FromArray(Backend, values[15..], 3, 5)).ToArray();
+        for (int r = 0; r < 3; r++)
+            Assert.That(Ops.PairwiseDistance(values.AsSpan(r * 5, 5), values.AsSpan(15 + r * 5, 5)), Is.EqualTo(d[r]).Within(1e-4).Percent, $"row {r}");
+        Assert.Throws<ArgumentException>(() => Ops.PairwiseDistance(new float[3], new float[4]));
+    }
+
+    [Test]
     public void NormalisationDistanceAndLossesRefuseBadArguments()
     {
         using var other = new CpuBackend();
