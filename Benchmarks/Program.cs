@@ -4,12 +4,12 @@ using SimilarFaces.Engine;
 
 // The kernel suite (BenchmarkDotNet), or with --memory the peak resident memory of seed training:
 //   dotnet run -c Release --project Benchmarks -- [--device cpu,ilgpu-cpu] [BenchmarkDotNet options, e.g. --filter '*Gemm*']
-//   dotnet run -c Release --project Benchmarks -- --memory [--device cpu] [--steps 5]
+//   dotnet run -c Release --project Benchmarks -- --memory [--device cpu] [--steps 5] [--pairs 64] [--image-size 100]
 // Without --filter every benchmark runs. --device takes names from `dotnet run --project Cli -- devices`.
 
 string? device = null;
 bool memory = false;
-int steps = 5;
+int steps = 5, pairs = Scale.Seed.PairBatch, imageSize = Scale.Seed.Architecture.ImageSize;
 var benchmarkArgs = new List<string>();
 try
 {
@@ -24,7 +24,13 @@ try
                 memory = true;
                 break;
             case "--steps":
-                steps = int.TryParse(Value(i++), out var n) && n > 0 ? n : throw new ArgumentException($"--steps must be a positive integer, got '{args[i]}'");
+                steps = Positive(i++);
+                break;
+            case "--pairs":
+                pairs = Positive(i++);
+                break;
+            case "--image-size":
+                imageSize = Positive(i++);
                 break;
             default:
                 benchmarkArgs.Add(args[i]);
@@ -44,7 +50,7 @@ catch (ArgumentException e)
 
 if (memory)
 {
-    PeakMemory.Run(device ?? "cpu", steps);
+    PeakMemory.Run(device ?? "cpu", steps, pairs, imageSize);
     return 0;
 }
 
@@ -60,3 +66,5 @@ foreach (var summary in summaries)
 return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
 
 string Value(int i) => i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{args[i]} needs a value");
+
+int Positive(int i) => int.TryParse(Value(i), out var n) && n > 0 ? n : throw new ArgumentException($"{args[i]} must be a positive integer, got '{args[i + 1]}'");
