@@ -95,7 +95,7 @@ SIAMESE_ARGS = {
     "grad_rows." + BIG_WEIGHT: BIG_WEIGHT_ROWS,
 }
 SIAMESE_DESCRIPTION = (
-    "Seed Siamese network (ENGINEERING.md section 1) in train() mode, twin towers sharing weights: forward(a,b)"
+    "The seed notebook's Siamese network in train() mode, twin towers sharing weights: forward(a,b)"
     " = (forward_once(a), forward_once(b)) in that order, so BatchNorm running stats update twice per step"
     " (after.*.num_batches_tracked = 2). Weights from the init formula in __metadata__['init']. in.img0/in.img1"
     " (4,1,100,100) = torch.rand with a fixed generator, in.label (4,1) = 0,1,0,1 (1 = different). param.<key>:"
