@@ -4,7 +4,16 @@ using SimilarFaces.Engine.Backends;
 namespace SimilarFaces.Engine.Diagnostics;
 
 /// <summary>One input of a gradient-check problem; <paramref name="Differentiable"/> false for labels and statistics.</summary>
-public sealed record CheckInput(string Name, int[] Shape, float[] Values, bool Differentiable = true);
+public sealed record CheckInput(string Name, int[] Shape, float[] Values, bool Differentiable = true)
+{
+    /// <summary>The input as a tensor on <paramref name="backend"/>, requiring gradients when it is differentiable.</summary>
+    internal Tensor ToTensor(IBackend backend)
+    {
+        var t = Tensor.FromArray(backend, Values, Shape);
+        t.RequiresGrad = Differentiable;
+        return t;
+    }
+}
 
 /// <summary>
 /// An op under test: its inputs (drawn from a seeded generator, kept away from the op's declared kinks)
@@ -42,12 +51,7 @@ public static class GradCheck
         var specs = c.MakeInputs(rng);
         var results = new List<GradCheckResult>();
         using var scope = new TensorScope();
-        var inputs = specs.Select(s =>
-        {
-            var t = Tensor.FromArray(backend, s.Values, s.Shape);
-            t.RequiresGrad = s.Differentiable;
-            return t;
-        }).ToArray();
+        var inputs = specs.Select(s => s.ToTensor(backend)).ToArray();
         try
         {
             var output = c.Forward(inputs);

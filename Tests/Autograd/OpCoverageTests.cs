@@ -67,13 +67,7 @@ public sealed class OpCoverageTests
         foreach (var c in GradCheckCases.All)
         {
             using var scope = new TensorScope();
-            var inputs = c.MakeInputs(new SeededRandom(1)).Select(s =>
-            {
-                var t = Tensor.FromArray(backend, s.Values, s.Shape);
-                t.RequiresGrad = s.Differentiable;
-                return t;
-            }).ToArray();
-            covered.UnionWith(Recorded(c.Forward(inputs)));
+            covered.UnionWith(Recorded(c.Forward(c.MakeInputs(new SeededRandom(1)).Select(s => s.ToTensor(backend)).ToArray())));
         }
         Assert.That(OpNames().Where(op => !covered.Contains(op)), Is.Empty, "ops no gradient-check case records");
     }
@@ -88,12 +82,7 @@ public sealed class OpCoverageTests
             var file = Fixtures.Load(Path.Combine("ops", name + ".safetensors"));
             using var args = JsonDocument.Parse(file.Metadata["args"]);
             using var scope = new TensorScope();
-            var inputs = file.Tensors.Values.Where(t => t.Name.StartsWith("in.")).ToDictionary(t => t.Name[3..], t =>
-            {
-                var tensor = Tensor.FromArray(backend, t.Floats, t.Shape);
-                tensor.RequiresGrad = true;
-                return tensor;
-            });
+            var inputs = OpParityTests.Inputs(file, backend, _ => true);
             covered.UnionWith(Recorded(OpParityTests.Forward(name, inputs, args.RootElement, file)));
         }
         Assert.That(OpNames().Where(op => !covered.Contains(op) && !WithoutFixture.ContainsKey(op)), Is.Empty,

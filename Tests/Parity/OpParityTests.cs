@@ -33,14 +33,7 @@ public sealed class OpParityTests(string device) : DeviceTest(device)
         }
 
         using var scope = new TensorScope();
-        var inputs = file.Tensors.Values.Where(t => t.Name.StartsWith("in.")).ToDictionary(
-            t => t.Name[3..],
-            t =>
-            {
-                var tensor = Tensor.FromArray(Backend, t.Floats, t.Shape);
-                tensor.RequiresGrad = file.Tensors.ContainsKey("grad." + t.Name[3..]);
-                return tensor;
-            });
+        var inputs = Inputs(file, Backend, input => file.Tensors.ContainsKey("grad." + input));
         try
         {
             var output = Forward(name, inputs, args.RootElement, file);
@@ -68,6 +61,15 @@ public sealed class OpParityTests(string device) : DeviceTest(device)
             foreach (var t in inputs.Values) t.Dispose();
         }
     }
+
+    /// <summary>A fixture's "in." tensors by input name, on <paramref name="backend"/>, requiring gradients where asked.</summary>
+    internal static Dictionary<string, Tensor> Inputs(SafeTensors.Contents file, IBackend backend, Func<string, bool> requiresGrad) =>
+        file.Tensors.Values.Where(t => t.Name.StartsWith("in.")).ToDictionary(t => t.Name[3..], t =>
+        {
+            var tensor = Tensor.FromArray(backend, t.Floats, t.Shape);
+            tensor.RequiresGrad = requiresGrad(t.Name[3..]);
+            return tensor;
+        });
 
     /// <summary>The op a fixture holds, run on its inputs (shared with <see cref="Autograd.OpCoverageTests"/>).</summary>
     internal static Tensor Forward(string name, Dictionary<string, Tensor> t, JsonElement args, SafeTensors.Contents file)
