@@ -22,9 +22,9 @@ public static class GradCheckCommand
         {
             using var backend = Devices.Open(parse.GetValue(device)!);
             var only = parse.GetValue(op);
-            var cases = GradCheckCases.All.Where(c => only == null || c.Op.Equals(only, StringComparison.OrdinalIgnoreCase)).ToList();
+            var cases = OpTable.GradCheckCases.Where(c => only == null || c.Op.Equals(only, StringComparison.OrdinalIgnoreCase)).ToList();
             if (cases.Count == 0)
-                throw new ArgumentException($"--op: no op named '{only}'; ops: {string.Join(", ", GradCheckCases.All.Select(c => c.Op).Distinct())}");
+                throw new ArgumentException($"--op: no op named '{only}'; ops: {string.Join(", ", OpTable.GradCheckCases.Select(c => c.Op).Distinct())}");
 
             var console = CommandLine.Console;
             console.MarkupLine($"Gradient checks on [bold]{Markup.Escape(backend.Name)}[/]: central differences, h = {GradCheck.Step}, error = max |numeric − analytic| / max |numeric|");

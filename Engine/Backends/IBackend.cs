@@ -38,8 +38,8 @@ public interface IBackend : IDisposable
     /// <summary>y = f(x, scalar).</summary>
     internal void Unary(UnaryKind kind, DeviceBuffer x, DeviceBuffer y, float scalar);
 
-    /// <summary>dx = dy · f'(x) (y = f(x) is given for the kinds whose derivative reads it, e.g. Sqrt).</summary>
-    internal void UnaryBackward(UnaryKind kind, DeviceBuffer x, DeviceBuffer y, DeviceBuffer dy, DeviceBuffer dx, float scalar);
+    /// <summary>dx = dy · f'(x, scalar).</summary>
+    internal void UnaryBackward(UnaryKind kind, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dx, float scalar);
 
     /// <summary>y = a ∘ b, all of equal length.</summary>
     internal void Binary(BinaryKind kind, DeviceBuffer a, DeviceBuffer b, DeviceBuffer y);

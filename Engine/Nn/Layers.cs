@@ -178,9 +178,9 @@ public class BatchNorm : Module
 }
 
 /// <summary>Batch normalisation of (N,C) or (N,C,L) inputs, as <c>nn.BatchNorm1d</c>.</summary>
-public sealed class BatchNorm1d(IBackend backend, int channels, float eps = 1e-5f, float momentum = 0.1f)
+public sealed class BatchNorm1d(IBackend backend, int channels, float eps = Ops.DefaultBatchNormEps, float momentum = Ops.DefaultBatchNormMomentum)
     : BatchNorm(backend, channels, [2, 3], eps, momentum);
 
 /// <summary>Batch normalisation of (N,C,H,W) inputs, as <c>nn.BatchNorm2d</c>.</summary>
-public sealed class BatchNorm2d(IBackend backend, int channels, float eps = 1e-5f, float momentum = 0.1f)
+public sealed class BatchNorm2d(IBackend backend, int channels, float eps = Ops.DefaultBatchNormEps, float momentum = Ops.DefaultBatchNormMomentum)
     : BatchNorm(backend, channels, [4], eps, momentum);

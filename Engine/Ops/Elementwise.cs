@@ -63,7 +63,7 @@ public static partial class Ops
         return Tape.Record(y, op, [x], dy =>
         {
             var dx = Tensor.Empty(x, x.Shape);
-            backend.UnaryBackward(kind, x.Buffer, y.Buffer, dy.Buffer, dx.Buffer, scalar);
+            backend.UnaryBackward(kind, x.Buffer, dy.Buffer, dx.Buffer, scalar);
             Tape.Accumulate(x, dx);
         });
     }

@@ -10,8 +10,11 @@ namespace SimilarFaces.Engine;
 /// </summary>
 public static partial class Ops
 {
+    /// <summary>PyTorch's default eps of <c>F.normalize</c>.</summary>
+    public const float DefaultL2NormalizeEps = 1e-12f;
+
     /// <summary>Each row of x (N,D) divided by max(its length, eps), as <c>F.normalize(x, dim=1)</c>.</summary>
-    public static Tensor L2Normalize(Tensor x, float eps = 1e-12f)
+    public static Tensor L2Normalize(Tensor x, float eps = DefaultL2NormalizeEps)
     {
         const string op = "L2Normalize";
         Check.Rank(op, "input", x, 2);

@@ -14,13 +14,19 @@ namespace SimilarFaces.Engine;
 /// </summary>
 public static partial class Ops
 {
+    /// <summary>PyTorch's default momentum of the running statistics of <c>nn.BatchNorm</c>.</summary>
+    public const float DefaultBatchNormMomentum = 0.1f;
+
+    /// <summary>PyTorch's default eps of <c>nn.BatchNorm</c>.</summary>
+    public const float DefaultBatchNormEps = 1e-5f;
+
     /// <summary>
     /// Batch normalisation of x (N,C), (N,C,L) or (N,C,H,W) per channel, as <c>F.batch_norm</c>: in training, with the
     /// batch's statistics, updating the running ones in place when they are given (null: nothing is updated);
     /// otherwise with the running statistics, which are then required.
     /// </summary>
     public static Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor? runningMean, Tensor? runningVar,
-        bool training, float momentum = 0.1f, float eps = 1e-5f)
+        bool training, float momentum = DefaultBatchNormMomentum, float eps = DefaultBatchNormEps)
     {
         const string op = "BatchNorm";
         Check.Rank(op, "input", x, 2, 3, 4);

@@ -7,7 +7,7 @@ namespace SimilarFaces.Tests.Autograd;
 
 /// <summary>
 /// Finite-difference checks of every op's backward with respect to every differentiable input, on every
-/// device; tolerance per case in <see cref="GradCheckCases"/> (normalised error, 1e-2 for most ops,
+/// device; tolerance per case in <see cref="OpTable"/> (normalised error, 1e-2 for most ops,
 /// 2e-2 for training-mode BatchNorm). Each check is also run with that op's backward broken on purpose
 /// (its gradients scaled by 1.1) and must then fail.
 /// </summary>
@@ -15,7 +15,7 @@ namespace SimilarFaces.Tests.Autograd;
 public sealed class GradCheckTests(string device) : DeviceTest(device)
 {
     public static IEnumerable<TestCaseData> Cases =>
-        GradCheckCases.All.Select(c => new TestCaseData(c).SetArgDisplayNames(c.Name));
+        OpTable.GradCheckCases.Select(c => new TestCaseData(c).SetArgDisplayNames(c.Name));
 
     [TestCaseSource(nameof(Cases))]
     public void BackwardMatchesFiniteDifferences(GradCheckCase c)

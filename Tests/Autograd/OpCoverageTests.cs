@@ -6,26 +6,19 @@ using SimilarFaces.Engine.Autograd;
 using SimilarFaces.Engine.Backends;
 using SimilarFaces.Engine.Backends.Cpu;
 using SimilarFaces.Engine.Diagnostics;
-using SimilarFaces.Tests.Backends;
 using SimilarFaces.Tests.Parity;
 
 namespace SimilarFaces.Tests.Autograd;
 
 /// <summary>
-/// No op escapes the checks. Every public op of <see cref="Ops"/> must show up, as a node of the graph it records, in
-/// some case of <see cref="GradCheckCases"/> (the table the gradient checks and `similar-faces gradcheck` run) and in
-/// the forward of some PyTorch fixture that <see cref="OpParityTests"/> runs, unless it is listed below with the reason
-/// it has no fixture; every element-wise kind has a kernel case. A new op, or a kind, without them fails here.
+/// No op escapes the table. Every public op of <see cref="Ops"/> has an entry in <see cref="OpTable"/> (the table the
+/// gradient checks, the device comparisons, the PyTorch parity tests and `similar-faces gradcheck` walk), whose cases
+/// and fixtures really run that op; every entry has a PyTorch fixture or says why not; every fixture file belongs to
+/// an entry (or an optimizer); every element-wise kind is some entry's kernel. A new op, kind or fixture without the
+/// rest fails here.
 /// </summary>
 public sealed class OpCoverageTests
 {
-    /// <summary>Ops without a PyTorch fixture, and why.</summary>
-    private static readonly Dictionary<string, string> WithoutFixture = new()
-    {
-        ["Dropout"] = "its mask is the engine's own counter hash, which torch's generator does not reproduce",
-        ["Reshape"] = "a view of the same elements: nothing is computed",
-    };
-
     /// <summary>Ops that are another op and record only that one (checked below).</summary>
     private static readonly Dictionary<string, string> RecordedAs = new() { ["Flatten"] = "Reshape" };
 
@@ -60,41 +53,59 @@ public sealed class OpCoverageTests
     }
 
     [Test]
-    public void EveryOpHasAGradientCheck()
+    public void EveryOpHasAnEntry() =>
+        Assert.That(OpNames().Except(OpTable.All.Select(e => e.Op)), Is.Empty, "ops of Ops without an entry in OpTable");
+
+    [Test]
+    public void EveryEntryHasGradientChecksThatRunItsOp()
     {
         using var backend = new CpuBackend();
-        var covered = new HashSet<string>();
-        foreach (var c in GradCheckCases.All)
+        foreach (var entry in OpTable.All)
         {
-            using var scope = new TensorScope();
-            covered.UnionWith(Recorded(c.Forward(c.MakeInputs(new SeededRandom(1)).Select(s => s.ToTensor(backend)).ToArray())));
+            Assert.That(entry.Cases, Is.Not.Empty, $"{entry.Op}: no gradient-check case");
+            foreach (var c in entry.Cases)
+            {
+                using var scope = new TensorScope();
+                var output = c.Forward(c.MakeInputs(new SeededRandom(1)).Select(s => s.ToTensor(backend)).ToArray());
+                Assert.That(Recorded(output), Is.EquivalentTo(new[] { entry.Op }), $"{c.Name}: the ops its forward records");
+            }
         }
-        Assert.That(OpNames().Where(op => !covered.Contains(op)), Is.Empty, "ops no gradient-check case records");
     }
 
     [Test]
-    public void EveryOpHasAPyTorchFixtureOrASaidReason()
+    public void EveryEntryHasAPyTorchFixtureThatRunsItsOpOrASaidReason()
     {
         using var backend = new CpuBackend();
-        var covered = new HashSet<string>();
-        foreach (var name in Fixtures.OpCases.Where(n => !n.StartsWith("adam") && !n.StartsWith("sgd")))
+        foreach (var entry in OpTable.All)
         {
-            var file = Fixtures.Load(Path.Combine("ops", name + ".safetensors"));
-            using var args = JsonDocument.Parse(file.Metadata["args"]);
-            using var scope = new TensorScope();
-            var inputs = OpParityTests.Inputs(file, backend, _ => true);
-            covered.UnionWith(Recorded(OpParityTests.Forward(name, inputs, args.RootElement, file)));
+            Assert.That(entry.Fixtures.Count > 0 ^ entry.WithoutFixture != null, Is.True,
+                $"{entry.Op}: an entry has fixtures or a reason it has none, not both");
+            foreach (var name in entry.Fixtures)
+            {
+                var file = Fixtures.Load(Path.Combine("ops", name + ".safetensors"));
+                using var args = JsonDocument.Parse(file.Metadata["args"]);
+                using var scope = new TensorScope();
+                var inputs = OpParityTests.Inputs(file, backend, _ => true);
+                Assert.That(Recorded(OpParityTests.Forward(name, inputs, args.RootElement, file)), Is.EquivalentTo(new[] { entry.Op }),
+                    $"fixture {name}: the ops it records");
+            }
         }
-        Assert.That(OpNames().Where(op => !covered.Contains(op) && !WithoutFixture.ContainsKey(op)), Is.Empty,
-            "ops no PyTorch fixture records, and no reason is given");
-        Assert.That(WithoutFixture.Keys.Where(covered.Contains), Is.Empty, "ops said to have no fixture that have one");
     }
 
     [Test]
-    public void EveryElementwiseKindHasAKernelCase()
+    public void EveryFixtureBelongsToAnEntryOrAnOptimizer()
     {
-        var tested = KernelTests.UnaryCases().Select(c => (UnaryKind)c.Arguments[0]!).Distinct();
-        Assert.That(tested, Is.EquivalentTo(Enum.GetValues<UnaryKind>()), "unary kinds in KernelTests.UnaryCases");
-        Assert.That(KernelTests.BinaryKinds, Is.EquivalentTo(Enum.GetValues<BinaryKind>()), "binary kinds in KernelTests.BinaryKinds");
+        var claimed = OpTable.All.SelectMany(e => e.Fixtures).Concat(OpParityTests.OptimizerFixtures).ToList();
+        Assert.That(claimed, Is.Unique, "fixtures claimed twice");
+        Assert.That(Fixtures.OpCases.Except(claimed), Is.Empty, "fixture files no op of the table claims");
+    }
+
+    [Test]
+    public void EveryElementwiseKindIsAnEntrysKernel()
+    {
+        Assert.That(OpTable.All.Where(e => e.Unary != null).Select(e => e.Unary!.Value), Is.EquivalentTo(Enum.GetValues<UnaryKind>()),
+            "unary kinds of the table's entries");
+        Assert.That(OpTable.All.Where(e => e.Binary != null).Select(e => e.Binary!.Value), Is.EquivalentTo(Enum.GetValues<BinaryKind>()),
+            "binary kinds of the table's entries");
     }
 }

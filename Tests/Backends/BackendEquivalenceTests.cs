@@ -47,24 +47,6 @@ internal sealed class BackendEquivalenceTests(string device) : DeviceTest(device
         return Enumerable.Range(0, n).Select(_ => (float)(low + (high - low) * r.NextDouble())).ToArray();
     }
 
-    [TestCase(UnaryKind.Relu, 0f), TestCase(UnaryKind.Square, 0f), TestCase(UnaryKind.Sqrt, 0f), TestCase(UnaryKind.ClampMin, 0.25f),
-     TestCase(UnaryKind.AddScalar, 0.75f), TestCase(UnaryKind.MulScalar, -1.5f)]
-    public void Unary(UnaryKind kind, float scalar)
-    {
-        var x = Random(1037, 1, kind == UnaryKind.Sqrt ? 0.1 : -1, 1);
-        x[3] = 0f; x[4] = 0.25f;
-        var dy = Random(1037, 2);
-        Same($"{kind}", [x, dy], [x.Length, x.Length], (b, i, o) =>
-        {
-            b.Unary(kind, i[0], o[0], scalar);
-            b.UnaryBackward(kind, i[0], o[0], i[1], o[1], scalar);
-        });
-    }
-
-    [TestCase(BinaryKind.Add), TestCase(BinaryKind.Sub), TestCase(BinaryKind.Mul)]
-    public void Binary(BinaryKind kind) =>
-        Same($"{kind}", [Random(999, 3), Random(999, 4)], [999], (b, i, o) => b.Binary(kind, i[0], i[1], o[0]));
-
     [Test]
     public void FillCopyAxpySumBroadcast() =>
         Same("fill/copy/axpy/sum/broadcast", [Random(3001, 5), Random(3001, 6)], [3001, 3001, 1, 77], (b, i, o) =>

@@ -14,28 +14,24 @@ internal static class ReferenceKernels
 
     // ---- element-wise ------------------------------------------------------------------------
 
-    public static double Unary(UnaryKind kind, double x, double scalar) => kind switch
+    /// <summary>
+    /// y = f(x, s) and dx = dy · f'(x, s) by the scalar form of the op's one definition (UnaryOps.cs), which PyTorch's
+    /// fixtures check: the kernels' vector bodies, tails and every device are held to it.
+    /// </summary>
+    public static (float Y, float Dx) Unary(UnaryKind kind, float x, float dy, float scalar)
     {
-        UnaryKind.Relu => Math.Max(x, 0),
-        UnaryKind.Square => x * x,
-        UnaryKind.Sqrt => Math.Sqrt(x),
-        UnaryKind.ClampMin => Math.Max(x, scalar),
-        UnaryKind.AddScalar => x + scalar,
-        UnaryKind.MulScalar => x * scalar,
-        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
-    };
+        var scalarForm = new ScalarForm(x, dy, scalar);
+        UnaryOps.With(kind, ref scalarForm);
+        return (scalarForm.Y, scalarForm.Dx);
+    }
 
-    /// <summary>dx = dy · f'(x); ReLU's derivative is 0 at 0, clamp's is 1 at the bound (as PyTorch).</summary>
-    public static double UnaryBackward(UnaryKind kind, double x, double y, double dy, double scalar) => dy * kind switch
+    private struct ScalarForm(float x, float dy, float s) : IUnaryOpUser
     {
-        UnaryKind.Relu => x > 0 ? 1 : 0,
-        UnaryKind.Square => 2 * x,
-        UnaryKind.Sqrt => 1 / (2 * y),
-        UnaryKind.ClampMin => x >= scalar ? 1 : 0,
-        UnaryKind.AddScalar => 1,
-        UnaryKind.MulScalar => scalar,
-        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
-    };
+        public float Y { get; private set; }
+        public float Dx { get; private set; }
+
+        public void Use<TOp>() where TOp : struct, IUnaryOp => (Y, Dx) = (default(TOp).Forward(x, s), default(TOp).Backward(x, dy, s));
+    }
 
     public static double Binary(BinaryKind kind, double a, double b) => kind switch
     {

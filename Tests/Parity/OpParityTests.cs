@@ -3,6 +3,7 @@ using NUnit.Framework;
 using SimilarFaces.Engine;
 using SimilarFaces.Engine.Autograd;
 using SimilarFaces.Engine.Backends;
+using SimilarFaces.Engine.Diagnostics;
 using SimilarFaces.Engine.IO;
 using SimilarFaces.Engine.Optim;
 
@@ -19,14 +20,21 @@ public sealed class OpParityTests(string device) : DeviceTest(device)
 {
     private const double Rtol = 1e-4, Atol = 1e-5;
 
-    public static IEnumerable<TestCaseData> Cases => Fixtures.OpCases.Select(c => new TestCaseData(c).SetArgDisplayNames(c));
+    /// <summary>The fixtures of the optimizers, which are not ops of the table.</summary>
+    internal static IEnumerable<string> OptimizerFixtures => Fixtures.OpCases.Where(IsOptimizer);
+
+    /// <summary>Every op's fixtures, as the op table lists them, then the optimizers'.</summary>
+    public static IEnumerable<TestCaseData> Cases =>
+        OpTable.All.SelectMany(e => e.Fixtures).Concat(OptimizerFixtures).Select(c => new TestCaseData(c).SetArgDisplayNames(c));
+
+    private static bool IsOptimizer(string fixture) => fixture.StartsWith("adam") || fixture.StartsWith("sgd");
 
     [TestCaseSource(nameof(Cases))]
     public void MatchesPyTorch(string name)
     {
         var file = Fixtures.Load(Path.Combine("ops", name + ".safetensors"));
         using var args = JsonDocument.Parse(file.Metadata["args"]);
-        if (name.StartsWith("adam") || name.StartsWith("sgd"))
+        if (IsOptimizer(name))
         {
             CheckOptimizer(name, file, args.RootElement);
             return;
@@ -71,39 +79,26 @@ public sealed class OpParityTests(string device) : DeviceTest(device)
             return tensor;
         });
 
-    /// <summary>The op a fixture holds, run on its inputs (shared with <see cref="Autograd.OpCoverageTests"/>).</summary>
-    internal static Tensor Forward(string name, Dictionary<string, Tensor> t, JsonElement args, SafeTensors.Contents file)
+    /// <summary>The op of the table that claims the fixture, run on its inputs and arguments (shared with <see cref="Autograd.OpCoverageTests"/>).</summary>
+    internal static Tensor Forward(string name, Dictionary<string, Tensor> inputs, JsonElement args, SafeTensors.Contents file)
     {
-        int Int(string key) => args.GetProperty(key).GetInt32();
-        float Float(string key) => args.GetProperty(key).GetSingle();
-        (int, int) Pair(string key) => (args.GetProperty(key)[0].GetInt32(), args.GetProperty(key)[1].GetInt32());
-        return name switch
-        {
-            _ when name.StartsWith("linear") => Ops.Linear(t["x"], t["weight"], t.GetValueOrDefault("bias")),
-            _ when name.StartsWith("conv2d") => Ops.Conv2d(t["x"], t["weight"], t.GetValueOrDefault("bias"), Pair("stride"), Pair("padding")),
-            _ when name.StartsWith("replication_pad2d") => Ops.ReplicationPad2d(t["x"], Int("left"), Int("right"), Int("top"), Int("bottom")),
-            _ when name.StartsWith("reflection_pad2d") => Ops.ReflectionPad2d(t["x"], Int("left"), Int("right"), Int("top"), Int("bottom")),
-            _ when name.StartsWith("maxpool2d") => Ops.MaxPool2d(t["x"], Pair("kernel_size"), Pair("stride")),
-            _ when name.StartsWith("batchnorm") => Ops.BatchNorm(t["x"], t["weight"], t["bias"], t["running_mean"], t["running_var"],
-                args.GetProperty("training").GetBoolean(), Float("momentum"), Float("eps")),
-            "relu" => Ops.Relu(t["x"]),
-            "add" => Ops.Add(t["x"], t["y"]),
-            "sub" => Ops.Sub(t["x"], t["y"]),
-            "mul" => Ops.Mul(t["x"], t["y"]),
-            "add_scalar" => Ops.AddScalar(t["x"], Float("scalar")),
-            "mul_scalar" => Ops.MulScalar(t["x"], Float("scalar")),
-            "square" => Ops.Square(t["x"]),
-            "sqrt" => Ops.Sqrt(t["x"]),
-            "clamp_min" => Ops.ClampMin(t["x"], Float("min")),
-            "sum" => Ops.Sum(t["x"]),
-            "mean" => Ops.Mean(t["x"]),
-            "pairwise_distance" => Ops.PairwiseDistance(t["a"], t["b"], Float("eps")),
-            "contrastive_loss" => Ops.ContrastiveLoss(t["d"], t["y"], Float("margin")),
-            "l2_normalize" => Ops.L2Normalize(t["x"], Float("eps")),
-            "cross_entropy" => Ops.CrossEntropy(t["logits"], file.Get("target", name).Longs!.Select(v => (int)v).ToArray()),
-            _ => throw new AssertionException($"fixture {name} has no runner in {nameof(OpParityTests)}"),
-        };
+        if (!OpTable.TryFindFixture(name, out var entry))
+            throw new AssertionException($"fixture {name} is claimed by no op of {nameof(OpTable)}");
+        var values = args.EnumerateObject().Where(p => p.Value.ValueKind is JsonValueKind.Number or JsonValueKind.True
+                or JsonValueKind.False or JsonValueKind.Array)
+            .ToDictionary(p => p.Name, p => Numbers(p.Value));
+        if (file.Tensors.TryGetValue("target", out var target)) values["target"] = target.Longs!.Select(v => (double)v).ToArray();
+        return entry.Call(new OpArguments(inputs, values));
     }
+
+    // a JSON number, flag or list of numbers as the table's argument values
+    private static double[] Numbers(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Array => value.EnumerateArray().SelectMany(Numbers).ToArray(),
+        JsonValueKind.True => [1],
+        JsonValueKind.False => [0],
+        _ => [value.GetDouble()],
+    };
 
     private void CheckOptimizer(string name, SafeTensors.Contents file, JsonElement args)
     {

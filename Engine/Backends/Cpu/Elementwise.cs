@@ -4,14 +4,8 @@ using System.Runtime.Intrinsics;
 namespace SimilarFaces.Engine.Backends.Cpu;
 
 // Element-wise kernels: y[i] = f(x[i]) or f(a[i], b[i]), in parallel over fixed chunks. Each op is a small
-// struct with a scalar and a vector form of the same arithmetic, so the vector body and the scalar tail agree.
-//   Relu y = max(x, 0)      dx = 0 where x ≤ 0, else dy
-//   Square y = x²           dx = 2x·dy
-//   Sqrt y = √x             dx = dy / 2y
-//   ClampMin y = max(x, s)  dx = dy where x ≥ s, else 0
-// NaN as PyTorch: max(NaN, ·) = NaN (IEEE maximum); ReLU's gradient passes at NaN, ClampMin's does not.
-//   AddScalar y = x + s     dx = dy
-//   MulScalar y = x·s       dx = s·dy
+// struct with a scalar and a vector form of the same arithmetic, so the vector body and the scalar tail agree;
+// the unary maps and their derivatives are the shared ones of UnaryOps.cs.
 // Sum adds each chunk's vector partial sums in a fixed order, then the chunk totals in order (in double).
 internal sealed unsafe partial class CpuBackend
 {
@@ -29,32 +23,14 @@ internal sealed unsafe partial class CpuBackend
 
     public void Unary(UnaryKind kind, DeviceBuffer x, DeviceBuffer y, float scalar)
     {
-        float[] xs = Data(x), ys = Data(y);
-        switch (kind)
-        {
-            case UnaryKind.Relu: Map(new MaxOp(0), xs, ys); break;
-            case UnaryKind.Square: Zip(new MultiplyOp(), xs, xs, ys); break;
-            case UnaryKind.Sqrt: Map(new SqrtOp(), xs, ys); break;
-            case UnaryKind.ClampMin: Map(new MaxOp(scalar), xs, ys); break;
-            case UnaryKind.AddScalar: Map(new AddScalarOp(scalar), xs, ys); break;
-            case UnaryKind.MulScalar: Map(new MulScalarOp(scalar), xs, ys); break;
-            default: throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
-        }
+        var forward = new UnaryForward(_wide, Data(x), Data(y), scalar);
+        UnaryOps.With(kind, ref forward);
     }
 
-    public void UnaryBackward(UnaryKind kind, DeviceBuffer x, DeviceBuffer y, DeviceBuffer dy, DeviceBuffer dx, float scalar)
+    public void UnaryBackward(UnaryKind kind, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dx, float scalar)
     {
-        float[] xs = Data(x), ys = Data(y), dys = Data(dy), dxs = Data(dx);
-        switch (kind)
-        {
-            case UnaryKind.Relu: Zip(new PassUnlessAtMostOp(0), xs, dys, dxs); break;
-            case UnaryKind.Square: Zip(new TwiceProductOp(), xs, dys, dxs); break;
-            case UnaryKind.Sqrt: Zip(new HalfQuotientOp(), dys, ys, dxs); break;
-            case UnaryKind.ClampMin: Zip(new PassWhereAtLeastOp(scalar), xs, dys, dxs); break;
-            case UnaryKind.AddScalar: Map(new MulScalarOp(1), dys, dxs); break;
-            case UnaryKind.MulScalar: Map(new MulScalarOp(scalar), dys, dxs); break;
-            default: throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
-        }
+        var backward = new UnaryBackwardPass(_wide, Data(x), Data(dy), Data(dx), scalar);
+        UnaryOps.With(kind, ref backward);
     }
 
     public void Binary(BinaryKind kind, DeviceBuffer a, DeviceBuffer b, DeviceBuffer y)
@@ -176,28 +152,64 @@ internal sealed unsafe partial class CpuBackend
         for (; i < n; i++) y[i] = op.Apply(a[i], b[i]);
     }
 
-    private readonly struct MaxOp(float floor) : IMapOp
+    /// <summary>ys = f(xs, s) for the op the kind names.</summary>
+    private readonly struct UnaryForward(bool wide, float[] xs, float[] ys, float s) : IUnaryOpUser
     {
-        public float Apply(float x) => MathF.Max(x, floor);
-        public TV Apply<TS, TV>(TV x) where TS : ISimd<TV> where TV : struct => TS.Max(x, TS.Splat(floor));
+        public void Use<TOp>() where TOp : struct, IUnaryOp
+        {
+            float[] xValues = xs, yValues = ys;
+            float scalar = s;
+            bool isWide = wide;
+            ForEachChunk(yValues.Length, (start, length) =>
+            {
+                fixed (float* x = xValues, y = yValues)
+                {
+                    if (isWide) UnaryRange<TOp, Simd512, Vector512<float>>(x + start, y + start, length, scalar);
+                    else UnaryRange<TOp, Simd256, Vector256<float>>(x + start, y + start, length, scalar);
+                }
+            });
+        }
     }
 
-    private readonly struct SqrtOp : IMapOp
+    /// <summary>dxs = dys · f'(xs, s) for the op the kind names.</summary>
+    private readonly struct UnaryBackwardPass(bool wide, float[] xs, float[] dys, float[] dxs, float s) : IUnaryOpUser
     {
-        public float Apply(float x) => MathF.Sqrt(x);
-        public TV Apply<TS, TV>(TV x) where TS : ISimd<TV> where TV : struct => TS.Sqrt(x);
+        public void Use<TOp>() where TOp : struct, IUnaryOp
+        {
+            float[] xValues = xs, dyValues = dys, dxValues = dxs;
+            float scalar = s;
+            bool isWide = wide;
+            ForEachChunk(dxValues.Length, (start, length) =>
+            {
+                fixed (float* x = xValues, dy = dyValues, dx = dxValues)
+                {
+                    if (isWide) UnaryBackwardRange<TOp, Simd512, Vector512<float>>(x + start, dy + start, dx + start, length, scalar);
+                    else UnaryBackwardRange<TOp, Simd256, Vector256<float>>(x + start, dy + start, dx + start, length, scalar);
+                }
+            });
+        }
     }
 
-    private readonly struct AddScalarOp(float s) : IMapOp
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void UnaryRange<TOp, TS, TV>(float* x, float* y, int n, float s)
+        where TOp : struct, IUnaryOp where TS : ISimd<TV> where TV : struct
     {
-        public float Apply(float x) => x + s;
-        public TV Apply<TS, TV>(TV x) where TS : ISimd<TV> where TV : struct => TS.Add(x, TS.Splat(s));
+        TOp op = default;
+        TV sv = TS.Splat(s);
+        int i = 0;
+        for (; i <= n - TS.Lanes; i += TS.Lanes) TS.Store(op.Forward<TS, TV>(TS.Load(x + i), sv), y + i);
+        for (; i < n; i++) y[i] = op.Forward(x[i], s);
     }
 
-    private readonly struct MulScalarOp(float s) : IMapOp
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void UnaryBackwardRange<TOp, TS, TV>(float* x, float* dy, float* dx, int n, float s)
+        where TOp : struct, IUnaryOp where TS : ISimd<TV> where TV : struct
     {
-        public float Apply(float x) => x * s;
-        public TV Apply<TS, TV>(TV x) where TS : ISimd<TV> where TV : struct => TS.Multiply(x, TS.Splat(s));
+        TOp op = default;
+        TV sv = TS.Splat(s);
+        int i = 0;
+        for (; i <= n - TS.Lanes; i += TS.Lanes) TS.Store(op.Backward<TS, TV>(TS.Load(x + i), TS.Load(dy + i), sv), dx + i);
+        for (; i < n; i++) dx[i] = op.Backward(x[i], dy[i], s);
     }
 
     private readonly struct AddOp : IZipOp
@@ -223,33 +235,5 @@ internal sealed unsafe partial class CpuBackend
     {
         public float Apply(float a, float b) => MathF.FusedMultiplyAdd(alpha, a, b);
         public TV Apply<TS, TV>(TV a, TV b) where TS : ISimd<TV> where TV : struct => TS.MultiplyAdd(TS.Splat(alpha), a, b);
-    }
-
-    /// <summary>2·x·dy.</summary>
-    private readonly struct TwiceProductOp : IZipOp
-    {
-        public float Apply(float x, float dy) => 2 * x * dy;
-        public TV Apply<TS, TV>(TV x, TV dy) where TS : ISimd<TV> where TV : struct => TS.Multiply(TS.Add(x, x), dy);
-    }
-
-    /// <summary>dy / 2y.</summary>
-    private readonly struct HalfQuotientOp : IZipOp
-    {
-        public float Apply(float dy, float y) => dy / (2 * y);
-        public TV Apply<TS, TV>(TV dy, TV y) where TS : ISimd<TV> where TV : struct => TS.Divide(dy, TS.Add(y, y));
-    }
-
-    /// <summary>0 where x ≤ threshold, else dy (also where x is NaN, as PyTorch's threshold_backward).</summary>
-    private readonly struct PassUnlessAtMostOp(float threshold) : IZipOp
-    {
-        public float Apply(float x, float dy) => x <= threshold ? 0 : dy;
-        public TV Apply<TS, TV>(TV x, TV dy) where TS : ISimd<TV> where TV : struct => TS.ZeroWhereAtMost(x, TS.Splat(threshold), dy);
-    }
-
-    /// <summary>dy where x ≥ threshold, else 0.</summary>
-    private readonly struct PassWhereAtLeastOp(float threshold) : IZipOp
-    {
-        public float Apply(float x, float dy) => x >= threshold ? dy : 0;
-        public TV Apply<TS, TV>(TV x, TV dy) where TS : ISimd<TV> where TV : struct => TS.KeepWhereGreaterOrEqual(x, TS.Splat(threshold), dy);
     }
 }

@@ -4,56 +4,10 @@ using ILGPU.Runtime;
 namespace SimilarFaces.Engine.Backends.Ilgpu;
 
 // Element-wise maps, one thread per element:
-//   unary   y = f(x, s)             dx = dy · f'(x)          (ops below, forward beside derivative)
+//   unary   y = f(x, s)             dx = dy · f'(x)          (the shared ops of UnaryOps.cs)
 //   binary  y = a ∘ b               axpy  y += α·x
 //   sum     r = scale · Σ x         broadcast  y = scale · r  (the backward of sum)
 //   dropout mask = 0 where u(seed, i) < p, else 1/(1−p)
-
-/// <summary>y = f(x, s) and dx = dy · f'(x); y = f(x) is given to the derivative.</summary>
-internal interface IUnaryOp
-{
-    float Forward(float x, float s);
-    float Backward(float x, float y, float dy, float s);
-}
-
-/// <summary>max(x, 0); derivative 0 where x ≤ 0. NaN as PyTorch: relu(NaN) = NaN and its gradient passes.</summary>
-internal readonly struct Relu : IUnaryOp
-{
-    public float Forward(float x, float s) => x <= 0f ? 0f : x;
-    public float Backward(float x, float y, float dy, float s) => x <= 0f ? 0f : dy;
-}
-
-internal readonly struct Square : IUnaryOp
-{
-    public float Forward(float x, float s) => x * x;
-    public float Backward(float x, float y, float dy, float s) => 2f * x * dy;
-}
-
-/// <summary>√x; derivative 1/(2y).</summary>
-internal readonly struct Sqrt : IUnaryOp
-{
-    public float Forward(float x, float s) => MathF.Sqrt(x);
-    public float Backward(float x, float y, float dy, float s) => dy / (2f * y);
-}
-
-/// <summary>max(x, s); the gradient passes where x ≥ s. NaN as PyTorch: clamp(NaN) = NaN, with gradient 0.</summary>
-internal readonly struct ClampMin : IUnaryOp
-{
-    public float Forward(float x, float s) => x < s ? s : x;
-    public float Backward(float x, float y, float dy, float s) => x >= s ? dy : 0f;
-}
-
-internal readonly struct AddScalar : IUnaryOp
-{
-    public float Forward(float x, float s) => x + s;
-    public float Backward(float x, float y, float dy, float s) => dy;
-}
-
-internal readonly struct MulScalar : IUnaryOp
-{
-    public float Forward(float x, float s) => x * s;
-    public float Backward(float x, float y, float dy, float s) => dy * s;
-}
 
 internal interface IBinaryOp
 {
@@ -77,7 +31,7 @@ internal readonly struct Multiply : IBinaryOp
 
 internal readonly record struct FillArgs(ArrayView<float> Y, float Value);
 internal readonly record struct UnaryArgs(ArrayView<float> X, ArrayView<float> Y, float Scalar);
-internal readonly record struct UnaryBackwardArgs(ArrayView<float> X, ArrayView<float> Y, ArrayView<float> Dy, ArrayView<float> Dx, float Scalar);
+internal readonly record struct UnaryBackwardArgs(ArrayView<float> X, ArrayView<float> Dy, ArrayView<float> Dx, float Scalar);
 internal readonly record struct BinaryArgs(ArrayView<float> A, ArrayView<float> B, ArrayView<float> Y);
 internal readonly record struct AxpyArgs(float Alpha, ArrayView<float> X, ArrayView<float> Y);
 internal readonly record struct BroadcastArgs(ArrayView<float> Scalar, ArrayView<float> Y, float Scale);
@@ -85,21 +39,22 @@ internal readonly record struct DropoutArgs(ArrayView<float> Mask, float P, floa
 
 internal sealed partial class IlgpuBackend
 {
-    private sealed record UnaryKernels(PointwiseKernel<UnaryArgs> Forward, PointwiseKernel<UnaryBackwardArgs> Backward)
+    private sealed record UnaryKernels(PointwiseKernel<UnaryArgs> Forward, PointwiseKernel<UnaryBackwardArgs> Backward);
+
+    /// <summary>Builds the forward and backward kernels of the op type it is given.</summary>
+    private struct UnaryKernelBuilder : IUnaryOpUser
     {
-        public static UnaryKernels For<TOp>() where TOp : struct, IUnaryOp => new(new(UnaryKernel<TOp>), new(UnaryBackwardKernel<TOp>));
+        public UnaryKernels Built { get; private set; }
+        public void Use<TOp>() where TOp : struct, IUnaryOp => Built = new(new(UnaryKernel<TOp>), new(UnaryBackwardKernel<TOp>));
     }
 
     private static readonly PointwiseKernel<FillArgs> s_fill = new(FillKernel);
-    private static readonly Dictionary<UnaryKind, UnaryKernels> s_unary = new()
+    private static readonly Dictionary<UnaryKind, UnaryKernels> s_unary = Enum.GetValues<UnaryKind>().ToDictionary(kind => kind, kind =>
     {
-        [UnaryKind.Relu] = UnaryKernels.For<Relu>(),
-        [UnaryKind.Square] = UnaryKernels.For<Square>(),
-        [UnaryKind.Sqrt] = UnaryKernels.For<Sqrt>(),
-        [UnaryKind.ClampMin] = UnaryKernels.For<ClampMin>(),
-        [UnaryKind.AddScalar] = UnaryKernels.For<AddScalar>(),
-        [UnaryKind.MulScalar] = UnaryKernels.For<MulScalar>(),
-    };
+        var builder = new UnaryKernelBuilder();
+        UnaryOps.With(kind, ref builder);
+        return builder.Built;
+    });
     private static readonly Dictionary<BinaryKind, PointwiseKernel<BinaryArgs>> s_binary = new()
     {
         [BinaryKind.Add] = new(BinaryKernel<Add>),
@@ -126,10 +81,10 @@ internal sealed partial class IlgpuBackend
         Launch(s_unary[kind].Forward, n, new UnaryArgs(View(x, n), View(y, n), scalar));
     }
 
-    public void UnaryBackward(UnaryKind kind, DeviceBuffer x, DeviceBuffer y, DeviceBuffer dy, DeviceBuffer dx, float scalar)
+    public void UnaryBackward(UnaryKind kind, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dx, float scalar)
     {
         long n = dx.Length;
-        Launch(s_unary[kind].Backward, n, new UnaryBackwardArgs(View(x, n), View(y, n), View(dy, n), View(dx, n), scalar));
+        Launch(s_unary[kind].Backward, n, new UnaryBackwardArgs(View(x, n), View(dy, n), View(dx, n), scalar));
     }
 
     public void Binary(BinaryKind kind, DeviceBuffer a, DeviceBuffer b, DeviceBuffer y)
@@ -160,9 +115,9 @@ internal sealed partial class IlgpuBackend
     internal static void UnaryKernel<TOp>(Index1D i, UnaryArgs a) where TOp : struct, IUnaryOp =>
         a.Y[i] = default(TOp).Forward(a.X[i], a.Scalar);
 
-    // x, y, dy, dx (n)
+    // x, dy, dx (n)
     internal static void UnaryBackwardKernel<TOp>(Index1D i, UnaryBackwardArgs a) where TOp : struct, IUnaryOp =>
-        a.Dx[i] = default(TOp).Backward(a.X[i], a.Y[i], a.Dy[i], a.Scalar);
+        a.Dx[i] = default(TOp).Backward(a.X[i], a.Dy[i], a.Scalar);
 
     // a, b, y (n)
     internal static void BinaryKernel<TOp>(Index1D i, BinaryArgs a) where TOp : struct, IBinaryOp =>
