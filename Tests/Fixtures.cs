@@ -68,9 +68,11 @@ public static class Close
             double allowed = atol + rtol * Math.Abs(expected[i]);
             double scale = Math.Max(Math.Abs(expected[i]), rtol > 0 ? atol / rtol : 0);
             worstRelative = Math.Max(worstRelative, scale > 0 ? diff / scale : diff);
-            if (diff - allowed > worstExcess || (!double.IsFinite(actual[i]) && worstIndex < 0))
+            // a NaN or an infinity on one side only is beyond any tolerance
+            double excess = double.IsFinite(diff) ? diff - allowed : double.PositiveInfinity;
+            if (excess > worstExcess)
             {
-                worstExcess = diff - allowed;
+                worstExcess = excess;
                 worstIndex = i;
             }
         }

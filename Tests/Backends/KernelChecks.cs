@@ -30,6 +30,7 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
             x[1] = -0f;
             x[2] = scalar;   // clamp's bound
         }
+        (x[3], x[4], x[5]) = (float.NaN, float.PositiveInfinity, float.NegativeInfinity);   // in the vector body
         var dy = Random(length);
         var expected = x.Select((v, i) => ReferenceKernels.Unary(kind, v, dy[i], scalar)).ToArray();
         var xb = Upload(x);
@@ -433,7 +434,10 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
     private static void AssertCloseOrUnit(float[] actual, double[] expected, double tolerance, string what) =>
         AssertClose(actual, expected, expected.Select(v => 1 + Math.Abs(v)).ToArray(), tolerance, what);
 
-    /// <summary>|actual − expected| ≤ tolerance·scale element by element (NaN fails), naming the worst element.</summary>
+    /// <summary>
+    /// |actual − expected| ≤ tolerance·scale element by element, naming the worst element; NaN passes only where NaN
+    /// is expected, and an infinity only where the same one is.
+    /// </summary>
     private static void AssertClose(float[] actual, double[] expected, double[] scale, double tolerance, string what)
     {
         Assert.That(actual, Has.Length.EqualTo(expected.Length), what + ": length");
@@ -442,7 +446,7 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
         for (int i = 0; i < actual.Length; i++)
         {
             double error = Math.Abs(actual[i] - expected[i]), allowed = tolerance * scale[i];
-            if (error <= allowed) continue;
+            if (error <= allowed || actual[i] == expected[i] || (float.IsNaN(actual[i]) && double.IsNaN(expected[i]))) continue;
             double ratio = double.IsNaN(error) ? double.PositiveInfinity : error / allowed;
             if (worst < 0 || ratio > worstRatio)
             {

@@ -12,8 +12,9 @@ namespace SimilarFaces.Tests.Parity;
 /// <summary>
 /// Every op against PyTorch 1.13 (fixtures by tools/reference/gen_fixtures.py): the same inputs and upstream
 /// gradient give the same output and the same gradient for every input, within rtol 1e-4 and atol 1e-5,
-/// on every device. Edge cases are in the fixtures on purpose (ReLU at 0, clamp at its minimum, pool ties,
-/// identical rows for the distance, distances on both sides of the margin).
+/// on every device. Edge cases are in the fixtures on purpose (ReLU at 0, clamp at its minimum, NaN, ±∞ and −0 in
+/// every element-wise op, pool ties, identical rows for the distance, distances on both sides of the margin); NaN
+/// must meet NaN and an infinity the same infinity.
 /// </summary>
 [TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Fixtures))]
 public sealed class OpParityTests(string device) : DeviceTest(device)

@@ -115,11 +115,23 @@ def maxpool2d(g, *, kernel_size, stride, padding, x_shape):
     return tensors, f"{ties} of {out.numel()} windows have tied maxima; verified against a first-max reference."
 
 
+# Element-wise cases hold NaN, +inf, -inf and -0.0 at these flat indices (free of every case's other planted
+# values), so each device is held to torch's treatment of them, forward and backward.
+SPECIAL_VALUES = [math.nan, math.inf, -math.inf, -0.0]
+SPECIAL_AT = [2, 3, 4, 8]
+
+
+def with_special_values(x: torch.Tensor) -> torch.Tensor:
+    x.view(-1)[SPECIAL_AT] = torch.tensor(SPECIAL_VALUES)
+    return x
+
+
 def relu(g):
-    x = randn(g, 4, 6)
+    x = with_special_values(randn(g, 4, 6))
     x.view(-1)[[0, 5, 7, 13, 22]] = 0.0
     tensors = forward_backward(g, torch.relu, {"x": x}, ["x"])
     assert torch.all(tensors["grad.x"][x == 0] == 0), "torch relu gradient at exactly 0 is no longer 0"
+    assert torch.isnan(tensors["out"].view(-1)[2]), "torch relu no longer propagates NaN"
     return tensors, "verified: grad.x is 0 where x == 0."
 
 
@@ -160,12 +172,13 @@ def batchnorm(g, *, eps, momentum, training, x_shape):
 
 def binary(g, *, op):
     fn = {"add": torch.add, "sub": torch.sub, "mul": torch.mul}[op]
-    return forward_backward(g, fn, {"x": randn(g, 3, 4), "y": randn(g, 3, 4)}, ["x", "y"]), ""
+    x, y = randn(g, 3, 4), randn(g, 3, 4)
+    return forward_backward(g, fn, {"x": with_special_values(x), "y": y}, ["x", "y"]), ""
 
 
 def scalar_op(g, *, op, scalar):
     fn = {"add": lambda x: x + scalar, "mul": lambda x: x * scalar}[op]
-    return forward_backward(g, fn, {"x": randn(g, 3, 4)}, ["x"]), ""
+    return forward_backward(g, fn, {"x": with_special_values(randn(g, 3, 4))}, ["x"]), ""
 
 
 def unary(g, *, op):
@@ -174,12 +187,14 @@ def unary(g, *, op):
         x.view(-1)[[0, 5, 10]] = torch.tensor([1.0, 4.0, 0.25])
     else:
         x = randn(g, 3, 4)
+    if op in ("square", "sqrt"):
+        with_special_values(x)
     fn = {"square": torch.square, "sqrt": torch.sqrt, "sum": torch.sum, "mean": torch.mean}[op]
     return forward_backward(g, fn, {"x": x}, ["x"]), ""
 
 
 def clamp_min(g, *, min):
-    x = randn(g, 3, 4)
+    x = with_special_values(randn(g, 3, 4))
     at_min = [1, 6, 11]
     x.view(-1)[at_min] = min
     tensors = forward_backward(g, lambda x: torch.clamp(x, min=min), {"x": x}, ["x"])
@@ -321,7 +336,8 @@ CASES = [
          "x (2,2,7,9) of small integers 0..2, overlapping 3x3 windows with stride 2: ties go to the first"
          " maximum in row-major window order, and a cell that wins two windows accumulates both gradients."),
     Case("relu", relu, {},
-         "x (4,6) with five entries exactly 0.0; the gradient is 0 at x == 0 (torch: grad where x > 0)."),
+         "x (4,6) with five entries exactly 0.0; the gradient is 0 at x == 0 (torch: grad where x > 0)."
+         "Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0. (relu(NaN) = NaN, and its gradient passes)."),
     Case("batchnorm2d_train", functools.partial(batchnorm, x_shape=(4, 3, 5, 6)), {**BN, "training": True},
          "BatchNorm2d training forward/backward, x (4,3,5,6), random weight/bias/running stats; normalises with"
          " the biased batch variance, updates running_var with the unbiased one (n = N*H*W = 120)."),
@@ -331,18 +347,19 @@ CASES = [
          "BatchNorm1d training on (N,C) = (8,5); statistics over N only (unbiased factor 8/7)."),
     Case("batchnorm1d_train_3d", functools.partial(batchnorm, x_shape=(4, 3, 7)), {**BN, "training": True},
          "BatchNorm1d training on (N,C,L) = (4,3,7); statistics over N and L (n = 28)."),
-    Case("add", binary, {"op": "add"}, "x + y, both (3,4)."),
-    Case("sub", binary, {"op": "sub"}, "x - y, both (3,4); grad.y = -grad_out."),
-    Case("mul", binary, {"op": "mul"}, "x * y, both (3,4)."),
-    Case("add_scalar", scalar_op, {"op": "add", "scalar": 0.75}, "x + 0.75, x (3,4)."),
+    Case("add", binary, {"op": "add"}, "x + y, both (3,4). Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
+    Case("sub", binary, {"op": "sub"}, "x - y, both (3,4); grad.y = -grad_out. Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
+    Case("mul", binary, {"op": "mul"}, "x * y, both (3,4). Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
+    Case("add_scalar", scalar_op, {"op": "add", "scalar": 0.75}, "x + 0.75, x (3,4). Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
     Case("mul_scalar", scalar_op, {"op": "mul", "scalar": -1.5},
-         "x * -1.5 (negative scalar), x (3,4)."),
-    Case("square", unary, {"op": "square"}, "x^2, x (3,4); grad 2x*grad_out."),
+         "x * -1.5 (negative scalar), x (3,4). Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
+    Case("square", unary, {"op": "square"}, "x^2, x (3,4); grad 2x*grad_out. Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
     Case("sqrt", unary, {"op": "sqrt"},
-         "sqrt(x), x (3,4) positive in [0.1,4.1) with exact squares 1, 4 and 0.25 at flat indices 0, 5, 10."),
+         "sqrt(x), x (3,4) positive in [0.1,4.1) with exact squares 1, 4 and 0.25 at flat indices 0, 5, 10."
+         "Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
     Case("clamp_min", clamp_min, {"min": 0.25},
          "clamp(x, min=0.25), x (3,4) with entries exactly 0.25 at flat indices 1, 6, 11: torch passes the"
-         " gradient where x >= min, so also at x == min."),
+         " gradient where x >= min, so also at x == min. Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
     Case("sum", unary, {"op": "sum"}, "Sum of x (3,4) to a scalar: out and grad_out have shape []."),
     Case("mean", unary, {"op": "mean"},
          "Mean of x (3,4) to a scalar: out and grad_out have shape []."),
