@@ -3,7 +3,7 @@
 
 Run with Debian's PyTorch 1.13 (python3-torch, python3-numpy):
 
-    /usr/bin/python3 tools/reference/gen_fixtures.py [--out DIR]
+    /usr/bin/python3 tools/reference/gen_fixtures.py [--out DIR] [--only-ops | --only-improved | --case NAME ...]
 
 It writes DIR/ops/<case>.safetensors for every op case in CASES, DIR/siamese.safetensors for the
 whole seed network and DIR/improved.safetensors for a step of the improved recipe (DIR defaults to Tests/Fixtures), then re-reads every file it wrote and checks the
@@ -17,7 +17,8 @@ model_fixtures.py.
 Determinism: every case draws from its own torch.Generator seeded with crc32(case name), the script
 runs with torch.use_deterministic_algorithms(True) and one thread, and everything is float32 (the only
 float64 values are the siamese init formula and the siamese grad/param statistics, as stated there).
-Two runs give byte-identical files.
+Two runs on one machine give byte-identical files. Another CPU may round a convolution differently in the last
+bit (oneDNN picks its kernels by instruction set), so regenerate only the cases you changed (--case NAME).
 """
 import argparse
 from pathlib import Path
@@ -33,6 +34,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "Tests" / "Fixtures")
     parser.add_argument("--only-ops", action="store_true", help="skip the (slower) whole-model fixtures")
     parser.add_argument("--only-improved", action="store_true", help="write only the improved recipe's fixture")
+    parser.add_argument("--case", action="append", default=[], metavar="NAME",
+                        help="write only this op case (repeatable): a new op's fixture, leaving the others untouched")
     options = parser.parse_args()
 
     torch.use_deterministic_algorithms(True)
@@ -41,6 +44,14 @@ def main() -> None:
 
     if options.only_improved:
         print(write_improved(options.out / "improved.safetensors"))
+        return
+    if options.case:
+        by_name = {case.name: case for case in CASES}
+        unknown = [name for name in options.case if name not in by_name]
+        if unknown:
+            parser.error(f"--case: no op case named {', '.join(unknown)}; cases: {', '.join(by_name)}")
+        for name in options.case:
+            print(write_op_case(by_name[name], options.out / "ops"))
         return
     op_paths = [write_op_case(case, options.out / "ops") for case in CASES]
     op_bytes = sum(p.stat().st_size for p in op_paths)
