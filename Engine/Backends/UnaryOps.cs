@@ -9,13 +9,14 @@ namespace SimilarFaces.Engine.Backends;
 //   ClampMin   y = max(x, s)    dx = dy where x ≥ s, else 0
 //   AddScalar  y = x + s        dx = dy
 //   MulScalar  y = x·s          dx = s·dy
+//   LeakyRelu  y = x if x > 0, else s·x       dx = dy where x > 0, else s·dy
 // Each op is a struct with a scalar form (the ILGPU kernels, the cpu backend's tails and the kernel tests' reference)
 // and a vector form (the cpu backend's SIMD body) of the same arithmetic, rounding for rounding.
 // NaN as PyTorch: relu(NaN) = clamp(NaN) = NaN; ReLU's gradient passes at NaN (threshold_backward tests x ≤ 0),
-// clamp's does not (it tests x ≥ s).
+// clamp's does not (it tests x ≥ s); leaky_relu(NaN) = NaN, with gradient s·dy (it tests x > 0).
 
 /// <summary>The element-wise maps of <see cref="IBackend.Unary"/>, with the derivative <see cref="IBackend.UnaryBackward"/> applies.</summary>
-internal enum UnaryKind { Relu, Square, Sqrt, ClampMin, AddScalar, MulScalar }
+internal enum UnaryKind { Relu, Square, Sqrt, ClampMin, AddScalar, MulScalar, LeakyRelu }
 
 /// <summary>y = f(x, s) and dx = dy · f'(x, s), in scalar and vector form.</summary>
 internal interface IUnaryOp
@@ -45,6 +46,7 @@ internal static class UnaryOps
             case UnaryKind.ClampMin: user.Use<ClampMin>(); break;
             case UnaryKind.AddScalar: user.Use<AddScalar>(); break;
             case UnaryKind.MulScalar: user.Use<MulScalar>(); break;
+            case UnaryKind.LeakyRelu: user.Use<LeakyRelu>(); break;
             default: throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
         }
     }
@@ -104,4 +106,12 @@ internal readonly struct MulScalar : IUnaryOp
     public float Backward(float x, float dy, float s) => dy * s;
     public TV Forward<TS, TV>(TV x, TV s) where TS : ISimd<TV> where TV : struct => TS.Multiply(x, s);
     public TV Backward<TS, TV>(TV x, TV dy, TV s) where TS : ISimd<TV> where TV : struct => TS.Multiply(dy, s);
+}
+
+internal readonly struct LeakyRelu : IUnaryOp
+{
+    public float Forward(float x, float s) => x > 0f ? x : x * s;
+    public float Backward(float x, float dy, float s) => x > 0f ? dy : dy * s;
+    public TV Forward<TS, TV>(TV x, TV s) where TS : ISimd<TV> where TV : struct => TS.Select(TS.GreaterThan(x, TS.Zero), x, TS.Multiply(x, s));
+    public TV Backward<TS, TV>(TV x, TV dy, TV s) where TS : ISimd<TV> where TV : struct => TS.Select(TS.GreaterThan(x, TS.Zero), dy, TS.Multiply(dy, s));
 }

@@ -108,6 +108,8 @@ public static class OpTable
             .With("relu", "x = 0 (|x| ≥ 0.05)", r => [AwayFrom("x", r, 0f, 0.05, 3, 7)]),
         Op("ClampMin", a => Ops.ClampMin(a["x"], a.Float("min")), ["clamp_min"], unary: UnaryKind.ClampMin)
             .With("clamp_min", "x = 0.25 (|x − 0.25| ≥ 0.05)", r => [AwayFrom("x", r, 0.25f, 0.05, 3, 7)], new() { ["min"] = [0.25] }),
+        Op("LeakyRelu", a => Ops.LeakyRelu(a["x"], a.Float("negative_slope")), ["leaky_relu"], unary: UnaryKind.LeakyRelu)
+            .With("leaky_relu", "x = 0 (|x| ≥ 0.05)", r => [AwayFrom("x", r, 0f, 0.05, 3, 7)], new() { ["negative_slope"] = [0.2] }),
         Op("Sum", a => Ops.Sum(a["x"]), ["sum"])
             .With("sum", "none", r => [U("x", r, 3, 4)]),
         Op("Mean", a => Ops.Mean(a["x"]), ["mean"])

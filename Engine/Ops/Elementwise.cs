@@ -12,6 +12,7 @@ namespace SimilarFaces.Engine;
 ///   square: y = x²        dx = 2x·dy;  sqrt: y = √x   dx = dy/(2y)
 ///   relu: y = max(x,0)    dx = dy·[x > 0]   (0 at x = 0, as PyTorch)
 ///   clamp_min: y = max(x,m) dx = dy·[x ≥ m] (passes at x = m, as PyTorch)
+///   leaky_relu: y = x if x > 0 else s·x   dx = dy if x > 0 else s·dy (s·dy at x = 0, as PyTorch)
 ///   sum: y = Σx           dx = dy (broadcast);  mean: y = Σx/n  dx = dy/n
 /// </summary>
 public static partial class Ops
@@ -54,6 +55,8 @@ public static partial class Ops
     public static Tensor Relu(Tensor x) => Unary("Relu", UnaryKind.Relu, x, 0f);
     /// <summary>max(x, min) for every element; the gradient passes where x ≥ min, as <c>torch.clamp</c>.</summary>
     public static Tensor ClampMin(Tensor x, float min) => Unary("ClampMin", UnaryKind.ClampMin, x, min);
+    /// <summary>x where x &gt; 0, else negativeSlope · x, for every element, as <c>F.leaky_relu</c>; the gradient at 0 is negativeSlope.</summary>
+    public static Tensor LeakyRelu(Tensor x, float negativeSlope = 0.01f) => Unary("LeakyRelu", UnaryKind.LeakyRelu, x, negativeSlope);
 
     private static Tensor Unary(string op, UnaryKind kind, Tensor x, float scalar)
     {

@@ -135,6 +135,16 @@ def relu(g):
     return tensors, "verified: grad.x is 0 where x == 0."
 
 
+def leaky_relu(g, *, negative_slope):
+    x = with_special_values(randn(g, 4, 6))
+    at_zero = [0, 5, 13]
+    x.view(-1)[at_zero] = 0.0
+    tensors = forward_backward(g, lambda x: F.leaky_relu(x, negative_slope), {"x": x}, ["x"])
+    grad_x, grad_out = tensors["grad.x"].view(-1), tensors["grad_out"].view(-1)
+    assert torch.equal(grad_x[at_zero], grad_out[at_zero] * negative_slope), "torch leaky_relu gradient at 0 is no longer slope"
+    return tensors, "verified: grad.x == negative_slope * grad_out where x == 0."
+
+
 def batchnorm(g, *, eps, momentum, training, x_shape):
     channels = x_shape[1]
     module = (nn.BatchNorm2d if len(x_shape) == 4 else nn.BatchNorm1d)(channels, eps=eps, momentum=momentum)
@@ -338,6 +348,9 @@ CASES = [
     Case("relu", relu, {},
          "x (4,6) with five entries exactly 0.0; the gradient is 0 at x == 0 (torch: grad where x > 0)."
          "Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0. (relu(NaN) = NaN, and its gradient passes)."),
+    Case("leaky_relu", leaky_relu, {"negative_slope": 0.2},
+         "F.leaky_relu(x, 0.2), x (4,6) with entries exactly 0.0 at flat indices 0, 5, 13, where torch's gradient is"
+         " 0.2*grad_out (it passes grad_out only where x > 0). Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
     Case("batchnorm2d_train", functools.partial(batchnorm, x_shape=(4, 3, 5, 6)), {**BN, "training": True},
          "BatchNorm2d training forward/backward, x (4,3,5,6), random weight/bias/running stats; normalises with"
          " the biased batch variance, updates running_var with the unbiased one (n = N*H*W = 120)."),

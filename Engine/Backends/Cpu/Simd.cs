@@ -31,6 +31,10 @@ internal unsafe interface ISimd<TVector> where TVector : struct
     static abstract TVector ZeroWhereAtMost(TVector a, TVector b, TVector value);
     /// <summary>value where a ≥ b, else zero.</summary>
     static abstract TVector KeepWhereGreaterOrEqual(TVector a, TVector b, TVector value);
+    /// <summary>All bits set in the lanes where a &gt; b (false where either is NaN), else clear: a mask for <see cref="Select"/>.</summary>
+    static abstract TVector GreaterThan(TVector a, TVector b);
+    /// <summary>ifTrue in the lanes where mask is set, else ifFalse.</summary>
+    static abstract TVector Select(TVector mask, TVector ifTrue, TVector ifFalse);
     /// <summary>Sum of the lanes in a fixed order.</summary>
     static abstract float Sum(TVector a);
 }
@@ -52,6 +56,8 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Sqrt(Vector256<float> a) => Vector256.Sqrt(a);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> ZeroWhereAtMost(Vector256<float> a, Vector256<float> b, Vector256<float> value) => Vector256.AndNot(value, Vector256.LessThanOrEqual(a, b));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> KeepWhereGreaterOrEqual(Vector256<float> a, Vector256<float> b, Vector256<float> value) => Vector256.GreaterThanOrEqual(a, b) & value;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> GreaterThan(Vector256<float> a, Vector256<float> b) => Vector256.GreaterThan(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Select(Vector256<float> mask, Vector256<float> ifTrue, Vector256<float> ifFalse) => Vector256.ConditionalSelect(mask, ifTrue, ifFalse);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> a) => Vector256.Sum(a);
 }
 
@@ -72,5 +78,7 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Sqrt(Vector512<float> a) => Vector512.Sqrt(a);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> ZeroWhereAtMost(Vector512<float> a, Vector512<float> b, Vector512<float> value) => Vector512.AndNot(value, Vector512.LessThanOrEqual(a, b));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> KeepWhereGreaterOrEqual(Vector512<float> a, Vector512<float> b, Vector512<float> value) => Vector512.GreaterThanOrEqual(a, b) & value;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> GreaterThan(Vector512<float> a, Vector512<float> b) => Vector512.GreaterThan(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Select(Vector512<float> mask, Vector512<float> ifTrue, Vector512<float> ifFalse) => Vector512.ConditionalSelect(mask, ifTrue, ifFalse);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> a) => Vector512.Sum(a);
 }
