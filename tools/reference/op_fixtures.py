@@ -347,7 +347,7 @@ CASES = [
          " maximum in row-major window order, and a cell that wins two windows accumulates both gradients."),
     Case("relu", relu, {},
          "x (4,6) with five entries exactly 0.0; the gradient is 0 at x == 0 (torch: grad where x > 0)."
-         "Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0. (relu(NaN) = NaN, and its gradient passes)."),
+         " Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0. (relu(NaN) = NaN, and its gradient passes)."),
     Case("leaky_relu", leaky_relu, {"negative_slope": 0.2},
          "F.leaky_relu(x, 0.2), x (4,6) with entries exactly 0.0 at flat indices 0, 5, 13, where torch's gradient is"
          " 0.2*grad_out (it passes grad_out only where x > 0). Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
@@ -369,7 +369,7 @@ CASES = [
     Case("square", unary, {"op": "square"}, "x^2, x (3,4); grad 2x*grad_out. Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
     Case("sqrt", unary, {"op": "sqrt"},
          "sqrt(x), x (3,4) positive in [0.1,4.1) with exact squares 1, 4 and 0.25 at flat indices 0, 5, 10."
-         "Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
+         " Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
     Case("clamp_min", clamp_min, {"min": 0.25},
          "clamp(x, min=0.25), x (3,4) with entries exactly 0.25 at flat indices 1, 6, 11: torch passes the"
          " gradient where x >= min, so also at x == min. Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
