@@ -42,7 +42,7 @@ public class GpuPeakBenchmarks : IDeclaresWork
     [Benchmark]
     public void DeviceCopy()
     {
-        _backend.Copy(_source, _destination);
+        _backend.Copy(_source, 0, _destination, 0, CopyLength);
         _backend.Synchronize();
     }
 

@@ -178,7 +178,7 @@ public sealed class Tensor : IDisposable
         if (!gradOutput.Shape.AsSpan().SequenceEqual(Shape) || !ReferenceEquals(gradOutput.Backend, Backend))
             throw new ArgumentException($"Backward: gradient {gradOutput} does not match output {this}");
         var seed = Empty(Backend, Shape);
-        Backend.Copy(gradOutput.Buffer, seed.Buffer);
+        Backend.Copy(gradOutput.Buffer, 0, seed.Buffer, 0, seed.Length);
         Tape.Backward(this, seed);
     }
 

@@ -33,7 +33,8 @@ public interface IBackend : IDisposable
     // ---- element-wise, n = y.Length ------------------------------------------------------
 
     internal void Fill(DeviceBuffer y, float value);
-    internal void Copy(DeviceBuffer x, DeviceBuffer y);
+    /// <summary>y[yStart + i] = x[xStart + i] for i in [0, length).</summary>
+    internal void Copy(DeviceBuffer x, long xStart, DeviceBuffer y, long yStart, long length);
 
     /// <summary>y = f(x, scalar).</summary>
     internal void Unary(UnaryKind kind, DeviceBuffer x, DeviceBuffer y, float scalar);

@@ -116,6 +116,10 @@ public static class OpTable
             .With("mean", "none", r => [U("x", r, 3, 4)]),
         Op("Reshape", a => Ops.Flatten(a["x"]), [], withoutFixture: "a view of the same elements: nothing is computed")
             .With("flatten", "none", r => [U("x", r, 2, 3, 2, 2)]),
+        Op("Concat", a => Ops.Concat(a["a"], a["b"], a["c"]), ["concat"])
+            .With("concat", "none", r => [U("a", r, 2, 3, 2), U("b", r, 1, 3, 2), U("c", r, 3, 3, 2)]),
+        Op("Narrow", a => Ops.Narrow(a["x"], a.Int("start"), a.Int("length")), ["narrow"])
+            .With("narrow", "none", r => [U("x", r, 6, 4)], new() { ["start"] = [2], ["length"] = [3] }),
         Op("Linear", a => Ops.Linear(a["x"], a["weight"], a.Optional("bias")), ["linear", "linear_nobias"])
             .With("linear", "none", r => [U("x", r, 3, 6), U("weight", r, 4, 6), U("bias", r, 4)])
             .With("linear_nobias", "none", r => [U("x", r, 5, 3), U("weight", r, 2, 3)]),

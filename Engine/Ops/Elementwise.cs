@@ -93,7 +93,7 @@ public static partial class Ops
     private static Tensor Copy(Tensor x)
     {
         var y = Tensor.Empty(x, x.Shape);
-        x.Backend.Copy(x.Buffer, y.Buffer);
+        x.Backend.Copy(x.Buffer, 0, y.Buffer, 0, y.Length);
         return y;
     }
 

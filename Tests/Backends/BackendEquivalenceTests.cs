@@ -51,7 +51,7 @@ internal sealed class BackendEquivalenceTests(string device) : DeviceTest(device
     public void FillCopyAxpySumBroadcast() =>
         Same("fill/copy/axpy/sum/broadcast", [Random(3001, 5), Random(3001, 6)], [3001, 3001, 1, 77], (b, i, o) =>
         {
-            b.Copy(i[0], o[0]);
+            b.Copy(i[0], 0, o[0], 0, 3001);
             b.Fill(o[1], 0.5f);
             b.Axpy(-2f, i[1], o[1]);
             b.Axpy(0.25f, i[0], i[1]);
@@ -65,10 +65,10 @@ internal sealed class BackendEquivalenceTests(string device) : DeviceTest(device
         Same($"gemm {ta} {tb} {m}x{n}x{k}", [Random(m * k, 7), Random(k * n, 8), Random(m * n, 9)], [m * n, m * n, n, m * n], (b, i, o) =>
         {
             b.Gemm(ta, tb, m, n, k, 1f, i[0], i[1], 0f, o[0]);
-            b.Copy(i[2], o[1]);
+            b.Copy(i[2], 0, o[1], 0, m * n);
             b.Gemm(ta, tb, m, n, k, -0.5f, i[0], i[1], 2f, o[1]);
             b.SumRows(o[0], o[2], m, n);
-            b.Copy(o[0], o[3]);
+            b.Copy(o[0], 0, o[3], 0, m * n);
             b.AddRowVector(o[3], o[2], m, n);
         });
 

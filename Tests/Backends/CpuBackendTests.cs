@@ -174,7 +174,7 @@ internal sealed class CpuBackendTests(bool wideVectors)
         using var other = new CpuBackend(wideVectors);
         using var foreign = other.Allocate(4);
         using var own = _cpu.Allocate(4);
-        var error = Assert.Throws<ArgumentException>(() => _cpu.Copy(own, foreign));
+        var error = Assert.Throws<ArgumentException>(() => _cpu.Copy(own, 0, foreign, 0, 4));
         Assert.That(error!.ParamName, Is.EqualTo("y"));
     }
 }

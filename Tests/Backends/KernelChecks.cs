@@ -65,8 +65,16 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
         backend.Fill(y, 2.5f);
         Assert.That(Read(y), Is.All.EqualTo(2.5f), "fill");
         var x = Random(length);
-        backend.Copy(Upload(x), y);
+        backend.Copy(Upload(x), 0, y, 0, length);
         Assert.That(Read(y), Is.EqualTo(x), "copy");
+
+        // a range to another place: x[3 … 3+n) to y[5 …), the rest of y untouched
+        int n = length - 9;
+        var z = Output(length);
+        backend.Fill(z, -1f);
+        backend.Copy(Upload(x), 3, z, 5, n);
+        Assert.That(Read(z), Is.EqualTo(Enumerable.Repeat(-1f, 5).Concat(x.Skip(3).Take(n)).Concat(Enumerable.Repeat(-1f, length - 5 - n))),
+            "copy of a range");
     }
 
     public void SumAndBroadcast(int n, double tolerance)

@@ -48,7 +48,7 @@ internal sealed class KernelTests(string device) : DeviceTest(device)
         Assert.Throws<ArgumentException>(() => Backend.Fill(new ForeignBuffer(Backend, 10), 1f));
         var disposed = Backend.Allocate(10);
         disposed.Dispose();
-        Assert.Throws<ObjectDisposedException>(() => Backend.Copy(disposed, y));
+        Assert.Throws<ObjectDisposedException>(() => Backend.Copy(disposed, 0, y, 0, 10));
         Assert.That(_check.Read(y), Is.All.EqualTo(0f));
     }
 

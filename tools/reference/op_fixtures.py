@@ -145,6 +145,15 @@ def leaky_relu(g, *, negative_slope):
     return tensors, "verified: grad.x == negative_slope * grad_out where x == 0."
 
 
+def concat(g, *, dim):
+    parts = {"a": randn(g, 2, 3, 2), "b": randn(g, 1, 3, 2), "c": randn(g, 3, 3, 2)}
+    return forward_backward(g, lambda a, b, c: torch.cat([a, b, c], dim), parts, list(parts)), ""
+
+
+def narrow(g, *, dim, start, length):
+    return forward_backward(g, lambda x: x.narrow(dim, start, length), {"x": randn(g, 6, 4)}, ["x"]), ""
+
+
 def batchnorm(g, *, eps, momentum, training, x_shape):
     channels = x_shape[1]
     module = (nn.BatchNorm2d if len(x_shape) == 4 else nn.BatchNorm1d)(channels, eps=eps, momentum=momentum)
@@ -360,6 +369,11 @@ CASES = [
          "BatchNorm1d training on (N,C) = (8,5); statistics over N only (unbiased factor 8/7)."),
     Case("batchnorm1d_train_3d", functools.partial(batchnorm, x_shape=(4, 3, 7)), {**BN, "training": True},
          "BatchNorm1d training on (N,C,L) = (4,3,7); statistics over N and L (n = 28)."),
+    Case("concat", concat, {"dim": 0},
+         "torch.cat([a, b, c], 0) with a (2,3,2), b (1,3,2), c (3,3,2): out (6,3,2); each part's gradient is its rows"
+         " of grad_out."),
+    Case("narrow", narrow, {"dim": 0, "start": 2, "length": 3},
+         "x.narrow(0, 2, 3), x (6,4): rows 2..4; grad.x is grad_out in those rows and 0 in rows 0, 1 and 5."),
     Case("add", binary, {"op": "add"}, "x + y, both (3,4). Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
     Case("sub", binary, {"op": "sub"}, "x - y, both (3,4); grad.y = -grad_out. Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),
     Case("mul", binary, {"op": "mul"}, "x * y, both (3,4). Flat indices 2, 3, 4, 8 of x hold NaN, +inf, -inf, -0.0."),

@@ -15,10 +15,10 @@ internal sealed unsafe partial class CpuBackend
         ForEachChunk(ys.Length, (start, length) => ys.AsSpan((int)start, length).Fill(value));
     }
 
-    public void Copy(DeviceBuffer x, DeviceBuffer y)
+    public void Copy(DeviceBuffer x, long xStart, DeviceBuffer y, long yStart, long length)
     {
         float[] xs = Data(x), ys = Data(y);
-        ForEachChunk(ys.Length, (start, length) => xs.AsSpan((int)start, length).CopyTo(ys.AsSpan((int)start, length)));
+        ForEachChunk(length, (start, n) => xs.AsSpan((int)(xStart + start), n).CopyTo(ys.AsSpan((int)(yStart + start), n)));
     }
 
     public void Unary(UnaryKind kind, DeviceBuffer x, DeviceBuffer y, float scalar)

@@ -68,11 +68,10 @@ internal sealed partial class IlgpuBackend
 
     public void Fill(DeviceBuffer y, float value) => Launch(s_fill, y.Length, new FillArgs(View(y, y.Length), value));
 
-    public void Copy(DeviceBuffer x, DeviceBuffer y)
+    public void Copy(DeviceBuffer x, long xStart, DeviceBuffer y, long yStart, long length)
     {
-        ArrayView1D<float, Stride1D.Dense> target = View(y, y.Length);
-        ArrayView1D<float, Stride1D.Dense> source = Prefix(View(x, y.Length), y.Length);
-        if (y.Length > 0) source.CopyTo(_accelerator.DefaultStream, target);
+        ArrayView1D<float, Stride1D.Dense> source = View(x, xStart + length), target = View(y, yStart + length);
+        if (length > 0) source.SubView(xStart, length).CopyTo(_accelerator.DefaultStream, target.SubView(yStart, length));
     }
 
     public void Unary(UnaryKind kind, DeviceBuffer x, DeviceBuffer y, float scalar)
