@@ -5,9 +5,11 @@ using SimilarFaces.Engine.Nn;
 namespace SimilarFaces.Model;
 
 /// <summary>
-/// Twin towers with one set of weights: both images of a pair go through the same
-/// <see cref="Embed"/>, so their gradients add into the same parameters, as in the seed's forward
-/// (forward_once(a), forward_once(b)). State names match PyTorch's: conv_layers.N.*, fully_connect.N.*.
+/// Twin towers with one set of weights: both images of a pair go through the same layers, so their gradients add
+/// into the same parameters, as in the seed's forward (forward_once(a), forward_once(b)). The convolution blocks run
+/// on each tower's batch apart, so BatchNorm normalises each over its own images as the seed does; the dense layers,
+/// whose rows do not interact, run once on both towers' rows, so their weights stream through memory once per pass.
+/// State names match PyTorch's: conv_layers.N.*, fully_connect.N.*.
 /// </summary>
 public sealed class SiameseNetwork : Module
 {
@@ -47,17 +49,32 @@ public sealed class SiameseNetwork : Module
     public Sequential FullyConnect { get; }
 
     /// <summary>One tower: images (N,1,S,S) → embeddings (N,E), of unit length when the architecture normalises them.</summary>
-    public Tensor Embed(Tensor images)
+    public Tensor Embed(Tensor images) => Dense(Features(images));
+
+    /// <summary>Both towers: the embeddings of <paramref name="first"/> and of <paramref name="second"/>, each as <see cref="Embed"/> gives them.</summary>
+    public (Tensor First, Tensor Second) Forward(Tensor first, Tensor second)
+    {
+        var (firstFeatures, secondFeatures) = (Features(first), Features(second));
+        var embeddings = Dense(Ops.Concat(firstFeatures, secondFeatures));
+        int n = firstFeatures.Shape[0];
+        return (Ops.Narrow(embeddings, 0, n), Ops.Narrow(embeddings, n, secondFeatures.Shape[0]));
+    }
+
+    /// <summary>The convolution blocks: images (N,1,S,S) → flattened features (N,F).</summary>
+    private Tensor Features(Tensor images)
     {
         int s = Architecture.ImageSize;
         if (images.Rank != 4 || images.Shape[1] != 1 || images.Shape[2] != s || images.Shape[3] != s)
             throw new ArgumentException($"SiameseNetwork: images must be (N,1,{s},{s}), got {images.ShapeText}");
-        var embeddings = FullyConnect.Forward(Ops.Flatten(ConvLayers.Forward(images)));
-        return Architecture.Normalize ? Ops.L2Normalize(embeddings) : embeddings;
+        return Ops.Flatten(ConvLayers.Forward(images));
     }
 
-    /// <summary>Both towers, in the seed's order.</summary>
-    public (Tensor First, Tensor Second) Forward(Tensor first, Tensor second) => (Embed(first), Embed(second));
+    /// <summary>The dense layers, row by row: features (N,F) → embeddings (N,E), normalised when the architecture says so.</summary>
+    private Tensor Dense(Tensor features)
+    {
+        var embeddings = FullyConnect.Forward(features);
+        return Architecture.Normalize ? Ops.L2Normalize(embeddings) : embeddings;
+    }
 
     /// <summary>
     /// The seed's loss of a batch of pairs: both towers, their distance, the contrastive loss with
