@@ -72,6 +72,9 @@ public sealed class OpEntry
     /// <summary>Why the op has no PyTorch fixture, when it has none.</summary>
     public string? WithoutFixture { get; }
 
+    /// <summary>The element-wise kernel the op runs (e.g. "Relu", "Add"), checked on every device by the kernel tests; null for other ops.</summary>
+    public string? Kernel => Unary?.ToString() ?? Binary?.ToString();
+
     /// <summary>The element-wise kernel the op runs, checked on every device by the kernel tests.</summary>
     internal UnaryKind? Unary { get; }
 

@@ -197,6 +197,20 @@ public sealed class CliWorkflowTests
     }
 
     [Test]
+    public void GradCheckListPrintsTheOpTable()
+    {
+        var r = CliRunner.Run("gradcheck", "--list");
+        Assert.That(r.ExitCode, Is.Zero, r.Error);
+        foreach (var entry in SimilarFaces.Engine.Diagnostics.OpTable.All)
+        {
+            Assert.That(r.Output, Does.Contain(entry.Op));
+            foreach (var name in entry.Cases.Select(c => c.Name).Concat(entry.Fixtures))
+                Assert.That(r.Output, Does.Contain(name), $"{entry.Op}: {name}");
+        }
+        Assert.That(r.Output, Does.Contain("LeakyRelu").And.Contain("leaky_relu"));
+    }
+
+    [Test]
     public void DevicesListsTheCpu()
     {
         var r = CliRunner.Run("devices");
