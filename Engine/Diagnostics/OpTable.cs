@@ -40,7 +40,7 @@ public sealed class OpArguments(IReadOnlyDictionary<string, Tensor> inputs, IRea
 /// <summary>
 /// One op of <see cref="Ops"/> as every check sees it: how to call it from named inputs and arguments, its
 /// gradient-check cases (inputs at small and awkward shapes, kept away from its kinks), and the PyTorch fixtures
-/// (<c>Tests/fixtures/ops/NAME.safetensors</c>, written by <c>tools/reference/op_fixtures.py</c>) its parity is
+/// (<c>Tests/Fixtures/ops/NAME.safetensors</c>, written by <c>tools/reference/op_fixtures.py</c>) its parity is
 /// checked on. Gradient checks, the op-level comparison of every device with <c>cpu</c>, the kernel checks of its
 /// element-wise kind and PyTorch parity all walk <see cref="OpTable.All"/>.
 /// </summary>
