@@ -1,10 +1,12 @@
+using System.Runtime.ExceptionServices;
+
 namespace SimilarFaces.Model.Data;
 
 /// <summary>
 /// A dataset laid out like torchvision's ImageFolder: one sub-folder per identity under the root,
 /// identities sorted by ordinal name, and within an identity every image in it or its sub-folders,
 /// sorted by path (as sorted(os.walk) and sorted file names give). Each image is decoded and put
-/// through the seed notebook's input transform (<see cref="ImageLoader.LoadResized"/>) once, at load.
+/// through the seed notebook's input transform (<see cref="ImageLoader.LoadResized"/>) once, at load, on all cores.
 /// Hidden files and folders (leading '.') are ignored; files without an image extension are
 /// skipped with a warning. An identity with one image is allowed, with a warning: it can only be
 /// paired with itself or with other identities.
@@ -55,8 +57,31 @@ public sealed class ImageFolder : IFaceDataset
         if ((long)_paths.Length * size > Array.MaxLength)
             throw new InvalidDataException($"image folder '{root}': {_paths.Length} images of {width}x{height} are more than one array of pixels holds ({Array.MaxLength:N0} values)");
         _pixels = new float[(long)_paths.Length * size];
-        for (int i = 0; i < _paths.Length; i++)
-            ImageLoader.LoadResized(Path.Combine(root, _paths[i]), width, height, _pixels.AsSpan(i * size, size));
+        DecodeAll(size);
+    }
+
+    /// <summary>
+    /// Decodes every image into its own slice of the pixels, on all cores. When files fail, the error thrown is that
+    /// of the first failing file in the dataset's order, as one file after another would report it: the loop breaks
+    /// at a failure, which still lets every earlier file be tried.
+    /// </summary>
+    private void DecodeAll(int size)
+    {
+        var failures = new Exception?[_paths.Length];
+        var result = Parallel.For(0, _paths.Length, (i, loop) =>
+        {
+            try
+            {
+                ImageLoader.LoadResized(Path.Combine(Root, _paths[i]), Width, Height, _pixels.AsSpan(i * size, size));
+            }
+            catch (Exception e)
+            {
+                failures[i] = e;
+                loop.Break();
+            }
+        });
+        if (result.LowestBreakIteration is long first)
+            ExceptionDispatchInfo.Throw(failures[first]!);
     }
 
     public string Root { get; }

@@ -111,6 +111,8 @@ public static class ImageLoader
         }
     }
 
+    private static readonly Lock StbImageSharpLock = new();
+
     private static GrayImage DecodeTga(byte[] data, string name)
     {
         var (width, height) = Tga.Check(data, name);
@@ -118,7 +120,9 @@ public static class ImageLoader
         ImageResult decoded;
         try
         {
-            decoded = ImageResult.FromMemory(data, ColorComponents.RedGreenBlue);
+            // StbImageSharp keeps the reason for a failure in one static field, so two decodes at once could report
+            // each other's error: TGA files are decoded one at a time (every other format is safe to decode in parallel).
+            lock (StbImageSharpLock) decoded = ImageResult.FromMemory(data, ColorComponents.RedGreenBlue);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

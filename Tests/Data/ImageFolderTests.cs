@@ -21,6 +21,14 @@ public class ImageFolderTests
         File.WriteAllBytes(path, [.. "P5 2 2 255\n"u8, value, value, value, value]);
     }
 
+    // the path of `relative` under the root, its folder created
+    private string Place(string relative)
+    {
+        string path = Path.Combine(_root, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        return path;
+    }
+
     private void Text(string relative, string content)
     {
         string path = Path.Combine(_root, relative);
@@ -67,6 +75,35 @@ public class ImageFolderTests
         Assert.That(data.Image(0).ToArray(), Has.Length.EqualTo(12).And.All.EqualTo(0.2f));
         Assert.That(data.Image(1).ToArray(), Is.All.EqualTo(1f));
         Assert.That(data.Image(2).ToArray(), Is.All.EqualTo(0f));
+    }
+
+    [Test]
+    public void ImagesDecodedInParallelLandInTheirOwnPlaces()
+    {
+        // more images than cores, each with its own value, so that a slice written by the wrong file shows
+        for (int i = 0; i < 120; i++) Image($"p{i / 10:D2}/{i % 10}.pgm", (byte)(2 * i + 1));
+        var data = new ImageFolder(_root, 4, 3);
+        Assert.That(data.Count, Is.EqualTo(120));
+        for (int i = 0; i < data.Count; i++)
+        {
+            var alone = new float[12];
+            ImageLoader.LoadResized(Path.Combine(_root, data.RelativePath(i)), 4, 3, alone);
+            Assert.That(data.Image(i).ToArray(), Is.EqualTo(alone).And.All.EqualTo((2 * i + 1) / 255f), data.RelativePath(i));
+        }
+    }
+
+    [Test]
+    public void OfManyBrokenFilesTheFirstInOrderIsNamed()
+    {
+        // Ten slow images (600×600) come first, then sixty truncated files. Another core reaches a broken file long
+        // before the first core gets past the slow ones, yet the error must be the first broken file's in the
+        // dataset's order (a/10.pgm), as a sequential load reports it.
+        byte[] large = [.. "P5 600 600 255\n"u8, .. new byte[600 * 600]];
+        for (int i = 0; i < 10; i++) File.WriteAllBytes(Place($"a/{i:D2}.pgm"), large);
+        for (int i = 10; i < 70; i++) File.WriteAllBytes(Place($"{(i < 20 ? "a" : "b")}/{i:D2}.pgm"), [.. "P5 92 112 255\n"u8, 1, 2, 3]);
+        string first = Path.Combine(_root, "a", "10.pgm");
+        for (int attempt = 0; attempt < 5; attempt++)
+            Assert.That(Fails().Message, Does.StartWith($"truncated data in {first}:"));
     }
 
     [Test]
