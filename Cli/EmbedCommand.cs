@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using SimilarFaces.Engine;
@@ -27,8 +28,12 @@ public static class EmbedCommand
             using var backend = Devices.Open(parse.GetValue(device)!);
             var loaded = ModelOptions.Load(parse.GetValue(model)!, backend);
             using var network = loaded.Model;
+            long start = Stopwatch.GetTimestamp();
             var dataset = Datasets.Load(parse.GetValue(data)!, network.Architecture.ImageSize);
+            var reading = Stopwatch.GetElapsedTime(start);
+            start = Stopwatch.GetTimestamp();
             var embeddings = Embedder.Embed(network, dataset, parse.GetValue(batchNorm));
+            var embedding = Stopwatch.GetElapsedTime(start);
             var csv = new StringBuilder("path,identity");
             for (int i = 0; i < network.Architecture.EmbeddingSize; i++) csv.Append(CultureInfo.InvariantCulture, $",e{i}");
             csv.Append('\n');
@@ -40,6 +45,8 @@ public static class EmbedCommand
             }
             Atomic.WriteAllText(path, csv.ToString());
             CommandLine.Console.MarkupLine($"wrote {dataset.Count} embeddings to {Markup.Escape(path)}");
+            CommandLine.Console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+                $"images read in {reading.TotalSeconds:F2} s, embedded in {embedding.TotalSeconds:F2} s ({dataset.Count / embedding.TotalSeconds:N0} embeddings/s)"));
             return 0;
         });
         return command;

@@ -101,6 +101,7 @@ public sealed class CliWorkflowTests
         Assert.That(lines[0], Is.EqualTo("path,identity,e0,e1,e2,e3,e4"));
         Assert.That(lines, Has.Length.EqualTo(13));
         Assert.That(lines[1], Does.StartWith("id000/0.pgm,id000,"));
+        Assert.That(r.Output, Does.Match(@"images read in \d+\.\d\d s, embedded in \d+\.\d\d s \([\d,]+ embeddings/s\)"));
     }
 
     [Test]
