@@ -87,7 +87,7 @@ public static class TrainCommand
             }
             var losses = trainer.StepLosses;
             console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                $"trained {settings.Epochs} epochs in {run.Elapsed.TotalSeconds:F1} s{(double.IsNaN(run.ExamplesPerSecond) ? "" : $" ({run.ExamplesPerSecond:F0} {trainer.ExampleName}/s after the first step)")}; final loss {losses[^1]:F5} (mean of the last epoch {losses.TakeLast(trainer.StepsPerEpoch).Average():F5})")));
+                $"trained {settings.Epochs} epochs in {run.Elapsed.TotalSeconds:F1} s{(double.IsNaN(run.ExamplesPerSecond) ? "" : $" ({run.ExamplesPerSecond:F0} {trainer.ExampleName}/s in the steps after the first)")}; final loss {losses[^1]:F5} (mean of the last epoch {losses.TakeLast(trainer.StepsPerEpoch).Average():F5})")));
             if (run.Validation.Count > 0)
             {
                 var best = run.Validation.OrderBy(p => p.Eer).ThenByDescending(p => p.Auc).First();

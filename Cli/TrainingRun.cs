@@ -44,7 +44,7 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
     /// <summary>Words before the progress bar's own ("fold 2/5: ").</summary>
     public string Label { get; init; } = "";
 
-    /// <param name="ExamplesPerSecond">Pairs or images a second after this run's first step (NaN after a single step).</param>
+    /// <param name="ExamplesPerSecond">Pairs or images a second of time in this run's steps after its first (<see cref="StepPace"/>; NaN after a single step).</param>
     public sealed record Outcome(bool Interrupted, TimeSpan Elapsed, double ExamplesPerSecond, IReadOnlyList<ValidationPoint> Validation,
         string KeptModel, double Threshold, string ThresholdSource);
 
@@ -66,10 +66,7 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
         _clock = Stopwatch.StartNew();
         var clock = _clock;
         var sinceCheckpoint = Stopwatch.StartNew();
-        // The rate leaves out this run's first step (JIT compilation, the buffer pool filling up): the pace of the rest.
-        var sinceFirstStep = new Stopwatch();
-        long examples = 0;
-        double Rate() => examples > 0 ? examples / sinceFirstStep.Elapsed.TotalSeconds : double.NaN;
+        var pace = new StepPace();
         try
         {
             console.Progress()
@@ -83,12 +80,12 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
                         float loss;
                         try
                         {
-                            loss = trainer.Step();
+                            loss = pace.Step(trainer.Step, () => trainer.LastBatchExamples);
                         }
                         catch (NonFiniteLossException stop)
                         {
-                            // the state after the last finite step, if this run took one (the clock starts at its first step)
-                            if (sinceFirstStep.IsRunning)
+                            // the state after the last finite step, if this run took one
+                            if (pace.TookStep)
                             {
                                 SaveAll(points);
                                 throw stop.With($"try a lower --lr; the checkpoint in {outDir} now holds the last finite step, at epoch {trainer.Epoch}, step {trainer.StepInEpoch}");
@@ -97,13 +94,11 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
                                 ? $"try a lower --lr; the checkpoint in {outDir} is unchanged, at epoch {trainer.Epoch}, step {trainer.StepInEpoch}"
                                 : $"try a lower --lr; no step was finite, so no checkpoint was written to {outDir}");
                         }
-                        if (sinceFirstStep.IsRunning) examples += trainer.LastBatchExamples;
-                        else sinceFirstStep.Start();
                         task.Increment(1);
                         if (trainer.StepInEpoch == 0 && Validation != null && (trainer.Epoch % ValidateEvery == 0 || trainer.Finished))
                             Validate(points);
                         string validation = points.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $", validation EER {points[^1].Eer:P1}") : "";
-                        string rate = examples > 0 ? string.Create(CultureInfo.InvariantCulture, $" {Rate():F0} {trainer.ExampleName}/s") : "";
+                        string rate = double.IsNaN(pace.Rate) ? "" : string.Create(CultureInfo.InvariantCulture, $" {pace.Rate:F0} {trainer.ExampleName}/s");
                         task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                             $"{Label}epoch {trainer.Epoch + (trainer.StepInEpoch > 0 ? 1 : 0)}/{trainer.Settings.Epochs} loss {loss:F4}{rate}{validation}"));
                         if (!trainer.Finished && CheckpointEvery.Due(trainer.Epoch, trainer.StepInEpoch, sinceCheckpoint.Elapsed))
@@ -121,7 +116,7 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
         if (cancel.IsCancellationRequested)
         {
             SaveAll(points);
-            return new Outcome(true, TimeSpan.FromSeconds(_earlierSeconds) + clock.Elapsed, Rate(), points, Path.Combine(outDir, Trainer.ModelFile), double.NaN, "");
+            return new Outcome(true, TimeSpan.FromSeconds(_earlierSeconds) + clock.Elapsed, pace.Rate, points, Path.Combine(outDir, Trainer.ModelFile), double.NaN, "");
         }
 
         if (Validation != null && (points.Count == 0 || points[^1].Epoch != trainer.Epoch)) Validate(points);   // resumed after the end
@@ -147,7 +142,7 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
             [Checkpoint.ThresholdSourceKey] = source,
         });
         string kept = Validation != null ? Path.Combine(outDir, BestModelFile) : Path.Combine(outDir, Trainer.ModelFile);
-        return new Outcome(false, TimeSpan.FromSeconds(_earlierSeconds) + clock.Elapsed, Rate(), points, kept, threshold, source);
+        return new Outcome(false, TimeSpan.FromSeconds(_earlierSeconds) + clock.Elapsed, pace.Rate, points, kept, threshold, source);
     }
 
     private void Validate(List<ValidationPoint> points)

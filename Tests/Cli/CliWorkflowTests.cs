@@ -55,7 +55,7 @@ public sealed class CliWorkflowTests
     {
         var run = Path.Combine(_dir, "run");
         Assert.That(File.Exists(Path.Combine(run, "model.safetensors")));
-        Assert.That(_trainOutput, Does.Match(@"trained 2 epochs in \d+\.\d s \(\d+ pairs/s after the first step\)"));
+        Assert.That(_trainOutput, Does.Match(@"trained 2 epochs in \d+\.\d s \(\d+ pairs/s in the steps after the first\)"));
         Assert.That(new FileInfo(Path.Combine(run, "loss.png")).Length, Is.GreaterThan(1000));
         var csv = File.ReadAllLines(Path.Combine(run, "loss.csv"));
         Assert.That(csv[0], Is.EqualTo("step,epoch,loss"));
