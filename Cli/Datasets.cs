@@ -1,3 +1,4 @@
+using System.Globalization;
 using SimilarFaces.Model.Data;
 using Spectre.Console;
 
@@ -13,4 +14,8 @@ public static class Datasets
             CommandLine.Console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
         return folder;
     }
+
+    /// <summary>What embed and eval print of their pace: how long reading the images and embedding them took.</summary>
+    public static string Timing(int images, TimeSpan reading, TimeSpan embedding) => string.Create(CultureInfo.InvariantCulture,
+        $"images read in {reading.TotalSeconds:F2} s, embedded in {embedding.TotalSeconds:F2} s ({images / embedding.TotalSeconds:N0} embeddings/s)");
 }

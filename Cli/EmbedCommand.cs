@@ -45,8 +45,7 @@ public static class EmbedCommand
             }
             Atomic.WriteAllText(path, csv.ToString());
             CommandLine.Console.MarkupLine($"wrote {dataset.Count} embeddings to {Markup.Escape(path)}");
-            CommandLine.Console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-                $"images read in {reading.TotalSeconds:F2} s, embedded in {embedding.TotalSeconds:F2} s ({dataset.Count / embedding.TotalSeconds:N0} embeddings/s)"));
+            CommandLine.Console.MarkupLine(Datasets.Timing(dataset.Count, reading, embedding));
             return 0;
         });
         return command;

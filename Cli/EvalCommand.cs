@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using SimilarFaces.Engine;
@@ -41,9 +42,17 @@ public static class EvalCommand
             var loaded = ModelOptions.Load(modelPath, backend);
             using var network = loaded.Model;
             var folders = parse.GetValue(data)!;
+            long start = Stopwatch.GetTimestamp();
             var dataset = new CombinedDataset(folders.Select(f => (IFaceDataset)Datasets.Load(f, network.Architecture.ImageSize)).ToList());
+            var reading = Stopwatch.GetElapsedTime(start);
             var mode = parse.GetValue(batchNorm);
-            var (report, distances, same, pairs) = Embedder.Verify(network, dataset, mode);
+            start = Stopwatch.GetTimestamp();
+            var embeddings = Embedder.Embed(network, dataset, mode);
+            var embedding = Stopwatch.GetElapsedTime(start);
+            start = Stopwatch.GetTimestamp();
+            var (distances, same, pairs) = Embedder.AllPairs(embeddings, dataset);
+            var report = VerificationReport.From(distances, same);
+            var comparing = Stopwatch.GetElapsedTime(start);
 
             var console = CommandLine.Console;
             if (dataset.Identities.Count < MinimumIdentities || report.Pairs < MinimumPairs)
@@ -59,6 +68,8 @@ public static class EvalCommand
             table.AddRow("best accuracy (threshold)", $"{report.BestAccuracy.ToString("P2", CultureInfo.InvariantCulture)} ({report.BestThreshold.ToString("F4", CultureInfo.InvariantCulture)})");
             table.AddRow("BatchNorm at inference", mode.ToString());
             console.Write(table);
+            console.MarkupLine(Datasets.Timing(dataset.Count, reading, embedding) +
+                string.Create(CultureInfo.InvariantCulture, $"; {report.Pairs:N0} pairs compared in {comparing.TotalSeconds:F2} s"));
 
             if (jsonPath != null)
             {

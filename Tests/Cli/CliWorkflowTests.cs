@@ -118,6 +118,7 @@ public sealed class CliWorkflowTests
         foreach (var file in new[] { "roc.png", "distances.png", "pairs.png" })
             Assert.That(new FileInfo(Path.Combine(pictures, file)).Length, Is.GreaterThan(1000), file);
         Assert.That(r.Output, Does.Contain("ROC AUC"));
+        Assert.That(r.Output, Does.Match(@"images read in \d+\.\d\d s, embedded in \d+\.\d\d s \([\d,]+ embeddings/s\); 66 pairs compared\s+in \d+\.\d\d s"), "the console wraps lines at 80 columns");
     }
 
     [Test]
