@@ -26,6 +26,8 @@ internal readonly record struct Pool2dShape(int Planes, int H, int W, int KH, in
 {
     public int OutH => (H - KH) / SH + 1;
     public int OutW => (W - KW) / SW + 1;
+    /// <summary>2×2 windows at stride 2, the common pooling: they tile the input without overlapping.</summary>
+    public bool IsTwoByTwo => KH == 2 && KW == 2 && SH == 2 && SW == 2;
 }
 
 /// <summary>Batch norm layout: x (N,C,L) normalised per channel C over N·L values (L = H·W for 2-D, 1 for 1-D).</summary>

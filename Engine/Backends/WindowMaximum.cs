@@ -9,5 +9,9 @@ namespace SimilarFaces.Engine.Backends;
 internal static class WindowMaximum
 {
     /// <summary>True when <paramref name="candidate"/>, met after the maximum so far <paramref name="best"/>, replaces it.</summary>
-    public static bool Replaces(float candidate, float best) => candidate > best || float.IsNaN(candidate);
+    public static bool Replaces(float candidate, float best) => ReplacesAsFlag(candidate, best) != 0;
+
+    /// <summary><see cref="Replaces"/> as 1 or 0, made from comparison flags rather than a branch.</summary>
+    public static int ReplacesAsFlag(float candidate, float best) =>
+        (candidate > best ? 1 : 0) | (float.IsNaN(candidate) ? 1 : 0);
 }

@@ -1,9 +1,12 @@
+using System.Runtime.CompilerServices;
+
 namespace SimilarFaces.Engine.Backends.Cpu;
 
 // Max pooling, x (planes, H, W) → y (planes, OH, OW), KH×KW windows at stride SH×SW, no padding:
 //   y[p,oh,ow] = x[p, oh·SH + i*, ow·SW + j*] where (i*, j*) is the window's maximum as WindowMaximum decides:
 //   the first of the largest values in row-major order, or the last NaN (as PyTorch).
-// The backward pass adds each window's dy to that maximum, one plane per piece in window order.
+// The backward pass adds each window's dy to that maximum, one plane per piece in window order (2×2 windows at
+// stride 2 do not overlap: each dy is written, not added).
 internal sealed unsafe partial class CpuBackend
 {
     public void MaxPool2dForward(in Pool2dShape s, DeviceBuffer x, DeviceBuffer y)
@@ -14,14 +17,23 @@ internal sealed unsafe partial class CpuBackend
         ForEachPiece(pieces, piece =>
         {
             var (first, end) = PieceRange(shape.Planes, pieces, piece);
+            int outH = shape.OutH, outW = shape.OutW, w = shape.W;
+            bool twoByTwo = shape.IsTwoByTwo;
             fixed (float* x0 = xs, y0 = ys)
                 for (int plane = first; plane < end; plane++)
                 {
                     float* xPlane = x0 + (long)plane * shape.H * shape.W;
-                    float* yPlane = y0 + (long)plane * shape.OutH * shape.OutW;
-                    for (int oh = 0; oh < shape.OutH; oh++)
-                        for (int ow = 0; ow < shape.OutW; ow++)
-                            yPlane[oh * shape.OutW + ow] = xPlane[WindowArgMax(shape, xPlane, oh, ow)];
+                    float* yPlane = y0 + (long)plane * outH * outW;
+                    for (int oh = 0; oh < outH; oh++)
+                        if (twoByTwo)
+                        {
+                            float* top = xPlane + 2 * oh * w;
+                            for (int ow = 0; ow < outW; ow++)
+                                yPlane[oh * outW + ow] = top[2 * ow + TwoByTwoArgMax(top + 2 * ow, w)];
+                        }
+                        else
+                            for (int ow = 0; ow < outW; ow++)
+                                yPlane[oh * outW + ow] = xPlane[WindowArgMax(shape, xPlane, oh, ow)];
                 }
         });
     }
@@ -34,31 +46,45 @@ internal sealed unsafe partial class CpuBackend
         ForEachPiece(pieces, piece =>
         {
             var (first, end) = PieceRange(shape.Planes, pieces, piece);
+            int outH = shape.OutH, outW = shape.OutW, w = shape.W;
+            bool twoByTwo = shape.IsTwoByTwo;
             fixed (float* x0 = xs, dy0 = dys, dx0 = dxs)
                 for (int plane = first; plane < end; plane++)
                 {
                     float* xPlane = x0 + (long)plane * shape.H * shape.W;
                     float* dxPlane = dx0 + (long)plane * shape.H * shape.W;
-                    float* dyPlane = dy0 + (long)plane * shape.OutH * shape.OutW;
+                    float* dyPlane = dy0 + (long)plane * outH * outW;
                     new Span<float>(dxPlane, shape.H * shape.W).Clear();
-                    for (int oh = 0; oh < shape.OutH; oh++)
-                        for (int ow = 0; ow < shape.OutW; ow++)
-                            dxPlane[WindowArgMax(shape, xPlane, oh, ow)] += dyPlane[oh * shape.OutW + ow];
+                    for (int oh = 0; oh < outH; oh++)
+                        if (twoByTwo)
+                        {
+                            long top = 2L * oh * w;
+                            for (int ow = 0; ow < outW; ow++)
+                                dxPlane[top + 2 * ow + TwoByTwoArgMax(xPlane + top + 2 * ow, w)] = dyPlane[oh * outW + ow];
+                        }
+                        else
+                            for (int ow = 0; ow < outW; ow++)
+                                dxPlane[WindowArgMax(shape, xPlane, oh, ow)] += dyPlane[oh * outW + ow];
                 }
         });
+    }
+
+    /// <summary>
+    /// The offset of the maximum of the 2×2 window at <paramref name="window"/> (row stride <paramref name="w"/>) from
+    /// its top left, in row-major order a b / c d, without a branch: maxima of noisy data are a coin toss, which a
+    /// branch mispredicts half the time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int TwoByTwoArgMax(float* window, int w)
+    {
+        int at = WindowMaximum.ReplacesAsFlag(window[1], window[0]);               // 0 or 1
+        at += (w - at) & -WindowMaximum.ReplacesAsFlag(window[w], window[at]);     // −1 is all ones: take w
+        return at + ((w + 1 - at) & -WindowMaximum.ReplacesAsFlag(window[w + 1], window[at]));
     }
 
     /// <summary>The plane index of the maximum of window (oh, ow).</summary>
     private static int WindowArgMax(in Pool2dShape s, float* plane, int oh, int ow)
     {
-        if (s is { KH: 2, KW: 2, SH: 2, SW: 2 })
-        {
-            // the common 2×2 window, unrolled: row-major order a b / c d
-            int a = 2 * (oh * s.W + ow), c = a + s.W;
-            int top = WindowMaximum.Replaces(plane[a + 1], plane[a]) ? a + 1 : a;
-            if (WindowMaximum.Replaces(plane[c], plane[top])) top = c;
-            return WindowMaximum.Replaces(plane[c + 1], plane[top]) ? c + 1 : top;
-        }
         int best = oh * s.SH * s.W + ow * s.SW;
         float max = plane[best];
         for (int i = 0; i < s.KH; i++)
