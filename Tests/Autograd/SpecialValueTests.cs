@@ -30,6 +30,28 @@ public sealed class SpecialValueTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    public void SeventeenWindowsInARowDecideAsPyTorch()
+    {
+        using var scope = new TensorScope();
+        // 2×2 windows at stride 2 over a 3×35 image: one row of 17 windows (the cpu backend decides the first 16 in
+        // two vectors of 8, the last alone), a last column and a last row outside every window (NaN among them).
+        // Windows, as a b / c d: [1 NaN / 0 5], [3 2 / NaN NaN], [NaN 1 / 2 3], all NaN, all −∞, all 2, [1 5 / 5 2],
+        // [∞ 1 / ∞ NaN], [−1 −2 / ∞ 1], [−3 −4 / 2 −∞], [1 2 / 3 4], [4 3 / 2 1], [NaN 7 / 8 9], [5 NaN / 9 9],
+        // [1 1 / 1 NaN], [6 6 / 7 7], [2 NaN / NaN 1].
+        float[] pixels = [1, NaN, 3, 2, NaN, 1, NaN, NaN, -Inf, -Inf, 2, 2, 1, 5, Inf, 1, -1, -2, -3, -4, 1, 2, 4, 3, NaN, 7, 5, NaN, 1, 1, 6, 6, 2, NaN, 9,
+            0, 5, NaN, NaN, 2, 3, NaN, NaN, -Inf, -Inf, 2, 2, 5, 2, Inf, NaN, Inf, 1, 2, -Inf, 3, 4, 2, 1, 8, 9, 9, 9, 1, NaN, 7, 7, NaN, 1, NaN,
+            -2, -1, 0, NaN, 2, -2, -1, 0, 1, 2, -2, -1, 0, 1, 2, -2, -1, 0, 1, 2, -2, -1, 0, 1, 2, -2, -1, 0, 1, 2, -2, -1, 0, 1, 2];
+        var x = Tensor.FromArray(Backend, pixels, 1, 1, 3, 35);
+        x.RequiresGrad = true;
+        var y = Ops.MaxPool2d(x, (2, 2));
+        Ops.Sum(y).Backward();
+        AssertSame(y.ToArray(), [NaN, NaN, NaN, NaN, -Inf, 2, 5, NaN, Inf, 2, 4, 4, NaN, NaN, NaN, 7, NaN], "forward");
+        AssertSame(x.Grad!.ToArray(), [0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], "gradient");
+    }
+
+    [Test]
     public void OverlappingMaxPoolWindowsShareTheirNaN()
     {
         using var scope = new TensorScope();

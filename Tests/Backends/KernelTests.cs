@@ -167,6 +167,7 @@ internal sealed class KernelTests(string device) : DeviceTest(device)
     {
         yield return new TestCaseData(new Pool2dShape(4, 9, 11, KH: 2, KW: 2, SH: 2, SW: 2)).SetArgDisplayNames("2x2 stride 2, last row and column unused");
         yield return new TestCaseData(new Pool2dShape(2, 6, 6, KH: 2, KW: 2, SH: 2, SW: 2)).SetArgDisplayNames("2x2 stride 2, exact fit");
+        yield return new TestCaseData(new Pool2dShape(3, 21, 37, KH: 2, KW: 2, SH: 2, SW: 2)).SetArgDisplayNames("2x2 stride 2, 18 windows a row: two vectors of eight and two alone");
         yield return new TestCaseData(new Pool2dShape(4, 9, 11, KH: 3, KW: 3, SH: 2, SW: 2)).SetArgDisplayNames("3x3 stride 2, overlapping");
         yield return new TestCaseData(new Pool2dShape(4, 9, 11, KH: 2, KW: 3, SH: 1, SW: 2)).SetArgDisplayNames("2x3 stride 1x2");
     }
