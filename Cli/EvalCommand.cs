@@ -50,8 +50,7 @@ public static class EvalCommand
             var embeddings = Embedder.Embed(network, dataset, mode);
             var embedding = Stopwatch.GetElapsedTime(start);
             start = Stopwatch.GetTimestamp();
-            var (distances, same, pairs) = Embedder.AllPairs(embeddings, dataset);
-            var report = VerificationReport.From(distances, same);
+            var (report, distances, same, pairs) = Embedder.Verify(embeddings, dataset);
             var comparing = Stopwatch.GetElapsedTime(start);
 
             var console = CommandLine.Console;

@@ -89,9 +89,13 @@ public static class Embedder
     }
 
     /// <summary>The model as a verifier on every pair of <paramref name="data"/>'s images.</summary>
-    public static Verification Verify(SiameseNetwork model, IFaceDataset data, BatchNormInference mode = BatchNormInference.RunningStatistics)
+    public static Verification Verify(SiameseNetwork model, IFaceDataset data, BatchNormInference mode = BatchNormInference.RunningStatistics) =>
+        Verify(Embed(model, data, mode), data);
+
+    /// <summary>The verifier that <paramref name="embeddings"/> (one per image of <paramref name="data"/>) make, on every pair.</summary>
+    public static Verification Verify(float[][] embeddings, IFaceDataset data)
     {
-        var (distances, same, pairs) = AllPairs(Embed(model, data, mode), data);
+        var (distances, same, pairs) = AllPairs(embeddings, data);
         return new Verification(VerificationReport.From(distances, same), distances, same, pairs);
     }
 
