@@ -89,11 +89,17 @@ internal sealed class CpuBackendTests(bool wideVectors)
         _check.BatchNormEval(s, tolerance: 1e-5);
     }
 
-    // the register-blocked rows (output rows of at least two vectors) at this width: |error| ≤ 1e-6·Σ|terms|
+    // the register-blocked rows (eight or four channels × two output rows × a vector) at this width: |error| ≤ 1e-6·Σ|terms|
     [Test]
     public void ConvolutionVectorPath()
     {
         _check.Conv2d(new Conv2dShape(3, 4, 10, 37, 8, 3, 3, 1, 1, 1, 1), tolerance: 1e-6);
+        // 13 channels: an eight-channel block, then one with three real channels; 9 rows: the last pair shifted up
+        _check.Conv2d(new Conv2dShape(2, 3, 9, 20, 13, 3, 3, 1, 1, 1, 1), tolerance: 1e-6);
+        // one image cut into row pieces of two and three rows; 6 channels: one eight-channel block
+        _check.Conv2d(new Conv2dShape(1, 3, 11, 19, 6, 3, 3, 1, 1, 0, 0), tolerance: 1e-6);
+        // a single output row: the scalar path
+        _check.Conv2d(new Conv2dShape(2, 2, 3, 40, 8, 3, 3, 1, 1, 0, 0), tolerance: 1e-6);
         _check.Conv2d(new Conv2dShape(2, 2, 13, 45, 6, 5, 3, 1, 1, 2, 1), tolerance: 1e-6);
         // tall images: the weight gradient walks the rows in several L1-sized bands
         _check.Conv2d(new Conv2dShape(2, 3, 70, 40, 5, 3, 3, 1, 1, 0, 0), tolerance: 1e-6);

@@ -10,12 +10,12 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //   dw[k,c,r,s]   = Σ_{n,oh,ow} dy[n,k,oh,ow] · x[n, c, oh·sh + r − ph, ow·sw + s − pw];   dbias[k] = Σ dy[n,k,·,·]
 // Every pass reads zero-padded source rows (a copy unless the padding is 0), so the kernels never test bounds.
 // At stride 1 the input gradient is itself a correlation: dy padded by (R−1−ph, S−1−pw) with w flipped and its
-// channels swapped (other strides scatter, scalar). Correlations keep four output channels × two vectors of an
-// output row in registers; outputs narrower than two vectors, and strides above 1, take a scalar path with the
-// same FMA order. At stride 1 the weight gradient keeps four output channels × three kernel columns in registers
+// channels swapped (other strides scatter, scalar). Correlations keep eight output channels × one vector of two
+// output rows in registers; outputs narrower than a vector or a single row, and strides above 1, take a scalar path
+// with the same FMA order. At stride 1 the weight gradient keeps four output channels × three kernel columns in registers
 // over output row vectors, in bands of rows (outputs narrower than a vector, and other strides, scalar); it is
-// summed per group of images (groups fixed by the shape) and the groups added in order. Outputs too narrow for
-// row vectors whose patches are deep take the lowered path instead (ConvLowered.cs).
+// summed per group of images (groups fixed by the shape) and the groups added in order. Outputs narrower than two
+// vectors whose patches are deep take the lowered path instead (ConvLowered.cs).
 internal sealed unsafe partial class CpuBackend
 {
     private const int ChannelBlock = 4;   // output channels per register block
@@ -155,7 +155,7 @@ internal sealed unsafe partial class CpuBackend
         try
         {
             PackConvWeights(g, weights, flipped, packed);
-            int rowBlocks = Math.Clamp((4 * Environment.ProcessorCount + images - 1) / images, 1, Math.Max(1, g.Ho));
+            int rowBlocks = Math.Clamp((4 * Environment.ProcessorCount + images - 1) / images, 1, Math.Max(1, g.Ho / 2));   // two rows or more each
             ForEachPiece(images * rowBlocks, piece =>
             {
                 int n = piece / rowBlocks;
@@ -167,10 +167,10 @@ internal sealed unsafe partial class CpuBackend
                     int rows = endRow - firstRow;
                     int sourceRows = (rows - 1) * g.StrideH + g.R;
                     float* padded = PaddedSource(g, source + n * g.SourceLength, firstRow * g.StrideH, sourceRows, out long plane);
-                    if (g.StrideH == 1 && g.StrideW == 1 && g.Wo >= 2 * VectorLanes)
+                    if (g.StrideH == 1 && g.StrideW == 1 && g.Wo >= VectorLanes && rows >= 2)
                     {
-                        if (_wide) CorrelateRows<Simd512, Vector512<float>>(g, padded, plane, w, bias, outRows, rows);
-                        else CorrelateRows<Simd256, Vector256<float>>(g, padded, plane, w, bias, outRows, rows);
+                        if (_wide) CorrelateRowPairs<Simd512, Vector512<float>>(g, padded, plane, w, bias, outRows, rows);
+                        else CorrelateRowPairs<Simd256, Vector256<float>>(g, padded, plane, w, bias, outRows, rows);
                     }
                     else CorrelateRowsScalar(g, padded, plane, w, bias, outRows, rows);
                 }
@@ -245,66 +245,104 @@ internal sealed unsafe partial class CpuBackend
     }
 
     /// <summary>
-    /// Stride-1 correlation of output rows [0, rows) (out: Co planes of g.Ho·g.Wo, starting at the block's first
-    /// row) from padded source rows: four channels × two vectors per register block; the last block of a row
-    /// is shifted left to end at Wo (recomputing a few outputs identically).
+    /// Stride-1 correlation of output rows [0, rows ≥ 2) (out: Co planes of g.Ho·g.Wo, starting at the block's first
+    /// row) from padded source rows. A register block is eight output channels (four when no more than four remain)
+    /// × two rows × one vector: each source vector loaded feeds four or eight FMAs, each weight broadcast two.
+    /// The last vector of a row is shifted left to end at Wo, and with an odd row count the last pair shifted up a
+    /// row, recomputing a few outputs identically.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateRows<TS, TV>(in Correlation g, float* source, long plane, float* w, float* bias, float* output, int rows)
+    private static void CorrelateRowPairs<TS, TV>(in Correlation g, float* source, long plane, float* w, float* bias, float* output, int rows)
         where TS : ISimd<TV> where TV : struct
     {
-        int lanes = TS.Lanes, width = 2 * lanes, stride = g.PaddedWidth, taps = g.Ci * g.R * g.S;
-        long outPlane = (long)g.Ho * g.Wo;
-        for (int kb = 0; kb < g.Co; kb += ChannelBlock)
+        for (int kb = 0; kb < g.Co; kb += 2 * ChannelBlock)
         {
-            float* wBlock = w + (long)kb * taps;
-            for (int row = 0; row < rows; row++)
-                for (int col0 = 0; col0 < g.Wo; col0 += width)
-                {
-                    int col = Math.Min(col0, g.Wo - width);
-                    TV a00 = TS.Zero, a01 = TS.Zero, a10 = TS.Zero, a11 = TS.Zero;
-                    TV a20 = TS.Zero, a21 = TS.Zero, a30 = TS.Zero, a31 = TS.Zero;
-                    float* wk = wBlock;
-                    for (int c = 0; c < g.Ci; c++)
-                        for (int r = 0; r < g.R; r++)
-                        {
-                            float* x = source + c * plane + (long)(row + r) * stride + col;
-                            for (int s = 0; s < g.S; s++, wk += ChannelBlock)
-                            {
-                                TV x0 = TS.Load(x + s), x1 = TS.Load(x + s + lanes);
-                                TV wv = TS.Splat(wk[0]);
-                                a00 = TS.MultiplyAdd(wv, x0, a00); a01 = TS.MultiplyAdd(wv, x1, a01);
-                                wv = TS.Splat(wk[1]);
-                                a10 = TS.MultiplyAdd(wv, x0, a10); a11 = TS.MultiplyAdd(wv, x1, a11);
-                                wv = TS.Splat(wk[2]);
-                                a20 = TS.MultiplyAdd(wv, x0, a20); a21 = TS.MultiplyAdd(wv, x1, a21);
-                                wv = TS.Splat(wk[3]);
-                                a30 = TS.MultiplyAdd(wv, x0, a30); a31 = TS.MultiplyAdd(wv, x1, a31);
-                            }
-                        }
-                    float* o = output + (long)row * g.Wo + col;
-                    StoreOutputPair<TS, TV>(o + kb * outPlane, a00, a01, bias, kb);
-                    if (kb + 1 < g.Co) StoreOutputPair<TS, TV>(o + (kb + 1) * outPlane, a10, a11, bias, kb + 1);
-                    if (kb + 2 < g.Co) StoreOutputPair<TS, TV>(o + (kb + 2) * outPlane, a20, a21, bias, kb + 2);
-                    if (kb + 3 < g.Co) StoreOutputPair<TS, TV>(o + (kb + 3) * outPlane, a30, a31, bias, kb + 3);
-                }
+            // Packed weights run to the next multiple of four channels, so an eight-channel block past Co reads zeros.
+            if (kb + ChannelBlock < g.Co) CorrelateRowPairBlock<TS, TV, EightChannels>(g, source, plane, w, bias, output, rows, kb);
+            else CorrelateRowPairBlock<TS, TV, FourChannels>(g, source, plane, w, bias, output, rows, kb);
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreOutputPair<TS, TV>(float* o, TV left, TV right, float* bias, int k) where TS : ISimd<TV> where TV : struct
+    private interface IChannelBlock { static abstract bool Eight { get; } }
+    private readonly struct FourChannels : IChannelBlock { public static bool Eight => false; }
+    private readonly struct EightChannels : IChannelBlock { public static bool Eight => true; }
+
+    /// <summary>Output channels kb… (four or eight, as TB says) of <see cref="CorrelateRowPairs{TS,TV}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CorrelateRowPairBlock<TS, TV, TB>(in Correlation g, float* source, long plane, float* w, float* bias, float* output,
+        int rows, int kb) where TS : ISimd<TV> where TV : struct where TB : IChannelBlock
     {
+        int lanes = TS.Lanes, stride = g.PaddedWidth, taps = g.Ci * g.R * g.S, wo = g.Wo;
+        long outPlane = (long)g.Ho * wo;
+        float* block = w + (long)kb * taps;   // packed [Ci][R][S][4]; the next four channels follow at + 4·taps
+        for (int row0 = 0; row0 < rows; row0 += 2)
+        {
+            int row = Math.Min(row0, rows - 2);
+            for (int col0 = 0; col0 < wo; col0 += lanes)
+            {
+                int col = Math.Min(col0, wo - lanes);
+                TV a00 = TS.Zero, a01 = TS.Zero, a10 = TS.Zero, a11 = TS.Zero, a20 = TS.Zero, a21 = TS.Zero, a30 = TS.Zero, a31 = TS.Zero;
+                TV a40 = TS.Zero, a41 = TS.Zero, a50 = TS.Zero, a51 = TS.Zero, a60 = TS.Zero, a61 = TS.Zero, a70 = TS.Zero, a71 = TS.Zero;
+                float* wk = block;
+                for (int c = 0; c < g.Ci; c++)
+                    for (int r = 0; r < g.R; r++)
+                    {
+                        float* x = source + c * plane + (long)(row + r) * stride + col;
+                        for (int s = 0; s < g.S; s++, wk += ChannelBlock)
+                        {
+                            TV top = TS.Load(x + s), bottom = TS.Load(x + stride + s);
+                            TV wv = TS.Splat(wk[0]);
+                            a00 = TS.MultiplyAdd(wv, top, a00); a01 = TS.MultiplyAdd(wv, bottom, a01);
+                            wv = TS.Splat(wk[1]);
+                            a10 = TS.MultiplyAdd(wv, top, a10); a11 = TS.MultiplyAdd(wv, bottom, a11);
+                            wv = TS.Splat(wk[2]);
+                            a20 = TS.MultiplyAdd(wv, top, a20); a21 = TS.MultiplyAdd(wv, bottom, a21);
+                            wv = TS.Splat(wk[3]);
+                            a30 = TS.MultiplyAdd(wv, top, a30); a31 = TS.MultiplyAdd(wv, bottom, a31);
+                            if (!TB.Eight) continue;
+                            float* wk4 = wk + 4 * taps;
+                            wv = TS.Splat(wk4[0]);
+                            a40 = TS.MultiplyAdd(wv, top, a40); a41 = TS.MultiplyAdd(wv, bottom, a41);
+                            wv = TS.Splat(wk4[1]);
+                            a50 = TS.MultiplyAdd(wv, top, a50); a51 = TS.MultiplyAdd(wv, bottom, a51);
+                            wv = TS.Splat(wk4[2]);
+                            a60 = TS.MultiplyAdd(wv, top, a60); a61 = TS.MultiplyAdd(wv, bottom, a61);
+                            wv = TS.Splat(wk4[3]);
+                            a70 = TS.MultiplyAdd(wv, top, a70); a71 = TS.MultiplyAdd(wv, bottom, a71);
+                        }
+                    }
+                float* o = output + (long)row * wo + col;
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb, g.Co, a00, a01, bias);
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 1, g.Co, a10, a11, bias);
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 2, g.Co, a20, a21, bias);
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 3, g.Co, a30, a31, bias);
+                if (!TB.Eight) continue;
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 4, g.Co, a40, a41, bias);
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 5, g.Co, a50, a51, bias);
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 6, g.Co, a60, a61, bias);
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 7, g.Co, a70, a71, bias);
+            }
+        }
+    }
+
+    /// <summary>Channel k's two vectors (at o and one row below, in plane k), plus its bias; nothing past Co.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRowPair<TS, TV>(float* o, int wo, long outPlane, int k, int co, TV top, TV bottom, float* bias)
+        where TS : ISimd<TV> where TV : struct
+    {
+        if (k >= co) return;
         if (bias != null)
         {
             TV b = TS.Splat(bias[k]);
-            left = TS.Add(left, b);
-            right = TS.Add(right, b);
+            top = TS.Add(top, b);
+            bottom = TS.Add(bottom, b);
         }
-        TS.Store(left, o);
-        TS.Store(right, o + TS.Lanes);
+        o += k * outPlane;
+        TS.Store(top, o);
+        TS.Store(bottom, o + wo);
     }
 
-    /// <summary>Any-stride correlation, one output at a time, with the FMA order of <see cref="CorrelateRows{TS,TV}"/>.</summary>
+    /// <summary>Any-stride correlation, one output at a time, with the FMA order of <see cref="CorrelateRowPairs{TS,TV}"/>.</summary>
     private static void CorrelateRowsScalar(in Correlation g, float* source, long plane, float* w, float* bias, float* output, int rows)
     {
         int stride = g.PaddedWidth, taps = g.Ci * g.R * g.S;

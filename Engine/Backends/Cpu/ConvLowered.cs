@@ -12,7 +12,10 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // depend on threads.
 internal sealed unsafe partial class CpuBackend
 {
-    /// <summary>True when the direct kernels would take their scalar path and the patches are deep enough for a GEMM.</summary>
+    /// <summary>
+    /// True when output rows are narrower than two vectors (the direct kernels would run scalar, or recompute much of
+    /// each row in shifted vectors) and the patches are deep enough for a GEMM.
+    /// </summary>
     private bool Lowered(in Conv2dShape s) => s.OutW < 2 * VectorLanes && s.C * s.R * s.S >= 32;
 
     private void Conv2dForwardLowered(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, DeviceBuffer y)
