@@ -10,12 +10,12 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //   dw[k,c,r,s]   = Σ_{n,oh,ow} dy[n,k,oh,ow] · x[n, c, oh·sh + r − ph, ow·sw + s − pw];   dbias[k] = Σ dy[n,k,·,·]
 // Every pass reads zero-padded source rows (a copy unless the padding is 0), so the kernels never test bounds.
 // At stride 1 the input gradient is itself a correlation: dy padded by (R−1−ph, S−1−pw) with w flipped and its
-// channels swapped (other strides scatter, scalar). Correlations keep eight output channels × one vector of two
-// output rows in registers; outputs narrower than a vector or a single row, and strides above 1, take a scalar path
-// with the same FMA order. At stride 1 the weight gradient keeps four output channels × three kernel columns in registers
-// over output row vectors, in bands of rows (outputs narrower than a vector, and other strides, scalar); it is
-// summed per group of images (groups fixed by the shape) and the groups added in order. Outputs narrower than two
-// vectors whose patches are deep take the lowered path instead (ConvLowered.cs).
+// channels swapped (other strides scatter, scalar). Correlations keep eight output channels (four with 256-bit
+// vectors) × one vector of two output rows in registers; outputs narrower than a vector or a single row, and strides
+// above 1, take a scalar path with the same FMA order. At stride 1 the weight gradient keeps four output channels ×
+// three kernel columns in registers over output row vectors, in bands of rows (outputs narrower than a vector, and
+// other strides, scalar); it is summed per group of images (groups fixed by the shape) and the groups added in
+// order. Outputs narrower than two vectors whose patches are deep take the lowered path instead (ConvLowered.cs).
 internal sealed unsafe partial class CpuBackend
 {
     private const int ChannelBlock = 4;   // output channels per register block
@@ -246,8 +246,8 @@ internal sealed unsafe partial class CpuBackend
 
     /// <summary>
     /// Stride-1 correlation of output rows [0, rows ≥ 2) (out: Co planes of g.Ho·g.Wo, starting at the block's first
-    /// row) from padded source rows. A register block is eight output channels (four when no more than four remain)
-    /// × two rows × one vector: each source vector loaded feeds four or eight FMAs, each weight broadcast two.
+    /// row) from padded source rows. A register block is eight output channels with 512-bit vectors (four with 256-bit
+    /// ones, and when no more than four remain) × two rows × one vector: each source vector loaded feeds four or eight FMAs, each weight broadcast two.
     /// The last vector of a row is shifted left to end at Wo, and with an odd row count the last pair shifted up a
     /// row, recomputing a few outputs identically.
     /// </summary>
@@ -255,10 +255,17 @@ internal sealed unsafe partial class CpuBackend
     private static void CorrelateRowPairs<TS, TV>(in Correlation g, float* source, long plane, float* w, float* bias, float* output, int rows)
         where TS : ISimd<TV> where TV : struct
     {
-        for (int kb = 0; kb < g.Co; kb += 2 * ChannelBlock)
+        // Eight channels take 16 accumulators plus the two source vectors and a weight: past the 16 registers of
+        // AVX2, within the 32 of AVX-512. Packed weights run to the next multiple of four channels, so an
+        // eight-channel block past Co reads zeros.
+        bool eight = TS.Lanes == Vector512<float>.Count;
+        for (int kb = 0; kb < g.Co; kb += ChannelBlock)
         {
-            // Packed weights run to the next multiple of four channels, so an eight-channel block past Co reads zeros.
-            if (kb + ChannelBlock < g.Co) CorrelateRowPairBlock<TS, TV, EightChannels>(g, source, plane, w, bias, output, rows, kb);
+            if (eight && kb + ChannelBlock < g.Co)
+            {
+                CorrelateRowPairBlock<TS, TV, EightChannels>(g, source, plane, w, bias, output, rows, kb);
+                kb += ChannelBlock;
+            }
             else CorrelateRowPairBlock<TS, TV, FourChannels>(g, source, plane, w, bias, output, rows, kb);
         }
     }
