@@ -1,0 +1,132 @@
+// Times the seed's cpu kernels in two builds of SimilarFaces.Engine, in one process and in turn: each build is
+// loaded into its own AssemblyLoadContext, and every round runs both (their order alternating), so the two see
+// the same machine at nearly the same moment. On a shared machine whose speed drifts by 10–20 % between runs,
+// the per-round ratio B/A is what a change is judged by.
+//   dotnet SimilarFaces.EngineAb.dll A.dll B.dll [gemm,conv] [ROUNDS]
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.Loader;
+
+if (args.Length < 2)
+{
+    Console.Error.WriteLine("usage: SimilarFaces.EngineAb A/SimilarFaces.Engine.dll B/SimilarFaces.Engine.dll [gemm,conv] [ROUNDS]");
+    return 2;
+}
+var builds = args.Take(2).Select(path => new EngineBuild(path)).ToArray();
+var families = (args.Length > 2 ? args[2] : "gemm,conv").Split(',');
+int rounds = args.Length > 3 ? int.Parse(args[3]) : 11;
+Console.WriteLine($"A = {args[0]}\nB = {args[1]}\n{Environment.ProcessorCount} threads, {rounds} rounds; medians in ms");
+Console.WriteLine("| kernel | A | B | B/A median | B/A quartiles |\n|---|--:|--:|--:|--:|");
+
+if (families.Contains("gemm"))
+{
+    // Linear(80000, 500) at batch 128: forward x·Wᵀ, input gradient dy·W, weight gradient dyᵀ·x
+    const int batch = 128, outputs = 500, inputs = 80000;
+    Compare("GEMM forward", b => b.Gemm(false, true, batch, outputs, inputs));
+    Compare("GEMM input grad", b => b.Gemm(false, false, batch, inputs, outputs));
+    Compare("GEMM weight grad", b => b.Gemm(true, false, outputs, inputs, batch));
+}
+if (families.Contains("conv"))
+    foreach (var (input, output) in new[] { (1, 4), (4, 8), (8, 8) })
+        foreach (var pass in new[] { "Conv2dForward", "Conv2dBackwardInput", "Conv2dBackwardWeight" })
+            Compare($"{pass} {input}→{output}", b => b.Conv(pass, input, output));
+return 0;
+
+void Compare(string name, Func<EngineBuild, Action> kernel)
+{
+    // Where a build's buffers land can favour one build over the other by up to 15 % on some kernels (the same build
+    // loaded twice shows it), so half of the rounds run on buffers made in the order A, B and half on buffers made
+    // in the order B, A.
+    var times = new[] { new List<double>(), new List<double>() };
+    var ratios = new List<double>();
+    foreach (bool aFirst in new[] { true, false })
+    {
+        var runs = new Action[2];
+        foreach (int b in aFirst ? new[] { 0, 1 } : new[] { 1, 0 }) runs[b] = kernel(builds[b]);
+        foreach (var run in runs) { run(); run(); }   // JIT tiers and scratch buffers settle
+        for (int round = 0; round < (rounds + 1) / 2; round++)
+        {
+            int first = round % 2;
+            double[] t = new double[2];
+            t[first] = Seconds(runs[first]);
+            t[1 - first] = Seconds(runs[1 - first]);
+            times[0].Add(t[0]);
+            times[1].Add(t[1]);
+            ratios.Add(t[1] / t[0]);
+        }
+        GC.Collect();
+    }
+    Console.WriteLine($"| {name} | {Median(times[0]) * 1e3:F2} | {Median(times[1]) * 1e3:F2} | {Median(ratios):F3} | " +
+        $"{Quantile(ratios, 0.25):F3}–{Quantile(ratios, 0.75):F3} |");
+}
+
+static double Seconds(Action run)
+{
+    long start = Stopwatch.GetTimestamp();
+    run();
+    return Stopwatch.GetElapsedTime(start).TotalSeconds;
+}
+
+static double Median(List<double> values) => Quantile(values, 0.5);
+
+static double Quantile(List<double> values, double q)
+{
+    var sorted = values.Order().ToArray();
+    return sorted[(int)Math.Round(q * (sorted.Length - 1))];
+}
+
+/// <summary>One build of the engine and its cpu backend, reached by reflection (the kernels are internal).</summary>
+sealed class EngineBuild
+{
+    private const BindingFlags Members = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+    private readonly Assembly _engine;
+    private readonly object _backend;
+    private readonly MethodInfo[] _methods;
+
+    public EngineBuild(string path)
+    {
+        path = Path.GetFullPath(path);
+        string folder = Path.GetDirectoryName(path)!;
+        var context = new AssemblyLoadContext(path);
+        context.Resolving += (c, name) =>
+        {
+            string dependency = Path.Combine(folder, name.Name + ".dll");
+            return File.Exists(dependency) ? c.LoadFromAssemblyPath(dependency) : null;
+        };
+        _engine = context.LoadFromAssemblyPath(path);
+        _backend = _engine.GetType("SimilarFaces.Engine.Devices", throwOnError: true)!
+            .GetMethod("Open", [typeof(string)])!.Invoke(null, ["cpu"])!;
+        _methods = _engine.GetType("SimilarFaces.Engine.Backends.IBackend", throwOnError: true)!.GetMethods(Members);
+    }
+
+    /// <summary>A new buffer of zeros: the kernels' speed does not depend on the values.</summary>
+    private object Buffer(long length) => Invoke("Allocate", length);
+
+    private object Invoke(string name, params object[] arguments) =>
+        _methods.Single(m => m.Name == name && m.GetParameters().Length == arguments.Length).Invoke(_backend, arguments)!;
+
+    /// <summary>C (m,n) = op(A) (m,k) · op(B) (k,n), C overwritten.</summary>
+    public Action Gemm(bool transA, bool transB, int m, int n, int k)
+    {
+        object[] arguments = [transA, transB, m, n, k, 1f, Buffer((long)m * k), Buffer((long)k * n), 0f, Buffer((long)m * n)];
+        return () => Invoke("Gemm", arguments);
+    }
+
+    /// <summary>One pass of a seed convolution: batch 128, 3×3, pre-padded 102×102 input → 100×100.</summary>
+    public Action Conv(string pass, int inputChannels, int outputChannels)
+    {
+        var shapeType = _engine.GetType("SimilarFaces.Engine.Backends.Conv2dShape", throwOnError: true)!;
+        object shape = Activator.CreateInstance(shapeType, 128, inputChannels, 102, 102, outputChannels, 3, 3, 1, 1, 0, 0)!;
+        long Length(string property) => (long)shapeType.GetProperty(property)!.GetValue(shape)!;
+        object input = Buffer(Length("InputLength")), weight = Buffer(Length("WeightLength")), output = Buffer(Length("OutputLength"));
+        object bias = Buffer(outputChannels), weightGradient = Buffer(Length("WeightLength"));
+        object[] arguments = pass switch
+        {
+            "Conv2dForward" => [shape, input, weight, bias, output],
+            "Conv2dBackwardInput" => [shape, output, weight, input],
+            "Conv2dBackwardWeight" => [shape, input, output, weightGradient, bias],
+            _ => throw new ArgumentException($"unknown pass {pass}"),
+        };
+        return () => Invoke(pass, arguments);
+    }
+}
