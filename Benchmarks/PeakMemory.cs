@@ -18,7 +18,7 @@ public static class PeakMemory
         Report("start");
         using var backend = Devices.Open(device);
         using var session = new TrainingSession(backend, architecture, pairs);
-        Report($"seed network at {imageSize}×{imageSize} and Adam state built on {device} ({session.Model.ParameterCount:N0} parameters)");
+        Report($"seed network at {imageSize}×{imageSize} and Adam state built on {device}: {backend.Description} ({session.Model.ParameterCount:N0} parameters)");
         var seconds = new List<double>();
         for (int step = 1; step <= steps; step++)
         {
