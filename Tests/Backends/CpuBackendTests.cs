@@ -66,6 +66,7 @@ internal sealed class CpuBackendTests(bool wideVectors)
         {
             [150, 70, 300],   // crosses the 144-row A block (MC) and the 256-deep slice (KC)
             [13, 70, 5000],   // small C, long k: k is cut into parts added in order
+            [40, 300, 3000],  // the same as A · Bᵀ with B the larger: parts of Cᵀ, B's rows read in place
             [5, 4200, 20],    // crosses the 4096-column B block (NC)
         }
         from transA in new[] { false, true } from transB in new[] { false, true }

@@ -8,7 +8,8 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // C (m,n) = alpha · op(A) (m,k) · op(B) (k,n) + beta · C, blocked as in BLIS:
 //   for each NC-wide column block of C, for each KC-deep slice of k:
 //     pack op(B) (KC × NC) into NR-wide panels (lives in L3),
-//     for each MC-tall row block: pack op(A) (MC × KC) into MR-tall panels (lives in L2),
+//     for each MC-tall row block: pack op(A) (MC × KC) into MR-tall panels (lives in L2) — unless A is stored
+//     (m, k): then the micro-kernel reads MR of its rows in place, and only a last partial panel is packed —
 //       for every MR × NR tile: a register-blocked micro-kernel runs the KC rank-1 updates (B panel in L1).
 // Each element of C is a fixed sequence of FMAs over k in order, whatever the tile or thread that computes it,
 // so splitting C between threads cannot change a bit. When C is small and k long (the forward pass of a wide
@@ -96,7 +97,12 @@ internal sealed unsafe partial class CpuBackend
         }
 
         // C is small and k long: part i computes op(A)[:, K_i] · op(B)[K_i, :] into its own buffer,
-        // then C = alpha · (P_0 + P_1 + …) + beta · C, the parts added in order.
+        // then C = alpha · (P_0 + P_1 + …) + beta · C, the parts added in order. In the form A · Bᵀ with B the larger
+        // (a wide Linear's forward, x · Wᵀ) each part computes Pᵀ = B · Aᵀ instead: B's rows, contiguous in k, feed
+        // the micro-kernel unpacked, and only A is transposed into panels; Pᵀ holds the same sums, each element the
+        // same FMAs in the same order.
+        bool transposed = !g.TransA && g.TransB && g.N > g.M;
+        var parts = transposed ? g with { A = g.B, B = g.A, M = g.N, N = g.M } : g;
         long size = (long)g.M * g.N;
         float[] partials = ArrayPool<float>.Shared.Rent(checked((int)(size * kParts)));
         try
@@ -104,17 +110,19 @@ internal sealed unsafe partial class CpuBackend
             ForEachPiece(kParts, part =>
             {
                 var (from, to) = PieceRange(g.K, kParts, part);
-                fixed (float* a = g.A, b = g.B, p = partials)
-                    GemmBlock<TS, TV>(g, a, b, 0, g.M, 0, g.N, from, to, p + part * size, g.N, 1, 0);
+                fixed (float* a = parts.A, b = parts.B, p = partials)
+                    GemmBlock<TS, TV>(parts, a, b, 0, parts.M, 0, parts.N, from, to, p + part * size, parts.N, 1, 0);
             });
             ForEachChunk(size, (start, length) =>
             {
                 fixed (float* c = g.C, p = partials)
-                    for (long i = start; i < start + length; i++)
+                    for (long i = start, row = start / g.N, column = start % g.N; i < start + length; i++)
                     {
-                        float sum = p[i];
-                        for (int part = 1; part < kParts; part++) sum += p[part * size + i];
+                        long at = transposed ? column * g.M + row : i;
+                        float sum = p[at];
+                        for (int part = 1; part < kParts; part++) sum += p[part * size + at];
                         c[i] = beta == 0 ? alpha * sum : MathF.FusedMultiplyAdd(alpha, sum, beta * c[i]);
+                        if (++column == g.N) (row, column) = (row + 1, 0);
                     }
             });
         }
@@ -150,27 +158,31 @@ internal sealed unsafe partial class CpuBackend
                 for (int ic = i0; ic < i1; ic += MC)
                 {
                     int mc = Math.Min(MC, i1 - ic);
-                    PackA(g, a, ic, mc, pc, kc, packedA);
-                    for (int jr = 0; jr < nc; jr += nr)
-                    {
-                        int cols = Math.Min(nr, nc - jr);
-                        float* panelB = packedB + (long)jr * kc;
-                        for (int ir = 0; ir < mc; ir += MR)
+                    // A stored (m, k) is read in place by full tiles (their rows contiguous in k); only a last
+                    // partial panel, and A stored (k, m), are packed.
+                    int packedFrom = g.TransA ? 0 : mc / MR * MR;
+                    PackA(g, a, ic + packedFrom, mc - packedFrom, pc, kc, packedA + packedFrom * kc);
+                    // Each B panel stays in L1 while the tiles of A pass it; but rows of A read in place are better
+                    // kept in L1 while the B panels pass them, when the panels are the fewer.
+                    bool rowsOuter = packedFrom > 0 && mc > nc;
+                    int outer = rowsOuter ? mc : nc, inner = rowsOuter ? nc : mc;
+                    for (int outerAt = 0; outerAt < outer; outerAt += rowsOuter ? MR : nr)
+                        for (int innerAt = 0; innerAt < inner; innerAt += rowsOuter ? nr : MR)
                         {
-                            int rows = Math.Min(MR, mc - ir);
-                            float* panelA = packedA + ir * kc;
+                            var (ir, jr) = rowsOuter ? (outerAt, innerAt) : (innerAt, outerAt);
+                            int rows = Math.Min(MR, mc - ir), cols = Math.Min(nr, nc - jr);
+                            float* panelB = packedB + (long)jr * kc;
                             float* tile = c + (long)(ic + ir) * ldc + jc + jr;
-                            if (rows == MR && cols == nr)
-                            {
-                                MicroKernel<TS, TV>(kc, panelA, panelB, tile, ldc, alpha, scale);
-                                continue;
-                            }
                             // An edge tile runs the same kernel on a full-size copy, so its arithmetic is identical.
-                            if (scale != 0) CopyTile(tile, ldc, edgeTile, nr, rows, cols);
-                            MicroKernel<TS, TV>(kc, panelA, panelB, edgeTile, nr, alpha, scale);
-                            CopyTile(edgeTile, nr, tile, ldc, rows, cols);
+                            bool edge = rows < MR || cols < nr;
+                            float* target = edge ? edgeTile : tile;
+                            if (edge && scale != 0) CopyTile(tile, ldc, edgeTile, nr, rows, cols);
+                            if (ir < packedFrom)
+                                MicroKernel<TS, TV, RowsInPlace>(kc, a + (long)(ic + ir) * g.K + pc, g.K, panelB, target, edge ? nr : ldc, alpha, scale);
+                            else
+                                MicroKernel<TS, TV, PackedPanel>(kc, packedA + ir * kc, MR, panelB, target, edge ? nr : ldc, alpha, scale);
+                            if (edge) CopyTile(edgeTile, nr, tile, ldc, rows, cols);
                         }
-                    }
                 }
             }
         }
@@ -293,13 +305,19 @@ internal sealed unsafe partial class CpuBackend
             for (int r = 0; r < rows; r++) destination[p * stride + r] = source[r * ld + p];
     }
 
+    /// <summary>Where the micro-kernel finds A's MR values for one p: a packed panel, or MR rows of A in place.</summary>
+    private interface IPanelLayout { static abstract bool InPlace { get; } }
+    private readonly struct PackedPanel : IPanelLayout { public static bool InPlace => false; }
+    private readonly struct RowsInPlace : IPanelLayout { public static bool InPlace => true; }
+
     /// <summary>
-    /// c (MR × NR, row stride ldc) = alpha · Σ_p a[p] ⊗ b[p] + scale · c, with a (kc × MR) and b (kc × NR) packed;
-    /// scale 0 ignores c. Twelve accumulators stay in registers (NR = two vectors).
+    /// c (MR × NR, row stride ldc) = alpha · Σ_p a[·, p] ⊗ b[p] + scale · c, with b (kc × NR) packed and a either a
+    /// packed panel (a[p·MR + i], lda = MR) or MR rows in place (a[i·lda + p]); scale 0 ignores c. Twelve
+    /// accumulators stay in registers (NR = two vectors).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroKernel<TS, TV>(int kc, float* a, float* b, float* c, long ldc, float alpha, float scale)
-        where TS : ISimd<TV> where TV : struct
+    private static void MicroKernel<TS, TV, TA>(int kc, float* a, long lda, float* b, float* c, long ldc, float alpha, float scale)
+        where TS : ISimd<TV> where TV : struct where TA : IPanelLayout
     {
         // The tile of C is read or written only after the kc updates: fetch its lines now, so that the misses (C of
         // a wide product lies far beyond the caches) overlap the arithmetic instead of following it.
@@ -312,20 +330,23 @@ internal sealed unsafe partial class CpuBackend
         TV c00 = TS.Zero, c01 = TS.Zero, c10 = TS.Zero, c11 = TS.Zero, c20 = TS.Zero, c21 = TS.Zero;
         TV c30 = TS.Zero, c31 = TS.Zero, c40 = TS.Zero, c41 = TS.Zero, c50 = TS.Zero, c51 = TS.Zero;
         int lanes = TS.Lanes;
-        for (int p = 0; p < kc; p++, a += MR, b += 2 * lanes)
+        // a0…a5: where rows 0…5 of the panel are read; a packed panel holds them next to each other.
+        long step = TA.InPlace ? 1 : MR, row = TA.InPlace ? lda : 1;
+        float* a0 = a, a1 = a + row, a2 = a + 2 * row, a3 = a + 3 * row, a4 = a + 4 * row, a5 = a + 5 * row;
+        for (long p = 0; p < kc * step; p += step, b += 2 * lanes)
         {
             TV b0 = TS.Load(b), b1 = TS.Load(b + lanes);
-            TV ai = TS.Splat(a[0]);
+            TV ai = TS.Splat(a0[p]);
             c00 = TS.MultiplyAdd(ai, b0, c00); c01 = TS.MultiplyAdd(ai, b1, c01);
-            ai = TS.Splat(a[1]);
+            ai = TS.Splat(a1[p]);
             c10 = TS.MultiplyAdd(ai, b0, c10); c11 = TS.MultiplyAdd(ai, b1, c11);
-            ai = TS.Splat(a[2]);
+            ai = TS.Splat(a2[p]);
             c20 = TS.MultiplyAdd(ai, b0, c20); c21 = TS.MultiplyAdd(ai, b1, c21);
-            ai = TS.Splat(a[3]);
+            ai = TS.Splat(a3[p]);
             c30 = TS.MultiplyAdd(ai, b0, c30); c31 = TS.MultiplyAdd(ai, b1, c31);
-            ai = TS.Splat(a[4]);
+            ai = TS.Splat(a4[p]);
             c40 = TS.MultiplyAdd(ai, b0, c40); c41 = TS.MultiplyAdd(ai, b1, c41);
-            ai = TS.Splat(a[5]);
+            ai = TS.Splat(a5[p]);
             c50 = TS.MultiplyAdd(ai, b0, c50); c51 = TS.MultiplyAdd(ai, b1, c51);
         }
         TV alphas = TS.Splat(alpha), scales = TS.Splat(scale);
