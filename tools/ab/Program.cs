@@ -12,9 +12,24 @@ if (args.Length < 2)
     Console.Error.WriteLine("usage: SimilarFaces.EngineAb A/SimilarFaces.Engine.dll B/SimilarFaces.Engine.dll [gemm,conv] [ROUNDS]");
     return 2;
 }
-var builds = args.Take(2).Select(path => new EngineBuild(path)).ToArray();
+foreach (var path in args.Take(2))
+    if (!File.Exists(path))
+    {
+        Console.Error.WriteLine($"no engine build at {path}");
+        return 2;
+    }
 var families = (args.Length > 2 ? args[2] : "gemm,conv").Split(',');
-int rounds = args.Length > 3 ? int.Parse(args[3]) : 11;
+if (families.Except(["gemm", "conv"]).FirstOrDefault() is { } unknown)
+{
+    Console.Error.WriteLine($"unknown kernel family '{unknown}': gemm or conv");
+    return 2;
+}
+if (!int.TryParse(args.Length > 3 ? args[3] : "11", out int rounds) || rounds < 2)
+{
+    Console.Error.WriteLine($"ROUNDS must be a whole number of at least 2, not '{args[3]}'");
+    return 2;
+}
+var builds = args.Take(2).Select(path => new EngineBuild(path)).ToArray();
 Console.WriteLine($"A = {args[0]}\nB = {args[1]}\n{Environment.ProcessorCount} threads, {rounds} rounds; medians in ms");
 Console.WriteLine("| kernel | A | B | B/A median | B/A quartiles |\n|---|--:|--:|--:|--:|");
 

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rev="${1:?usage: bash tools/ab/run.sh REV [gemm,conv] [ROUNDS]}"
+git rev-parse --verify --quiet "$rev^{commit}" >/dev/null || { echo "tools/ab/run.sh: '$rev' is not a commit here" >&2; exit 2; }
 base="$(mktemp -d)"
 trap 'git worktree remove --force "$base" >/dev/null 2>&1 || rm -rf "$base"' EXIT
 git worktree add --detach "$base" "$rev" >/dev/null 2>&1
