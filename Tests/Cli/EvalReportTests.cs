@@ -65,8 +65,9 @@ public static class Chromium
         if (Find() is { } found) return found;
         if (OperatingSystem.IsLinux() && File.Exists("/usr/bin/apt-get"))
         {
-            Run("apt-get", "update -qq", TimeSpan.FromMinutes(3));
-            Run("apt-get", "install -y -qq --no-install-recommends chromium", TimeSpan.FromMinutes(8), ("DEBIAN_FRONTEND", "noninteractive"));
+            Run("apt-get", ["update", "-qq"], TimeSpan.FromMinutes(3));
+            Run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "chromium"], TimeSpan.FromMinutes(8),
+                new() { ["DEBIAN_FRONTEND"] = "noninteractive" });
         }
         return Find() ?? throw new IgnoreException("Chromium is not installed and apt-get could not install it: the report was not rendered");
     }
@@ -78,21 +79,12 @@ public static class Chromium
 
     /// <summary>The page's DOM after its load event, as headless Chromium serialises it.</summary>
     public static string DumpDom(string chromium, string page) =>
-        Run(chromium, $"--headless --no-sandbox --disable-gpu --virtual-time-budget=5000 --dump-dom \"file://{page}\"", TimeSpan.FromMinutes(1));
+        Run(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom", $"file://{page}"], TimeSpan.FromMinutes(1));
 
-    private static string Run(string file, string arguments, TimeSpan limit, params (string Name, string Value)[] environment)
+    private static string Run(string file, string[] args, TimeSpan limit, Dictionary<string, string?>? environment = null)
     {
-        var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var (name, value) in environment) start.Environment[name] = value;
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(limit))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"{file} {arguments}: no answer within {limit.TotalMinutes} min");
-        }
-        if (process.ExitCode != 0) TestContext.Out.WriteLine($"{file} {arguments}: exit {process.ExitCode}: {error.Result}");
-        return output.Result;
+        var run = ChildProcess.Run(file, args, limit, environment);
+        if (run.ExitCode != 0) TestContext.Out.WriteLine($"{file} {string.Join(' ', args)}: exit {run.ExitCode}: {run.Error}");
+        return run.Output;
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using NUnit.Framework;
 
@@ -20,7 +19,7 @@ public sealed class KitRuntimeTests
         if (!OperatingSystem.IsLinux()) Assert.Ignore("the kit is built for Linux");
         var scratch = Fixtures.NewScratchFolder();
         var runtime = Path.Combine(scratch, "dotnet");
-        var copy = Run("bash", [Path.Combine(Fixtures.RepositoryRoot, "tools", "gpu", "runtime.sh"), runtime], null);
+        var copy = ChildProcess.Run("bash", [Path.Combine(Fixtures.RepositoryRoot, "tools", "gpu", "runtime.sh"), runtime], TimeSpan.FromMinutes(2));
         Assert.That(copy.ExitCode, Is.EqualTo(0), $"runtime.sh: {copy.Error}");
 
         // PATH names no folder that exists, so no dotnet can be found through it.
@@ -33,7 +32,8 @@ public sealed class KitRuntimeTests
             ["COREHOST_TRACE"] = "1",
             ["COREHOST_TRACEFILE"] = trace,
         };
-        var cli = Run(Path.Combine(runtime, "dotnet"), [Path.Combine(AppContext.BaseDirectory, "similar-faces.dll"), "devices"], environment);
+        var cli = ChildProcess.Run(Path.Combine(runtime, "dotnet"), [Path.Combine(AppContext.BaseDirectory, "similar-faces.dll"), "devices"],
+            TimeSpan.FromMinutes(2), environment);
         Assert.That(cli.ExitCode, Is.EqualTo(0), $"similar-faces devices through the copied runtime: {cli.Error}");
         Assert.That(cli.Output, Does.Contain("cpu"));
 
@@ -41,27 +41,5 @@ public sealed class KitRuntimeTests
         var coreLib = File.ReadLines(trace).FirstOrDefault(l => l.StartsWith("Adding tpa entry:") && l.Contains("System.Private.CoreLib.dll"));
         Assert.That(coreLib, Does.Contain(Path.Combine(runtime, "shared", "Microsoft.NETCore.App")), "the runtime the host loaded");
         Assert.That(File.ReadAllText(trace), Does.Not.Contain(installed + "/shared"), $"the host looked at the installed runtime under {installed}");
-    }
-
-    private sealed record Result(int ExitCode, string Output, string Error);
-
-    private static Result Run(string program, string[] args, Dictionary<string, string?>? environment)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) start.ArgumentList.Add(a);
-        foreach (var (name, value) in environment ?? [])
-        {
-            if (value == null) start.Environment.Remove(name);
-            else start.Environment[name] = value;
-        }
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"{program} did not finish in 2 minutes");
-        }
-        return new Result(process.ExitCode, output.Result, error.Result);
     }
 }

@@ -60,7 +60,7 @@ public sealed partial class SampleTests
         {
             var sample = Path.Combine(AppContext.BaseDirectory, "SimilarFaces.Samples.Classifier.dll");
             var clock = Stopwatch.StartNew();
-            var (code, output, error) = Run("dotnet", ["exec", sample, "--device", "cpu", "--out", folder], TimeSpan.FromMinutes(2));
+            var (code, output, error) = ChildProcess.Run("dotnet", ["exec", sample, "--device", "cpu", "--out", folder], TimeSpan.FromMinutes(2));
             TestContext.Out.WriteLine($"{output}(ran {clock.Elapsed.TotalSeconds:F1} s)");
             Assert.That(code, Is.EqualTo(0), $"exit code; error output: {error}");
             Assert.That(error, Is.Empty);
@@ -157,19 +157,5 @@ public sealed partial class SampleTests
         var lines = Lines(code);
         int common = lines.Where(l => l.Trim().Length > 0).Select(l => l.Length - l.TrimStart().Length).DefaultIfEmpty(0).Min();
         return lines.Select(l => l.Trim().Length == 0 ? "" : l[common..]).ToArray();
-    }
-
-    private static (int ExitCode, string Output, string Error) Run(string program, string[] args, TimeSpan limit)
-    {
-        var start = new ProcessStartInfo(program, args) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(limit))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"{program} {string.Join(' ', args)} did not finish in {limit.TotalMinutes} min");
-        }
-        return (process.ExitCode, output.Result, error.Result);
     }
 }
