@@ -155,7 +155,8 @@ internal sealed unsafe partial class CpuBackend
         try
         {
             PackConvWeights(g, weights, flipped, packed);
-            int rowBlocks = Math.Clamp((4 * Environment.ProcessorCount + images - 1) / images, 1, Math.Max(1, g.Ho / 2));   // two rows or more each
+            // Pieces of two rows or more: the vector path computes rows in pairs.
+            int rowBlocks = Math.Clamp((4 * Environment.ProcessorCount + images - 1) / images, 1, Math.Max(1, g.Ho / 2));
             ForEachPiece(images * rowBlocks, piece =>
             {
                 int n = piece / rowBlocks;
@@ -246,10 +247,10 @@ internal sealed unsafe partial class CpuBackend
 
     /// <summary>
     /// Stride-1 correlation of output rows [0, rows ≥ 2) (out: Co planes of g.Ho·g.Wo, starting at the block's first
-    /// row) from padded source rows. A register block is eight output channels with 512-bit vectors (four with 256-bit
-    /// ones, and when no more than four remain) × two rows × one vector: each source vector loaded feeds four or eight FMAs, each weight broadcast two.
-    /// The last vector of a row is shifted left to end at Wo, and with an odd row count the last pair shifted up a
-    /// row, recomputing a few outputs identically.
+    /// row) from padded source rows. A register block is eight output channels with 512-bit vectors (four with
+    /// 256-bit ones, and when no more than four remain) × two rows × one vector: each source vector loaded feeds four
+    /// or eight FMAs, each weight broadcast two. The last vector of a row is shifted left to end at Wo, and with an odd
+    /// row count the last pair shifted up a row, recomputing a few outputs identically.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CorrelateRowPairs<TS, TV>(in Correlation g, float* source, long plane, float* w, float* bias, float* output, int rows)
@@ -259,14 +260,18 @@ internal sealed unsafe partial class CpuBackend
         // AVX2, within the 32 of AVX-512. Packed weights run to the next multiple of four channels, so an
         // eight-channel block past Co reads zeros.
         bool eight = TS.Lanes == Vector512<float>.Count;
-        for (int kb = 0; kb < g.Co; kb += ChannelBlock)
+        for (int kb = 0; kb < g.Co;)
         {
             if (eight && kb + ChannelBlock < g.Co)
             {
                 CorrelateRowPairBlock<TS, TV, EightChannels>(g, source, plane, w, bias, output, rows, kb);
+                kb += 2 * ChannelBlock;
+            }
+            else
+            {
+                CorrelateRowPairBlock<TS, TV, FourChannels>(g, source, plane, w, bias, output, rows, kb);
                 kb += ChannelBlock;
             }
-            else CorrelateRowPairBlock<TS, TV, FourChannels>(g, source, plane, w, bias, output, rows, kb);
         }
     }
 
