@@ -21,7 +21,6 @@ internal sealed unsafe partial class CpuBackend
     private const int MC = 144;    // rows of a packed A block (a multiple of MR)
     private const int NC = 4096;   // columns of a packed B block (a multiple of NR)
     private const int MaxKParts = 16;
-    private const int PackSlack = 8;   // floats after the packed A block, for TransposeRows' last eight-wide store
 
     [ThreadStatic] private static float[]? t_packedA;
     [ThreadStatic] private static float[]? t_packedB;
@@ -144,7 +143,7 @@ internal sealed unsafe partial class CpuBackend
         float* c, int ldc, float alpha, float beta) where TS : ISimd<TV> where TV : struct
     {
         int nr = 2 * TS.Lanes;
-        float* packedA = ThreadScratch(ref t_packedA, MC * KC + PackSlack);
+        float* packedA = ThreadScratch(ref t_packedA, MC * KC);
         float* packedB = ThreadScratch(ref t_packedB, (long)KC * NC);
         float* edgeTile = stackalloc float[MR * 2 * Vector512<float>.Count];
         for (int jc = j0; jc < j1; jc += NC)
@@ -214,8 +213,11 @@ internal sealed unsafe partial class CpuBackend
             }
             else
             {
-                // A is stored (m, k): op(A)[i, p] = A[i·k + p], contiguous in p.
-                TransposeRows(a + (long)(ic + ir) * g.K + pc, g.K, rows, kc, packed, MR);
+                // A is stored (m, k): op(A)[i, p] = A[i·k + p], contiguous in p. Only a last partial panel comes
+                // here: GemmBlock reads full panels of such an A in place.
+                float* source = a + (long)(ic + ir) * g.K + pc;
+                for (int i = 0; i < rows; i++)
+                    for (int p = 0; p < kc; p++) packed[p * MR + i] = source[i * (long)g.K + p];
             }
         }
     }
@@ -233,7 +235,7 @@ internal sealed unsafe partial class CpuBackend
         {
             // B is stored (n, k): op(B)[p, j] = B[j·k + p], contiguous in p; eight columns at a time.
             for (int j = 0; j < fullPanels * nr; j += 8)
-                TransposeRows(b + (long)(jc + j) * g.K + pc, g.K, 8, kc, packed + j / nr * panel + j % nr, nr);
+                TransposeEightRows(b + (long)(jc + j) * g.K + pc, g.K, kc, packed + j / nr * panel + j % nr, nr);
         }
         else
         {
@@ -263,18 +265,15 @@ internal sealed unsafe partial class CpuBackend
     }
 
     /// <summary>
-    /// destination[p·stride + r] = source[r·ld + p] for r &lt; rows ≤ 8, p &lt; kc: up to eight rows become columns.
-    /// With fewer than eight rows (only when stride = rows: an A panel) the eight-wide stores spill into the next
-    /// p's place, which is written after them; the last p spills into the next panel or <see cref="PackSlack"/>.
+    /// destination[p·stride + r] = source[r·ld + p] for r &lt; 8, p &lt; kc: eight rows become columns.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransposeRows(float* source, long ld, int rows, int kc, float* destination, int stride)
+    private static void TransposeEightRows(float* source, long ld, int kc, float* destination, int stride)
     {
         int p = 0;
-        if (Avx.IsSupported && (rows == 8 || rows == stride))
+        if (Avx.IsSupported)
         {
-            float* r0 = source, r1 = rows > 1 ? r0 + ld : r0, r2 = rows > 2 ? r1 + ld : r0, r3 = rows > 3 ? r2 + ld : r0;
-            float* r4 = rows > 4 ? r3 + ld : r0, r5 = rows > 5 ? r4 + ld : r0, r6 = rows > 6 ? r5 + ld : r0, r7 = rows > 7 ? r6 + ld : r0;
+            float* r0 = source, r1 = r0 + ld, r2 = r1 + ld, r3 = r2 + ld, r4 = r3 + ld, r5 = r4 + ld, r6 = r5 + ld, r7 = r6 + ld;
             for (; p + 8 <= kc; p += 8)
             {
                 // Interleave pairs of rows, then pairs of pairs, then swap 128-bit halves: an 8×8 transpose.
@@ -302,7 +301,7 @@ internal sealed unsafe partial class CpuBackend
             }
         }
         for (; p < kc; p++)
-            for (int r = 0; r < rows; r++) destination[p * stride + r] = source[r * ld + p];
+            for (int r = 0; r < 8; r++) destination[p * stride + r] = source[r * ld + p];
     }
 
     /// <summary>Where the micro-kernel finds A's MR values for one p: a packed panel, or MR rows of A in place.</summary>
