@@ -115,16 +115,23 @@ sealed class EngineBuild
     }
 
     /// <summary>A new buffer of zeros: the kernels' speed does not depend on the values.</summary>
-    private object Buffer(long length) => Invoke("Allocate", length);
+    private object Buffer(long length) => Method("Allocate", 1).Invoke(_backend, [length])!;
 
-    private object Invoke(string name, params object[] arguments) =>
-        _methods.Single(m => m.Name == name && m.GetParameters().Length == arguments.Length).Invoke(_backend, arguments)!;
+    private MethodInfo Method(string name, int parameters) =>
+        _methods.Single(m => m.Name == name && m.GetParameters().Length == parameters);
+
+    /// <summary>One call of the backend's kernel <paramref name="name"/>, found once, not on every call.</summary>
+    private Action Kernel(string name, object[] arguments)
+    {
+        var kernel = Method(name, arguments.Length);
+        return () => kernel.Invoke(_backend, arguments);
+    }
 
     /// <summary>C (m,n) = op(A) (m,k) · op(B) (k,n), C overwritten.</summary>
     public Action Gemm(bool transA, bool transB, int m, int n, int k)
     {
         object[] arguments = [transA, transB, m, n, k, 1f, Buffer((long)m * k), Buffer((long)k * n), 0f, Buffer((long)m * n)];
-        return () => Invoke("Gemm", arguments);
+        return Kernel("Gemm", arguments);
     }
 
     /// <summary>One pass of a seed convolution: batch 128, 3×3, pre-padded 102×102 input → 100×100.</summary>
@@ -142,6 +149,6 @@ sealed class EngineBuild
             "Conv2dBackwardWeight" => [shape, input, output, weightGradient, bias],
             _ => throw new ArgumentException($"unknown pass {pass}"),
         };
-        return () => Invoke(pass, arguments);
+        return Kernel(pass, arguments);
     }
 }
