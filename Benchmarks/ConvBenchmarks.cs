@@ -47,7 +47,7 @@ public class ConvBenchmarks : DeviceBenchmark
     [Benchmark]
     public void Forward()
     {
-        Backend.Conv2dForward(_shape, _x, _w, _bias, _y);
+        Backend.Conv2dForward(_shape, _x, _w, _bias, relu: false, _y);
         Backend.Synchronize();
     }
 

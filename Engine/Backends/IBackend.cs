@@ -71,8 +71,11 @@ public interface IBackend : IDisposable
 
     // ---- convolution, padding, pooling ---------------------------------------------------
 
-    /// <summary>y (N,K,OH,OW) = conv(x (N,C,H,W), w (K,C,R,S)) + bias (K), zero padding, cross-correlation as PyTorch.</summary>
-    internal void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, DeviceBuffer y);
+    /// <summary>
+    /// y (N,K,OH,OW) = conv(x (N,C,H,W), w (K,C,R,S)) + bias (K), zero padding, cross-correlation as PyTorch; then,
+    /// when <paramref name="relu"/>, y = max(y, 0) by the ReLU op's rule (<see cref="Relu"/>), in the same store.
+    /// </summary>
+    internal void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, bool relu, DeviceBuffer y);
 
     /// <summary>dx (N,C,H,W) from dy (N,K,OH,OW) and w (K,C,R,S).</summary>
     internal void Conv2dBackwardInput(in Conv2dShape s, DeviceBuffer dy, DeviceBuffer w, DeviceBuffer dx);

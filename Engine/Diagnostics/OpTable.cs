@@ -131,6 +131,11 @@ public static class OpTable
             .With("conv2d_3x3", "none", r => [U("x", r, 2, 3, 6, 5), U("weight", r, 4, 3, 3, 3), U("bias", r, 4)])
             .With("conv2d_5x3_stride2_pad1_nobias", "none", r => [U("x", r, 1, 2, 9, 8), U("weight", r, 3, 2, 5, 3)],
                 new() { ["stride"] = [2, 2], ["padding"] = [1, 1] }),
+        Op("Conv2dRelu", a => Ops.Conv2dRelu(a["x"], a["weight"], a.Optional("bias"), a.Pair("stride", (1, 1)), a.Pair("padding", (0, 0))),
+                ["conv2d_relu"])
+            .With("conv2d_relu_pad1", "conv = 0 (|Σ w·x| ≤ 2.7 and the bias ±3: every output at least 0.3 from 0, half cut)",
+                r => [U("x", r, 2, 3, 5, 6), U("weight", r, -0.1, 0.1, 4, 3, 3, 3), new CheckInput("bias", [4], [3f, -3f, 3f, -3f])],
+                new() { ["padding"] = [1, 1] }),
         Op("ReplicationPad2d", a => Ops.ReplicationPad2d(a["x"], a.Int("left"), a.Int("right"), a.Int("top"), a.Int("bottom")),
                 ["replication_pad2d", "replication_pad2d_asym"])
             .With("replication_pad2d", "none", r => [U("x", r, 2, 2, 3, 4)], Pads(1, 2, 0, 3)),

@@ -55,6 +55,9 @@ public sealed class Conv2d : Module
 
     /// <summary>x (N,C,H,W) → (N,K,OH,OW).</summary>
     public override Tensor Forward(Tensor x) => Ops.Conv2d(x, Weight, Bias, Stride, Padding);
+
+    /// <summary>This layer and a ReLU after it, as one op (<see cref="Ops.Conv2dRelu"/>): x (N,C,H,W) → (N,K,OH,OW).</summary>
+    public Tensor ForwardRelu(Tensor x) => Ops.Conv2dRelu(x, Weight, Bias, Stride, Padding);
 }
 
 /// <summary>Pads height and width by <c>padding</c> on every side, repeating edge values.</summary>

@@ -10,6 +10,9 @@ namespace SimilarFaces.Engine;
 ///   dw[k,c,r,s] = Σ_{n,i,j} dy[n,k,i,j] · x[n, c, i·sh + r − ph, j·sw + s − pw]
 ///   db[k] = Σ_{n,i,j} dy[n,k,i,j]
 /// x (N,C,H,W), w (K,C,R,S), b (K), y (N,K,OH,OW).
+/// Fused with a ReLU after it (Conv2dRelu): y = max(conv, 0) in the convolution's own store, so the pre-activation is
+/// never written; the backward masks dy where y ≤ 0, which is where the convolution was ≤ 0 (and passes NaN, as ReLU),
+/// then runs the convolution's backward. Results equal Relu(Conv2d(...)) bit for bit.
 /// </summary>
 public static partial class Ops
 {
@@ -18,9 +21,19 @@ public static partial class Ops
     /// stride defaults to (1,1), zero padding to (0,0). Returns y (N,K,OH,OW).
     /// </summary>
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias = null,
-        (int H, int W)? stride = null, (int H, int W)? padding = null)
+        (int H, int W)? stride = null, (int H, int W)? padding = null) =>
+        Convolve("Conv2d", x, weight, bias, stride, padding, relu: false);
+
+    /// <summary>
+    /// <see cref="Conv2d"/> followed by <see cref="Relu"/>, as one op: max(conv2d(x, weight, bias), 0), written once.
+    /// </summary>
+    public static Tensor Conv2dRelu(Tensor x, Tensor weight, Tensor? bias = null,
+        (int H, int W)? stride = null, (int H, int W)? padding = null) =>
+        Convolve("Conv2dRelu", x, weight, bias, stride, padding, relu: true);
+
+    private static Tensor Convolve(string op, Tensor x, Tensor weight, Tensor? bias,
+        (int H, int W)? stride, (int H, int W)? padding, bool relu)
     {
-        const string op = "Conv2d";
         Check.Rank(op, "input", x, 4);
         Check.Rank(op, "weight", weight, 4);
         Check.SameBackend(op, x, weight);
@@ -42,11 +55,14 @@ public static partial class Ops
 
         var backend = x.Backend;
         var y = Tensor.Empty(x, s.N, s.K, s.OutH, s.OutW);
-        backend.Conv2dForward(s, x.Buffer, weight.Buffer, bias?.Buffer, y.Buffer);
+        backend.Conv2dForward(s, x.Buffer, weight.Buffer, bias?.Buffer, relu, y.Buffer);
 
         Tensor[] inputs = bias == null ? [x, weight] : [x, weight, bias];
-        return Tape.Record(y, op, inputs, dy =>
+        return Tape.Record(y, op, inputs, outputGradient =>
         {
+            using var masked = relu ? Tensor.Empty(x, y.Shape) : null;
+            if (masked != null) backend.UnaryBackward(UnaryKind.Relu, y.Buffer, outputGradient.Buffer, masked.Buffer, 0f);
+            var dy = masked ?? outputGradient;
             if (Tape.Needs(x))
             {
                 var dx = Tensor.Empty(x, x.Shape);

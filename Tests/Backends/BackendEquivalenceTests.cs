@@ -73,14 +73,15 @@ internal sealed class BackendEquivalenceTests(string device) : DeviceTest(device
         });
 
     [TestCase(2, 3, 9, 8, 4, 3, 3, 1, 1, 0, 0, true), TestCase(2, 2, 9, 8, 3, 3, 3, 2, 2, 1, 1, true),
-     TestCase(1, 2, 8, 7, 2, 5, 3, 1, 2, 2, 1, false), TestCase(3, 1, 12, 12, 4, 3, 3, 1, 1, 0, 0, true)]
-    public void Conv2d(int n, int c, int h, int w, int k, int r, int s, int sh, int sw, int ph, int pw, bool bias)
+     TestCase(1, 2, 8, 7, 2, 5, 3, 1, 2, 2, 1, false), TestCase(3, 1, 12, 12, 4, 3, 3, 1, 1, 0, 0, true),
+     TestCase(2, 3, 9, 8, 4, 3, 3, 1, 1, 1, 1, true, true), TestCase(1, 2, 8, 7, 2, 5, 3, 1, 2, 2, 1, false, true)]
+    public void Conv2d(int n, int c, int h, int w, int k, int r, int s, int sh, int sw, int ph, int pw, bool bias, bool relu = false)
     {
         var shape = new Conv2dShape(n, c, h, w, k, r, s, sh, sw, ph, pw);
-        Same($"conv {shape}", [Random((int)shape.InputLength, 10), Random((int)shape.WeightLength, 11), Random(k, 12), Random((int)shape.OutputLength, 13)],
+        Same($"conv {shape}{(relu ? " + ReLU" : "")}", [Random((int)shape.InputLength, 10), Random((int)shape.WeightLength, 11), Random(k, 12), Random((int)shape.OutputLength, 13)],
             [shape.OutputLength, shape.InputLength, shape.WeightLength, k], (b, i, o) =>
             {
-                b.Conv2dForward(shape, i[0], i[1], bias ? i[2] : null, o[0]);
+                b.Conv2dForward(shape, i[0], i[1], bias ? i[2] : null, relu, o[0]);
                 b.Conv2dBackwardInput(shape, i[3], i[1], o[1]);
                 b.Conv2dBackwardWeight(shape, i[0], i[3], o[2], bias ? o[3] : null);
                 if (!bias) b.Fill(o[3], 0f);

@@ -150,13 +150,15 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
         var dyb = Upload(dy);
 
         foreach (var b in new[] { bias, null })
-        {
-            var y = Output(s.OutputLength);
-            backend.Conv2dForward(s, xb, wb, b == null ? null : Upload(b), y);
-            AssertClose(Read(y), ReferenceKernels.Conv2dForward(s, x, w, b),
-                ReferenceKernels.Conv2dForward(s, absX, absW, b == null ? null : ReferenceKernels.Abs(b)), tolerance,
-                b == null ? "y without bias" : "y with bias");
-        }
+            foreach (bool relu in new[] { false, true })
+            {
+                var y = Output(s.OutputLength);
+                backend.Conv2dForward(s, xb, wb, b == null ? null : Upload(b), relu, y);
+                var expected = ReferenceKernels.Conv2dForward(s, x, w, b);
+                if (relu) expected = expected.Select(v => Math.Max(v, 0)).ToArray();
+                AssertClose(Read(y), expected, ReferenceKernels.Conv2dForward(s, absX, absW, b == null ? null : ReferenceKernels.Abs(b)),
+                    tolerance, (b == null ? "y without bias" : "y with bias") + (relu ? ", ReLU fused" : ""));
+            }
 
         var dx = Output(s.InputLength);
         backend.Conv2dBackwardInput(s, dyb, wb, dx);

@@ -120,6 +120,8 @@ sealed class EngineBuild
     private MethodInfo Method(string name, int parameters) =>
         _methods.Single(m => m.Name == name && m.GetParameters().Length == parameters);
 
+    private bool Has(string name, int parameters) => _methods.Any(m => m.Name == name && m.GetParameters().Length == parameters);
+
     /// <summary>One call of the backend's kernel <paramref name="name"/>, found once, not on every call.</summary>
     private Action Kernel(string name, object[] arguments)
     {
@@ -144,6 +146,8 @@ sealed class EngineBuild
         object bias = Buffer(outputChannels), weightGradient = Buffer(Length("WeightLength"));
         object[] arguments = pass switch
         {
+            // builds since the fused ReLU take its flag before the output
+            "Conv2dForward" when Has(pass, 6) => [shape, input, weight, bias, false, output],
             "Conv2dForward" => [shape, input, weight, bias, output],
             "Conv2dBackwardInput" => [shape, output, weight, input],
             "Conv2dBackwardWeight" => [shape, input, output, weightGradient, bias],

@@ -72,11 +72,11 @@ def linear(g, *, bias):
     return forward_backward(g, F.linear, inputs, list(inputs)), ""
 
 
-def conv2d(g, *, stride, padding, bias, x_shape, weight_shape):
+def conv2d(g, *, stride, padding, bias, x_shape, weight_shape, then=lambda y: y):
     inputs = {"x": randn(g, *x_shape), "weight": randn(g, *weight_shape)}
     if bias:
         inputs["bias"] = randn(g, weight_shape[0])
-    op = functools.partial(F.conv2d, stride=tuple(stride), padding=tuple(padding))
+    op = lambda *t: then(F.conv2d(*t, stride=tuple(stride), padding=tuple(padding)))
     tensors = forward_backward(g, op, inputs, list(inputs))
     return tensors, f"output shape {list(tensors['out'].shape)}."
 
@@ -332,6 +332,10 @@ CASES = [
     Case("conv2d_5x3_nobias", functools.partial(conv2d, x_shape=(1, 2, 8, 7), weight_shape=(2, 2, 5, 3)),
          {"stride": [1, 2], "padding": [2, 1], "bias": False},
          "x (1,2,8,7), weight (2,2,5,3), non-square kernel, stride (1,2), padding (2,1), no bias."),
+    Case("conv2d_relu", functools.partial(conv2d, x_shape=(2, 3, 7, 6), weight_shape=(5, 3, 3, 3), then=F.relu),
+         {"stride": [1, 1], "padding": [1, 1], "bias": True},
+         "F.relu(F.conv2d(...)), x (2,3,7,6), weight (5,3,3,3), bias, zero padding 1: about half the outputs are"
+         " cut to 0 and pass no gradient."),
     Case("replication_pad2d", functools.partial(pad2d, x_shape=(2, 2, 4, 5)),
          {"mode": "replicate", "left": 1, "right": 1, "top": 1, "bottom": 1},
          "F.pad replicate, x (2,2,4,5); corners receive gradient from 4 output cells, edges from 2."),

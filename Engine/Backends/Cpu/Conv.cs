@@ -6,6 +6,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 
 // Direct 2-D convolution (cross-correlation, as PyTorch), x (N,C,H,W), w (K,C,R,S), y (N,K,OH,OW):
 //   y[n,k,oh,ow]  = bias[k] + Σ_{c,r,s} w[k,c,r,s] · x[n, c, oh·sh + r − ph, ow·sw + s − pw]      (zero outside x)
+//                   then max(y, 0) in the same store when a following ReLU is fused
 //   dx[n,c,ih,iw] = Σ_{k,r,s} w[k,c,r,s] · dy[n,k,oh,ow]   over oh·sh + r − ph = ih, ow·sw + s − pw = iw
 //   dw[k,c,r,s]   = Σ_{n,oh,ow} dy[n,k,oh,ow] · x[n, c, oh·sh + r − ph, ow·sw + s − pw];   dbias[k] = Σ dy[n,k,·,·]
 // Every pass reads zero-padded source rows (a copy unless the padding is 0), so the kernels never test bounds.
@@ -33,17 +34,17 @@ internal sealed unsafe partial class CpuBackend
         public int PackedWeightLength => (Co + ChannelBlock - 1) / ChannelBlock * ChannelBlock * Ci * R * S;
     }
 
-    public void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, DeviceBuffer y)
+    public void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, bool relu, DeviceBuffer y)
     {
         if (Lowered(s))
         {
-            Conv2dForwardLowered(s, x, w, bias, y);
+            Conv2dForwardLowered(s, x, w, bias, relu, y);
             return;
         }
         float[] xs = Data(x), ws = Data(w), ys = Data(y);
         float[]? biases = bias == null ? null : Data(bias);
         var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW);
-        Correlate(g, s.N, xs, ws, flipped: false, biases, ys);
+        Correlate(g, s.N, xs, ws, flipped: false, biases, relu, ys);
     }
 
     public void Conv2dBackwardInput(in Conv2dShape s, DeviceBuffer dy, DeviceBuffer w, DeviceBuffer dx)
@@ -57,7 +58,7 @@ internal sealed unsafe partial class CpuBackend
         if (s.StrideH == 1 && s.StrideW == 1 && s.PadH < s.R && s.PadW < s.S)
         {
             var g = new Correlation(s.K, s.OutH, s.OutW, s.R - 1 - s.PadH, s.S - 1 - s.PadW, s.C, s.R, s.S, 1, 1, s.H, s.W);
-            Correlate(g, s.N, dys, ws, flipped: true, null, dxs);
+            Correlate(g, s.N, dys, ws, flipped: true, null, relu: false, dxs);
             return;
         }
         // Other strides, or padding as wide as the kernel: each image scatters w · dy into its own dx, in order.
@@ -147,9 +148,9 @@ internal sealed unsafe partial class CpuBackend
     /// <summary>
     /// out (N images of g.OutputLength) = bias + correlation of each source image (N of g.SourceLength) with
     /// weights (Co,Ci,R,S), or, when <paramref name="flipped"/>, with weights stored (Ci,Co,R,S) and read
-    /// rotated by 180°. Pieces are (image, block of output rows).
+    /// rotated by 180°; floored at 0 as ReLU when <paramref name="relu"/>. Pieces are (image, block of output rows).
     /// </summary>
-    private void Correlate(Correlation g, int images, float[] sources, float[] weights, bool flipped, float[]? biases, float[] outputs)
+    private void Correlate(Correlation g, int images, float[] sources, float[] weights, bool flipped, float[]? biases, bool relu, float[] outputs)
     {
         float[] packed = ArrayPool<float>.Shared.Rent(g.PackedWeightLength);
         try
@@ -170,10 +171,10 @@ internal sealed unsafe partial class CpuBackend
                     float* padded = PaddedSource(g, source + n * g.SourceLength, firstRow * g.StrideH, sourceRows, out long plane);
                     if (g.StrideH == 1 && g.StrideW == 1 && g.Wo >= VectorLanes && rows >= 2)
                     {
-                        if (_wide) CorrelateRowPairs<Simd512, Vector512<float>>(g, padded, plane, w, bias, outRows, rows);
-                        else CorrelateRowPairs<Simd256, Vector256<float>>(g, padded, plane, w, bias, outRows, rows);
+                        if (_wide) CorrelateRowPairs<Simd512, Vector512<float>>(g, padded, plane, w, bias, relu, outRows, rows);
+                        else CorrelateRowPairs<Simd256, Vector256<float>>(g, padded, plane, w, bias, relu, outRows, rows);
                     }
-                    else CorrelateRowsScalar(g, padded, plane, w, bias, outRows, rows);
+                    else CorrelateRowsScalar(g, padded, plane, w, bias, relu, outRows, rows);
                 }
             });
         }
@@ -253,7 +254,7 @@ internal sealed unsafe partial class CpuBackend
     /// row count the last pair shifted up a row, recomputing a few outputs identically.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateRowPairs<TS, TV>(in Correlation g, float* source, long plane, float* w, float* bias, float* output, int rows)
+    private static void CorrelateRowPairs<TS, TV>(in Correlation g, float* source, long plane, float* w, float* bias, bool relu, float* output, int rows)
         where TS : ISimd<TV> where TV : struct
     {
         // Eight channels take 16 accumulators plus the two source vectors and a weight: past the 16 registers of
@@ -264,12 +265,12 @@ internal sealed unsafe partial class CpuBackend
         {
             if (eight && kb + ChannelBlock < g.Co)
             {
-                CorrelateRowPairBlock<TS, TV, EightChannels>(g, source, plane, w, bias, output, rows, kb);
+                CorrelateRowPairBlock<TS, TV, EightChannels>(g, source, plane, w, bias, relu, output, rows, kb);
                 kb += 2 * ChannelBlock;
             }
             else
             {
-                CorrelateRowPairBlock<TS, TV, FourChannels>(g, source, plane, w, bias, output, rows, kb);
+                CorrelateRowPairBlock<TS, TV, FourChannels>(g, source, plane, w, bias, relu, output, rows, kb);
                 kb += ChannelBlock;
             }
         }
@@ -281,8 +282,8 @@ internal sealed unsafe partial class CpuBackend
 
     /// <summary>Output channels kb… (four or eight, as TB says) of <see cref="CorrelateRowPairs{TS,TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateRowPairBlock<TS, TV, TB>(in Correlation g, float* source, long plane, float* w, float* bias, float* output,
-        int rows, int kb) where TS : ISimd<TV> where TV : struct where TB : IChannelBlock
+    private static void CorrelateRowPairBlock<TS, TV, TB>(in Correlation g, float* source, long plane, float* w, float* bias, bool relu,
+        float* output, int rows, int kb) where TS : ISimd<TV> where TV : struct where TB : IChannelBlock
     {
         int lanes = TS.Lanes, stride = g.PaddedWidth, taps = g.Ci * g.R * g.S, wo = g.Wo;
         long outPlane = (long)g.Ho * wo;
@@ -324,22 +325,22 @@ internal sealed unsafe partial class CpuBackend
                         }
                     }
                 float* o = output + (long)row * wo + col;
-                StoreRowPair<TS, TV>(o, wo, outPlane, kb, g.Co, a00, a01, bias);
-                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 1, g.Co, a10, a11, bias);
-                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 2, g.Co, a20, a21, bias);
-                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 3, g.Co, a30, a31, bias);
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb, g.Co, a00, a01, bias, relu);
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 1, g.Co, a10, a11, bias, relu);
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 2, g.Co, a20, a21, bias, relu);
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 3, g.Co, a30, a31, bias, relu);
                 if (!TB.Eight) continue;
-                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 4, g.Co, a40, a41, bias);
-                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 5, g.Co, a50, a51, bias);
-                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 6, g.Co, a60, a61, bias);
-                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 7, g.Co, a70, a71, bias);
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 4, g.Co, a40, a41, bias, relu);
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 5, g.Co, a50, a51, bias, relu);
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 6, g.Co, a60, a61, bias, relu);
+                StoreRowPair<TS, TV>(o, wo, outPlane, kb + 7, g.Co, a70, a71, bias, relu);
             }
         }
     }
 
-    /// <summary>Channel k's two vectors (at o and one row below, in plane k), plus its bias; nothing past Co.</summary>
+    /// <summary>Channel k's two vectors (at o and one row below, in plane k), plus its bias, then ReLU when asked; nothing past Co.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRowPair<TS, TV>(float* o, int wo, long outPlane, int k, int co, TV top, TV bottom, float* bias)
+    private static void StoreRowPair<TS, TV>(float* o, int wo, long outPlane, int k, int co, TV top, TV bottom, float* bias, bool relu)
         where TS : ISimd<TV> where TV : struct
     {
         if (k >= co) return;
@@ -349,13 +350,18 @@ internal sealed unsafe partial class CpuBackend
             top = TS.Add(top, b);
             bottom = TS.Add(bottom, b);
         }
+        if (relu)
+        {
+            top = default(Relu).Forward<TS, TV>(top, TS.Zero);
+            bottom = default(Relu).Forward<TS, TV>(bottom, TS.Zero);
+        }
         o += k * outPlane;
         TS.Store(top, o);
         TS.Store(bottom, o + wo);
     }
 
     /// <summary>Any-stride correlation, one output at a time, with the FMA order of <see cref="CorrelateRowPairs{TS,TV}"/>.</summary>
-    private static void CorrelateRowsScalar(in Correlation g, float* source, long plane, float* w, float* bias, float* output, int rows)
+    private static void CorrelateRowsScalar(in Correlation g, float* source, long plane, float* w, float* bias, bool relu, float* output, int rows)
     {
         int stride = g.PaddedWidth, taps = g.Ci * g.R * g.S;
         long outPlane = (long)g.Ho * g.Wo;
@@ -373,7 +379,8 @@ internal sealed unsafe partial class CpuBackend
                             float* x = source + c * plane + (long)(row * g.StrideH + r) * stride + col * g.StrideW;
                             for (int s = 0; s < g.S; s++, tap += ChannelBlock) sum = MathF.FusedMultiplyAdd(*tap, x[s], sum);
                         }
-                    output[k * outPlane + (long)row * g.Wo + col] = bias != null ? sum + bias[k] : sum;
+                    if (bias != null) sum += bias[k];
+                    output[k * outPlane + (long)row * g.Wo + col] = relu ? default(Relu).Forward(sum, 0) : sum;
                 }
         }
     }

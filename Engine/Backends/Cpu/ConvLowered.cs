@@ -3,7 +3,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // Convolutions whose output rows are too narrow for the direct kernels' row vectors (the deep, small feature maps
 // after pooling) run as GEMMs over the lowered input ("im2col"), with M = N·OH·OW output positions and D = C·R·S:
 //   Pᵀ (D, M):   Pᵀ[(c,r,s), (n,oh,ow)] = x[n, c, oh·sh + r − ph, ow·sw + s − pw]   (0 outside x)
-//   forward:     Y (K, M) = W · Pᵀ,            y[n,k,oh,ow] = Y[k, (n,oh,ow)] + bias[k]
+//   forward:     Y (K, M) = W · Pᵀ,            y[n,k,oh,ow] = Y[k, (n,oh,ow)] + bias[k]  (then ReLU when fused)
 //   input grad:  dPᵀ (D, M) = Wᵀ · dY,          dx[n,c,ih,iw] = Σ dPᵀ over the positions that read x[n,c,ih,iw]
 //   weight grad: dW (K, D) = dY · (Pᵀ)ᵀ,         dbias[k] = Σ_M dY[k, ·]
 // W (K,C,R,S) is already the (K, D) matrix; dY (K, M) is dy (N,K,OH,OW) with its first two axes swapped. Each row of
@@ -18,14 +18,14 @@ internal sealed unsafe partial class CpuBackend
     /// </summary>
     private bool Lowered(in Conv2dShape s) => s.OutW < 2 * VectorLanes && s.C * s.R * s.S >= 32;
 
-    private void Conv2dForwardLowered(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, DeviceBuffer y)
+    private void Conv2dForwardLowered(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, bool relu, DeviceBuffer y)
     {
         int positions = checked(s.N * s.OutH * s.OutW), depth = s.C * s.R * s.S;
         using var lowered = Allocate((long)depth * positions);
         using var product = Allocate((long)s.K * positions);
         Lower(s, Data(x), Data(lowered));
         Gemm(false, false, s.K, positions, depth, 1f, w, lowered, 0f, product);
-        SwapImagesAndChannels(s.K, s.N, s.OutH * s.OutW, Data(product), Data(y), bias == null ? null : Data(bias));
+        SwapImagesAndChannels(s.K, s.N, s.OutH * s.OutW, Data(product), Data(y), bias == null ? null : Data(bias), relu);
     }
 
     private void Conv2dBackwardInputLowered(in Conv2dShape s, DeviceBuffer dy, DeviceBuffer w, DeviceBuffer dx)
@@ -33,7 +33,7 @@ internal sealed unsafe partial class CpuBackend
         int positions = checked(s.N * s.OutH * s.OutW), depth = s.C * s.R * s.S;
         using var gradient = Allocate((long)s.K * positions);
         using var loweredGradient = Allocate((long)depth * positions);
-        SwapImagesAndChannels(s.N, s.K, s.OutH * s.OutW, Data(dy), Data(gradient), null);
+        SwapImagesAndChannels(s.N, s.K, s.OutH * s.OutW, Data(dy), Data(gradient), null, relu: false);
         Gemm(true, false, depth, positions, s.K, 1f, w, gradient, 0f, loweredGradient);
         Raise(s, Data(loweredGradient), Data(dx));
     }
@@ -44,7 +44,7 @@ internal sealed unsafe partial class CpuBackend
         using var lowered = Allocate((long)depth * positions);
         using var gradient = Allocate((long)s.K * positions);
         Lower(s, Data(x), Data(lowered));
-        SwapImagesAndChannels(s.N, s.K, s.OutH * s.OutW, Data(dy), Data(gradient), null);
+        SwapImagesAndChannels(s.N, s.K, s.OutH * s.OutW, Data(dy), Data(gradient), null, relu: false);
         Gemm(false, true, s.K, depth, positions, 1f, gradient, lowered, 0f, dw);
         if (dbias == null) return;
         float[] g = Data(gradient), db = Data(dbias);
@@ -53,16 +53,22 @@ internal sealed unsafe partial class CpuBackend
                 db[k] = (float)SumOf(row, positions);
     }
 
-    // source (A, B, L) → target (B, A, L), plus bias[i] on every element that came from source plane i, when given
-    private static void SwapImagesAndChannels(int a, int b, int length, float[] source, float[] target, float[]? bias) =>
+    // source (A, B, L) → target (B, A, L), plus bias[i] on every element that came from source plane i, when given,
+    // then ReLU when asked
+    private static void SwapImagesAndChannels(int a, int b, int length, float[] source, float[] target, float[]? bias, bool relu) =>
         ForEachPiece(b, j =>
         {
             for (int i = 0; i < a; i++)
             {
                 var from = source.AsSpan((int)(((long)i * b + j) * length), length);
                 var to = target.AsSpan((int)(((long)j * a + i) * length), length);
-                if (bias == null) from.CopyTo(to);
-                else for (int p = 0; p < length; p++) to[p] = from[p] + bias[i];
+                if (bias == null && !relu) from.CopyTo(to);
+                else
+                    for (int p = 0; p < length; p++)
+                    {
+                        float value = bias == null ? from[p] : from[p] + bias[i];
+                        to[p] = relu ? default(Relu).Forward(value, 0) : value;
+                    }
             }
         });
 

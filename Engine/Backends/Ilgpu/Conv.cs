@@ -4,7 +4,8 @@ namespace SimilarFaces.Engine.Backends.Ilgpu;
 
 // 2-D convolution (cross-correlation, zero padding) as implicit GEMM on the tiled product of Gemm.cs: the operands
 // gather image patches on the fly, so no im2col buffer is materialised. With p = (oh, ow) and taps (r, s):
-//   forward          y[n,k,p]      = Σ_{c,r,s} w[k,c,r,s] · x[n, c, oh·sh−ph+r, ow·sw−pw+s] + b[k]
+//   forward          y[n,k,p]      = Σ_{c,r,s} w[k,c,r,s] · x[n, c, oh·sh−ph+r, ow·sw−pw+s] + b[k]   (then max(·, 0) when
+//                    a following ReLU is fused)
 //                    product (K) × (N·OH·OW) over depth C·R·S
 //   backward input   dx[n,c,h,w]   = Σ_{k,r,s} w[k,c,r,s] · dy[n, k, (h+ph−r)/sh, (w+pw−s)/sw]
 //                    (terms where the division is inexact or out of range are 0); product (C) × (N·H·W) over K·R·S
@@ -76,13 +77,17 @@ internal readonly record struct OutputGradientColumns(ArrayView<float> Dy, ConvG
 }
 
 /// <summary>
-/// Product element (c, n·L + l) → y[n, c, l] of y (N, C, L), plus bias[c] when Bias (C) is not empty. Never split.
-/// (An empty view marks "no bias": kernel arguments must be blittable, which rules out a bool.)
+/// Product element (c, n·L + l) → y[n, c, l] of y (N, C, L), plus bias[c] when Bias (C) is not empty, then ReLU when
+/// Relu is 1. Never split. (An empty view marks "no bias", and Relu is an int: kernel arguments must be blittable,
+/// which rules out a bool.)
 /// </summary>
-internal readonly record struct ChannelOutput(ArrayView<float> Y, ArrayView<float> Bias, int Channels, int Length) : IGemmOutput
+internal readonly record struct ChannelOutput(ArrayView<float> Y, ArrayView<float> Bias, int Relu, int Channels, int Length) : IGemmOutput
 {
-    public void Store(int slice, int row, int col, float value) =>
-        Y[IlgpuBackend.ChannelIndex(row, col, Channels, Length)] = Bias.Length > 0 ? value + Bias[row] : value;
+    public void Store(int slice, int row, int col, float value)
+    {
+        if (Bias.Length > 0) value += Bias[row];
+        Y[IlgpuBackend.ChannelIndex(row, col, Channels, Length)] = Relu != 0 ? default(Relu).Forward(value, 0f) : value;
+    }
 }
 
 internal sealed partial class IlgpuBackend
@@ -91,13 +96,13 @@ internal sealed partial class IlgpuBackend
     private static readonly GroupedKernel<GemmArgs<TransposedWeights, OutputGradientColumns, ChannelOutput>> s_convBackwardInput = new(GemmKernel);
     private static readonly GroupedKernel<GemmArgs<ChannelMajor, PatchRows, DenseOutput>> s_convBackwardWeight = new(GemmKernel);
 
-    public void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, DeviceBuffer y)
+    public void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, bool relu, DeviceBuffer y)
     {
         var geometry = ConvGeometry.From(s);
         int taps = s.R * s.S;
         int columns = checked(s.N * s.OutH * s.OutW);
         var yv = View(y, s.OutputLength);
-        var output = new ChannelOutput(yv, bias is null ? Prefix(yv, 0) : Prefix(View(bias, s.K), s.K), s.K, s.OutH * s.OutW);
+        var output = new ChannelOutput(yv, bias is null ? Prefix(yv, 0) : Prefix(View(bias, s.K), s.K), relu ? 1 : 0, s.K, s.OutH * s.OutW);
         var tiling = Tiling(s.K, columns, s.C * taps, splitDepth: false);
         Launch(s_convForward, tiling.Groups, GemmThreads, new GemmArgs<OuterMajor, PatchColumns, ChannelOutput>(
             new OuterMajor(View(w, s.WeightLength), s.C * taps), new PatchColumns(View(x, s.InputLength), geometry), output, tiling));
@@ -112,7 +117,7 @@ internal sealed partial class IlgpuBackend
         var tiling = Tiling(s.C, columns, s.K * taps, splitDepth: false);
         Launch(s_convBackwardInput, tiling.Groups, GemmThreads, new GemmArgs<TransposedWeights, OutputGradientColumns, ChannelOutput>(
             new TransposedWeights(View(w, s.WeightLength), s.C, taps), new OutputGradientColumns(View(dy, s.OutputLength), geometry),
-            new ChannelOutput(dxv, Prefix(dxv, 0), s.C, s.H * s.W), tiling));
+            new ChannelOutput(dxv, Prefix(dxv, 0), 0, s.C, s.H * s.W), tiling));
     }
 
     public void Conv2dBackwardWeight(in Conv2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dw, DeviceBuffer? dbias)

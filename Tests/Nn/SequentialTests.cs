@@ -1,0 +1,52 @@
+using NUnit.Framework;
+using SimilarFaces.Engine;
+using SimilarFaces.Engine.Autograd;
+using SimilarFaces.Engine.Backends.Cpu;
+using SimilarFaces.Engine.Nn;
+
+namespace SimilarFaces.Tests.Nn;
+
+/// <summary>A Conv2d followed by a ReLU runs as one op, with the outputs and gradients of the two apart, bit for bit.</summary>
+public sealed class SequentialTests
+{
+    [Test]
+    public void ConvolutionThenReluRunsAsOneOpWithTheSameResults()
+    {
+        using var backend = new CpuBackend();
+        var rng = new SeededRandom(1);
+        using var first = new Conv2d(backend, 2, 3, (3, 3), rng, padding: (1, 1));
+        using var second = new Conv2d(backend, 3, 4, (3, 3), rng);
+        using var network = new Sequential(first, new ReLU(), second);
+        var random = new SeededRandom(2);
+        var pixels = Enumerable.Range(0, 2 * 2 * 7 * 6).Select(_ => (float)(2 * random.NextDouble() - 1)).ToArray();
+
+        var (output, fusedGradients, ops) = Run(backend, pixels, x => network.Forward(x), [first.Weight, first.Bias!, second.Weight]);
+        var (expected, separateGradients, _) = Run(backend, pixels,
+            x => Ops.Conv2d(Ops.Relu(Ops.Conv2d(x, first.Weight, first.Bias, padding: (1, 1))), second.Weight, second.Bias),
+            [first.Weight, first.Bias!, second.Weight]);
+
+        Assert.That(ops, Is.EqualTo(new[] { "Conv2dRelu", "Conv2d" }), "the ops the forward records, first to last");
+        Assert.That(output, Is.EqualTo(expected));
+        Assert.That(output.Count(v => v == 0), Is.Zero, "the last convolution is not followed by a ReLU");
+        Assert.That(fusedGradients, Is.EqualTo(separateGradients), "gradients of the input and the parameters");
+    }
+
+    // the output, the gradients of the input and of the parameters after backward of Σ output², and the recorded ops
+    private static (float[] Output, float[][] Gradients, string[] Ops) Run(CpuBackend backend, float[] pixels,
+        Func<Tensor, Tensor> forward, Tensor[] parameters)
+    {
+        foreach (var p in parameters)
+        {
+            p.Grad?.Dispose();
+            p.Grad = null;
+        }
+        using var scope = new TensorScope();
+        var x = Tensor.FromArray(backend, pixels, 2, 2, 7, 6);
+        x.RequiresGrad = true;
+        var y = forward(x);
+        var ops = new List<string>();
+        for (var node = y.Node; node != null; node = node.Inputs[0].Node) ops.Insert(0, node.Op);
+        Ops.Sum(Ops.Mul(y, y)).Backward();
+        return (y.ToArray(), [x.Grad!.ToArray(), .. parameters.Select(p => p.Grad!.ToArray())], ops.ToArray());
+    }
+}
