@@ -1,5 +1,6 @@
 using SimilarFaces.Engine;
 using SimilarFaces.Engine.Autograd;
+using SimilarFaces.Engine.Backends;
 using SimilarFaces.Engine.Nn;
 using SimilarFaces.Model.Data;
 
@@ -21,7 +22,8 @@ public sealed record Verification(VerificationReport Report, float[] Distances, 
 public static class Embedder
 {
     /// <summary>
-    /// The embedding of every image, in batches, recording no graph. When the architecture averages with the mirror
+    /// The embedding of every image, in batches, recording no graph; with running statistics, through the
+    /// <see cref="FoldedTower"/> (BatchNorm folded into the layers around it). When the architecture averages with the mirror
     /// image, each image is also embedded flipped left to right and the two embeddings are summed (then scaled back to
     /// unit length when the architecture normalises, else halved).
     /// </summary>
@@ -40,15 +42,17 @@ public static class Embedder
         try
         {
             using var noGrad = Tape.NoGrad();
+            using var folded = mode == BatchNormInference.RunningStatistics ? new FoldedTower(model) : null;
+            Func<Tensor, Tensor> tower = folded != null ? folded.Embed : model.Embed;
             for (int start = 0; start < data.Count; start += batchSize)
             {
                 int n = Math.Min(batchSize, data.Count - start);
                 for (int i = 0; i < n; i++) data.Image(start + i).CopyTo(pixels.AsSpan(i * size, size));
-                var embeddings = EmbedBatch(model, pixels.AsSpan(0, n * size), n, data.Height, data.Width);
+                var embeddings = EmbedBatch(model.Backend, tower, pixels.AsSpan(0, n * size), n, data.Height, data.Width);
                 if (model.Architecture.FlipAverage)
                 {
                     for (int i = 0; i < n; i++) Mirror(pixels.AsSpan(i * size, size), data.Height, data.Width);
-                    var mirrored = EmbedBatch(model, pixels.AsSpan(0, n * size), n, data.Height, data.Width);
+                    var mirrored = EmbedBatch(model.Backend, tower, pixels.AsSpan(0, n * size), n, data.Height, data.Width);
                     for (int i = 0; i < embeddings.Length; i++) embeddings[i] += mirrored[i];
                 }
                 for (int i = 0; i < n; i++)
@@ -67,10 +71,10 @@ public static class Embedder
         return result;
     }
 
-    private static float[] EmbedBatch(SiameseNetwork model, ReadOnlySpan<float> pixels, int n, int height, int width)
+    private static float[] EmbedBatch(IBackend backend, Func<Tensor, Tensor> tower, ReadOnlySpan<float> pixels, int n, int height, int width)
     {
         using var scope = new TensorScope();
-        return model.Embed(Tensor.FromArray(model.Backend, pixels, n, 1, height, width)).ToArray();
+        return tower(Tensor.FromArray(backend, pixels, n, 1, height, width)).ToArray();
     }
 
     // image (height, width) flipped left to right in place

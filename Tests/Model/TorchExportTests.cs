@@ -8,7 +8,8 @@ namespace SimilarFaces.Tests.Model;
 /// <summary>
 /// A model.safetensors that PyTorch wrote (tools/reference/export_seed_model.py: the seed network at 16×16
 /// input with 32-wide hidden layers, BatchNorm statistics moved off their defaults) loads through the same
-/// path as our checkpoints and gives PyTorch's eval-mode embeddings within 1e-4.
+/// path as our checkpoints and gives PyTorch's eval-mode embeddings within 1e-4, through the network and through the
+/// folded tower that inference runs.
 /// </summary>
 [TestFixtureSource(typeof(TestDevices), nameof(TestDevices.Fixtures))]
 public sealed class TorchExportTests(string device) : DeviceTest(device)
@@ -25,9 +26,17 @@ public sealed class TorchExportTests(string device) : DeviceTest(device)
         model.Eval();
         using var scope = new TensorScope();
         using var noGrad = Tape.NoGrad();
-        var embeddings = model.Embed(Tensor.FromArray(Backend, images.Floats, images.Shape)).ToArray();
+        var input = Tensor.FromArray(Backend, images.Floats, images.Shape);
+        var embeddings = model.Embed(input).ToArray();
         var expected = fixture.Get("embeddings", "torch_export_embeddings").Floats!;
         Close.AssertClose(embeddings, expected, 0, 1e-4, "embeddings of the PyTorch-written model");
         TestContext.Out.WriteLine($"worst absolute error {embeddings.Zip(expected, (a, b) => Math.Abs(a - b)).Max():E2}");
+
+        // the tower `embed` and `eval` run, its BatchNorms folded
+        using var folded = new FoldedTower(model);
+        var foldedEmbeddings = folded.Embed(input).ToArray();
+        Assert.That(folded.FoldedNorms, Is.EqualTo(3));
+        Close.AssertClose(foldedEmbeddings, expected, 0, 1e-4, "embeddings of the folded tower");
+        TestContext.Out.WriteLine($"folded: worst absolute error {foldedEmbeddings.Zip(expected, (a, b) => Math.Abs(a - b)).Max():E2}");
     }
 }
