@@ -68,6 +68,8 @@ internal sealed class CpuBackendTests(bool wideVectors)
             [13, 70, 5000],   // small C, long k: k is cut into parts added in order
             [40, 300, 3000],  // the same as A · Bᵀ with B the larger: parts of Cᵀ, B's rows read in place
             [5, 4200, 20],    // crosses the 4096-column B block (NC)
+            [3, 70, 5037],    // as A · Bᵀ: dot products of three rows, with a scalar tail of k
+            [1, 300, 1000],   // as A · Bᵀ: one row
         }
         from transA in new[] { false, true } from transB in new[] { false, true }
         select new TestCaseData(transA, transB, s[0], s[1], s[2]);
@@ -142,7 +144,7 @@ internal sealed class CpuBackendTests(bool wideVectors)
             try
             {
                 var outputs = new List<DeviceBuffer>();
-                foreach (var (m, n, k) in new[] { (64, 100, 6000), (40, 300, 200) })   // with and without a cut k
+                foreach (var (m, n, k) in new[] { (64, 100, 6000), (40, 300, 200), (2, 300, 6000) })   // cut k, whole k, dot products
                 {
                     var c = Output(m * n);
                     _cpu.Gemm(false, true, m, n, k, 1, Values(m * k), Values(n * k), 0, c);

@@ -13,7 +13,9 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //       for every MR × NR tile: a register-blocked micro-kernel runs the KC rank-1 updates (B panel in L1).
 // Each element of C is a fixed sequence of FMAs over k in order, whatever the tile or thread that computes it,
 // so splitting C between threads cannot change a bit. When C is small and k long (the forward pass of a wide
-// Linear) k is cut into parts whose count depends on the shape only; the parts are added in order.
+// Linear) k is cut into parts whose count depends on the shape only; the parts are added in order. A few rows of
+// A times Bᵀ (a Linear's forward on one image or a pair) take dot products instead (DotRowsGemm), whose order of
+// additions is fixed by the shape and the vector width.
 internal sealed unsafe partial class CpuBackend
 {
     private const int MR = 6;      // rows of a register tile; its width NR is two vectors
@@ -21,6 +23,7 @@ internal sealed unsafe partial class CpuBackend
     private const int MC = 144;    // rows of a packed A block (a multiple of MR)
     private const int NC = 4096;   // columns of a packed B block (a multiple of NR)
     private const int MaxKParts = 16;
+    private const int DotRows = 4;  // A · Bᵀ with at most this many rows runs as dot products
 
     [ThreadStatic] private static float[]? t_packedA;
     [ThreadStatic] private static float[]? t_packedB;
@@ -74,6 +77,11 @@ internal sealed unsafe partial class CpuBackend
 
     private static void Gemm<TS, TV>(GemmOperands g, float alpha, float beta) where TS : ISimd<TV> where TV : struct
     {
+        if (!g.TransA && g.TransB && g.M <= DotRows)
+        {
+            DotRowsGemm<TS, TV>(g, alpha, beta);
+            return;
+        }
         int kParts = KParts(g.M, g.N, g.K);
         if (kParts == 1)
         {
@@ -129,6 +137,50 @@ internal sealed unsafe partial class CpuBackend
         {
             ArrayPool<float>.Shared.Return(partials);
         }
+    }
+
+    /// <summary>
+    /// C (m ≤ DotRows, n) = alpha · A (m, k) · Bᵀ + beta · C, B stored (n, k). The blocked path would pad the m rows to
+    /// a tile two vectors wide and compute mostly zeros; here each row of B is read once, for all of A's rows, as dot
+    /// products: lane l adds the products at p ≡ l (mod lanes) in order, the lanes are added in a fixed order, then the
+    /// last k mod lanes products. Rows past m read row 0 and their sums are dropped. Pieces are ranges of B's rows.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotRowsGemm<TS, TV>(GemmOperands g, float alpha, float beta) where TS : ISimd<TV> where TV : struct
+    {
+        int pieces = Math.Min(g.N, 4 * Environment.ProcessorCount);
+        ForEachPiece(pieces, piece =>
+        {
+            var (first, end) = PieceRange(g.N, pieces, piece);
+            int k = g.K, lanes = TS.Lanes, vectorEnd = k / lanes * lanes;
+            fixed (float* a = g.A, b = g.B, c = g.C)
+            {
+                float* a0 = a, a1 = a + Math.Min(1, g.M - 1) * (long)k, a2 = a + Math.Min(2, g.M - 1) * (long)k, a3 = a + Math.Min(3, g.M - 1) * (long)k;
+                float* sums = stackalloc float[DotRows];
+                for (int j = first; j < end; j++)
+                {
+                    float* row = b + (long)j * k;
+                    TV s0 = TS.Zero, s1 = TS.Zero, s2 = TS.Zero, s3 = TS.Zero;
+                    for (int p = 0; p < vectorEnd; p += lanes)
+                    {
+                        TV bv = TS.Load(row + p);
+                        s0 = TS.MultiplyAdd(TS.Load(a0 + p), bv, s0);
+                        s1 = TS.MultiplyAdd(TS.Load(a1 + p), bv, s1);
+                        s2 = TS.MultiplyAdd(TS.Load(a2 + p), bv, s2);
+                        s3 = TS.MultiplyAdd(TS.Load(a3 + p), bv, s3);
+                    }
+                    (sums[0], sums[1], sums[2], sums[3]) = (TS.Sum(s0), TS.Sum(s1), TS.Sum(s2), TS.Sum(s3));
+                    for (int i = 0; i < g.M; i++)
+                    {
+                        float sum = sums[i];
+                        float* ai = a + (long)i * k;
+                        for (int p = vectorEnd; p < k; p++) sum = MathF.FusedMultiplyAdd(ai[p], row[p], sum);
+                        float* cij = c + (long)i * g.N + j;
+                        *cij = beta == 0 ? alpha * sum : MathF.FusedMultiplyAdd(alpha, sum, beta * *cij);
+                    }
+                }
+            }
+        });
     }
 
     /// <summary>How many parts k is cut into: more than one only when C is small (too few tiles to share) and k is long.</summary>
