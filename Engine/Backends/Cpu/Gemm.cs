@@ -120,17 +120,39 @@ internal sealed unsafe partial class CpuBackend
                 fixed (float* a = parts.A, b = parts.B, p = partials)
                     GemmBlock<TS, TV>(parts, a, b, 0, parts.M, 0, parts.N, from, to, p + part * size, parts.N, 1, 0);
             });
-            ForEachChunk(size, (start, length) =>
+            // The parts are added a vector of neighbouring elements at a time, in the parts' own layout (Pᵀ's when
+            // transposed, whose elements land in C a column apart); pieces are its rows.
+            int rows = parts.M, columns = parts.N, lanes = TS.Lanes;
+            int pieces = Math.Min(rows, 4 * Environment.ProcessorCount);
+            ForEachPiece(pieces, piece =>
             {
+                var (first, end) = PieceRange(rows, pieces, piece);
+                float* sums = stackalloc float[Vector512<float>.Count];
                 fixed (float* c = g.C, p = partials)
-                    for (long i = start, row = start / g.N, column = start % g.N; i < start + length; i++)
-                    {
-                        long at = transposed ? column * g.M + row : i;
-                        float sum = p[at];
-                        for (int part = 1; part < kParts; part++) sum += p[part * size + at];
-                        c[i] = beta == 0 ? alpha * sum : MathF.FusedMultiplyAdd(alpha, sum, beta * c[i]);
-                        if (++column == g.N) (row, column) = (row + 1, 0);
-                    }
+                    for (int r = first; r < end; r++)
+                        for (int q = 0; q < columns; q += lanes)
+                        {
+                            int count = Math.Min(lanes, columns - q);
+                            long at = (long)r * columns + q;
+                            if (count == lanes)
+                            {
+                                TV sum = TS.Load(p + at);
+                                for (int part = 1; part < kParts; part++) sum = TS.Add(sum, TS.Load(p + part * size + at));
+                                TS.Store(sum, sums);
+                            }
+                            else
+                                for (int l = 0; l < count; l++)
+                                {
+                                    float sum = p[at + l];
+                                    for (int part = 1; part < kParts; part++) sum += p[part * size + at + l];
+                                    sums[l] = sum;
+                                }
+                            for (int l = 0; l < count; l++)
+                            {
+                                long i = transposed ? (long)(q + l) * g.N + r : at + l;
+                                c[i] = beta == 0 ? alpha * sums[l] : MathF.FusedMultiplyAdd(alpha, sums[l], beta * c[i]);
+                            }
+                        }
             });
         }
         finally
