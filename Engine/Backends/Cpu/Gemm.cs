@@ -185,6 +185,9 @@ internal sealed unsafe partial class CpuBackend
                     TV s0 = TS.Zero, s1 = TS.Zero, s2 = TS.Zero, s3 = TS.Zero;
                     for (int p = 0; p < vectorEnd; p += lanes)
                     {
+                        // B streams from memory once: asking 4 KB ahead keeps more lines in flight than the
+                        // hardware's own prefetch does (one-row forward 0.66× the time)
+                        if (Sse.IsSupported) Sse.Prefetch0(row + p + 1024);
                         TV bv = TS.Load(row + p);
                         s0 = TS.MultiplyAdd(TS.Load(a0 + p), bv, s0);
                         s1 = TS.MultiplyAdd(TS.Load(a1 + p), bv, s1);
