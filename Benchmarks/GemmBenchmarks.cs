@@ -9,6 +9,7 @@ namespace SimilarFaces.Benchmarks;
 ///   InputGrad    dx (B,F) = dy (B,H) · W (H,F)       its input gradient
 ///   WeightGrad   dW (H,F) = dy (B,H)ᵀ · x (B,F)      its weight gradient
 ///   Hidden       y (B,H) = h (B,H) · W2 (H,H)ᵀ       Linear(H,H) forward
+///   ForwardOne   y (1,H) = x (1,F) · W (H,F)ᵀ        Linear(F,H) forward on one image: W streams once, for a single row
 /// </summary>
 public class GemmBenchmarks : DeviceBenchmark
 {
@@ -54,6 +55,13 @@ public class GemmBenchmarks : DeviceBenchmark
     }
 
     [Benchmark]
+    public void ForwardOne()
+    {
+        Backend.Gemm(false, true, 1, H, F, 1f, _x, _w, 0f, _y);
+        Backend.Synchronize();
+    }
+
+    [Benchmark]
     public void Hidden()
     {
         Backend.Gemm(false, true, B, H, H, 1f, _y, _w2, 0f, _y2);
@@ -64,6 +72,7 @@ public class GemmBenchmarks : DeviceBenchmark
     {
         nameof(Forward) or nameof(InputGrad) or nameof(WeightGrad) => new Work(Flops: 2.0 * B * H * F),
         nameof(Hidden) => new Work(Flops: 2.0 * B * H * H),
+        nameof(ForwardOne) => new Work(Flops: 2.0 * H * F, Bytes: sizeof(float) * ((double)H * F + F + H)),
         _ => throw new ArgumentException($"no work declared for {benchmark}"),
     };
 }

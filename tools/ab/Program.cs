@@ -35,11 +35,12 @@ Console.WriteLine("| kernel | A | B | B/A median | B/A quartiles |\n|---|--:|--:
 
 if (families.Contains("gemm"))
 {
-    // Linear(80000, 500) at batch 128: forward x·Wᵀ, input gradient dy·W, weight gradient dyᵀ·x
+    // Linear(80000, 500) at batch 128: forward x·Wᵀ, input gradient dy·W, weight gradient dyᵀ·x; and its forward on one image
     const int batch = 128, outputs = 500, inputs = 80000;
     Compare("GEMM forward", b => b.Gemm(false, true, batch, outputs, inputs));
     Compare("GEMM input grad", b => b.Gemm(false, false, batch, inputs, outputs));
     Compare("GEMM weight grad", b => b.Gemm(true, false, outputs, inputs, batch));
+    Compare("GEMM forward, one row", b => b.Gemm(false, true, 1, outputs, inputs));
 }
 if (families.Contains("conv"))
     foreach (var (input, output) in new[] { (1, 4), (4, 8), (8, 8) })
