@@ -13,7 +13,7 @@ namespace SimilarFaces.Model;
 ///   Conv2d (no zero padding):   bias[k] += Σ_{c,r,s} w[k,c,r,s] · b_c
 ///   Linear after the flatten:   bias[j] += Σ_i W[j,i] · b_{c(i)}   (one product with W, on the device)
 /// A BatchNorm that does not fit (some γ_c ≤ 0, a zero-padded convolution or nothing weighted after it) runs as it
-/// is. The embeddings equal <see cref="SiameseNetwork.Embed"/>'s up to float rounding; the network is not changed,
+/// is. A padding layer before a convolution runs inside it, as in <see cref="Sequential"/>. The embeddings equal <see cref="SiameseNetwork.Embed"/>'s up to float rounding; the network is not changed,
 /// and the folded copy is made anew for each use, so it never outlives the weights it came from.
 /// </summary>
 public sealed class FoldedTower : IDisposable
@@ -25,6 +25,7 @@ public sealed class FoldedTower : IDisposable
     public FoldedTower(SiameseNetwork model)
     {
         float[]? shift = null;   // b of the last folded BatchNorm, not yet added into a bias
+        ((int H, int W) Size, PaddingMode Mode)? padding = null;   // a padding layer the next convolution does itself
         var layers = model.ConvLayers.Layers;
         for (int i = 0; i < layers.Count; i++)
         {
@@ -35,11 +36,19 @@ public sealed class FoldedTower : IDisposable
                     var norm = relu && i + 2 < layers.Count ? layers[i + 2] as BatchNorm2d : null;
                     var affine = norm != null && TakesShift(layers, i + 3, model.FullyConnect) ? PositiveAffine(norm) : null;
                     var (weight, bias) = FoldConvolution(conv, shift, affine?.Scale);
-                    _steps.Add(relu ? x => Ops.Conv2dRelu(x, weight, bias, conv.Stride, conv.Padding)
-                        : x => Ops.Conv2d(x, weight, bias, conv.Stride, conv.Padding));
+                    var (size, mode) = padding ?? (conv.Padding, PaddingMode.Zeros);
+                    _steps.Add(relu ? x => Ops.Conv2dRelu(x, weight, bias, conv.Stride, size, mode)
+                        : x => Ops.Conv2d(x, weight, bias, conv.Stride, size, mode));
                     shift = affine?.Shift;
+                    padding = null;
                     if (affine != null) FoldedNorms++;
                     i += affine != null ? 2 : relu ? 1 : 0;
+                    break;
+                case ReplicationPad2d pad when i + 1 < layers.Count && layers[i + 1] is Conv2d { Padding: (0, 0) }:
+                    padding = ((pad.Padding, pad.Padding), PaddingMode.Replicate);
+                    break;
+                case ReflectionPad2d pad when i + 1 < layers.Count && layers[i + 1] is Conv2d { Padding: (0, 0) }:
+                    padding = ((pad.Padding, pad.Padding), PaddingMode.Reflect);
                     break;
                 case ReflectionPad2d or ReplicationPad2d or MaxPool2d:
                     _steps.Add(layers[i].Forward);

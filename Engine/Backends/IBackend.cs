@@ -72,15 +72,20 @@ public interface IBackend : IDisposable
     // ---- convolution, padding, pooling ---------------------------------------------------
 
     /// <summary>
-    /// y (N,K,OH,OW) = conv(x (N,C,H,W), w (K,C,R,S)) + bias (K), zero padding, cross-correlation as PyTorch; then,
-    /// when <paramref name="relu"/>, y = max(y, 0) by the ReLU op's rule (<see cref="Relu"/>), in the same store.
+    /// y (N,K,OH,OW) = conv(x (N,C,H,W), w (K,C,R,S)) + bias (K), padded as the shape says, cross-correlation as
+    /// PyTorch; then, when <paramref name="relu"/>, y = max(y, 0) by the ReLU op's rule (<see cref="Relu"/>), in the
+    /// same store.
     /// </summary>
     internal void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, bool relu, DeviceBuffer y);
 
-    /// <summary>dx (N,C,H,W) from dy (N,K,OH,OW) and w (K,C,R,S).</summary>
+    /// <summary>
+    /// dx (N,C,H,W) from dy (N,K,OH,OW) and w (K,C,R,S), zero padding only: with a padding mode the op takes the
+    /// gradient of the padded input (<see cref="Conv2dShape.OnPaddedInput()"/>) and folds it back with
+    /// <see cref="Pad2dBackward"/>.
+    /// </summary>
     internal void Conv2dBackwardInput(in Conv2dShape s, DeviceBuffer dy, DeviceBuffer w, DeviceBuffer dx);
 
-    /// <summary>dw (K,C,R,S) and, when given, dbias (K) from x (N,C,H,W) and dy (N,K,OH,OW).</summary>
+    /// <summary>dw (K,C,R,S) and, when given, dbias (K) from x (N,C,H,W), padded as the shape says, and dy (N,K,OH,OW).</summary>
     internal void Conv2dBackwardWeight(in Conv2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dw, DeviceBuffer? dbias);
 
     /// <summary>y (planes, OH, OW) = pad(x (planes, H, W)).</summary>

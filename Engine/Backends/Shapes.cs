@@ -1,10 +1,21 @@
 namespace SimilarFaces.Engine.Backends;
 
-/// <summary>Shapes of a 2-D convolution: x (N,C,H,W), w (K,C,R,S), y (N,K,OH,OW).</summary>
+/// <summary>
+/// Shapes of a 2-D convolution: x (N,C,H,W), w (K,C,R,S), y (N,K,OH,OW); x padded by (PadH, PadW) on each side with
+/// zeros, or, when <see cref="Mode"/> is set, by replicating or reflecting its edges.
+/// </summary>
 internal readonly record struct Conv2dShape(
     int N, int C, int H, int W, int K, int R, int S,
-    int StrideH, int StrideW, int PadH, int PadW)
+    int StrideH, int StrideW, int PadH, int PadW, PadMode? Mode = null)
 {
+    // methods, not properties: a record prints its properties, and a shape printing its own kind of shape would recurse
+
+    /// <summary>The padding of x that <see cref="Mode"/> describes, as the pad kernels take it.</summary>
+    public Pad2dShape Padding() => new(N * C, H, W, PadH, PadH, PadW, PadW);
+
+    /// <summary>The same convolution over x already padded: no padding of its own.</summary>
+    public Conv2dShape OnPaddedInput() => this with { H = H + 2 * PadH, W = W + 2 * PadW, PadH = 0, PadW = 0, Mode = null };
+
     public int OutH => (H + 2 * PadH - R) / StrideH + 1;
     public int OutW => (W + 2 * PadW - S) / StrideW + 1;
     public long InputLength => (long)N * C * H * W;
@@ -34,4 +45,16 @@ internal readonly record struct Pool2dShape(int Planes, int H, int W, int KH, in
 internal readonly record struct NormShape(int N, int C, int L)
 {
     public long Length => (long)N * C * L;
+}
+
+/// <summary>Padding done ahead of a convolution, where a kernel reads zero padding only.</summary>
+internal static class ConvolutionPadding
+{
+    /// <summary>x padded as <paramref name="s"/> says (by <paramref name="mode"/>), in a new buffer (N, C, H + 2·PadH, W + 2·PadW).</summary>
+    public static DeviceBuffer PaddedInput(this IBackend backend, in Conv2dShape s, PadMode mode, DeviceBuffer x)
+    {
+        var padded = backend.Allocate(s.OnPaddedInput().InputLength);
+        backend.Pad2dForward(mode, s.Padding(), x, padded);
+        return padded;
+    }
 }

@@ -126,16 +126,21 @@ public static class OpTable
         Op("Linear", a => Ops.Linear(a["x"], a["weight"], a.Optional("bias")), ["linear", "linear_nobias"])
             .With("linear", "none", r => [U("x", r, 3, 6), U("weight", r, 4, 6), U("bias", r, 4)])
             .With("linear_nobias", "none", r => [U("x", r, 5, 3), U("weight", r, 2, 3)]),
-        Op("Conv2d", a => Ops.Conv2d(a["x"], a["weight"], a.Optional("bias"), a.Pair("stride", (1, 1)), a.Pair("padding", (0, 0))),
-                ["conv2d_3x3", "conv2d_stride2_pad1", "conv2d_5x3_nobias"])
+        Op("Conv2d", a => Ops.Conv2d(a["x"], a["weight"], a.Optional("bias"), a.Pair("stride", (1, 1)), a.Pair("padding", (0, 0)), Mode(a)),
+                ["conv2d_3x3", "conv2d_stride2_pad1", "conv2d_5x3_nobias", "conv2d_reflect"])
             .With("conv2d_3x3", "none", r => [U("x", r, 2, 3, 6, 5), U("weight", r, 4, 3, 3, 3), U("bias", r, 4)])
             .With("conv2d_5x3_stride2_pad1_nobias", "none", r => [U("x", r, 1, 2, 9, 8), U("weight", r, 3, 2, 5, 3)],
-                new() { ["stride"] = [2, 2], ["padding"] = [1, 1] }),
-        Op("Conv2dRelu", a => Ops.Conv2dRelu(a["x"], a["weight"], a.Optional("bias"), a.Pair("stride", (1, 1)), a.Pair("padding", (0, 0))),
-                ["conv2d_relu"])
+                new() { ["stride"] = [2, 2], ["padding"] = [1, 1] })
+            .With("conv2d_reflect_pad2x1", "none", r => [U("x", r, 2, 2, 5, 6), U("weight", r, 3, 2, 3, 3), U("bias", r, 3)],
+                new() { ["padding"] = [2, 1], ["padding_mode"] = [(int)PaddingMode.Reflect] }),
+        Op("Conv2dRelu", a => Ops.Conv2dRelu(a["x"], a["weight"], a.Optional("bias"), a.Pair("stride", (1, 1)), a.Pair("padding", (0, 0)), Mode(a)),
+                ["conv2d_relu", "conv2d_relu_replicate"])
             .With("conv2d_relu_pad1", "conv = 0 (|Σ w·x| ≤ 2.7 and the bias ±3: every output at least 0.3 from 0, half cut)",
                 r => [U("x", r, 2, 3, 5, 6), U("weight", r, -0.1, 0.1, 4, 3, 3, 3), new CheckInput("bias", [4], [3f, -3f, 3f, -3f])],
-                new() { ["padding"] = [1, 1] }),
+                new() { ["padding"] = [1, 1] })
+            .With("conv2d_relu_replicate_pad1", "conv = 0 (as conv2d_relu_pad1)",
+                r => [U("x", r, 2, 3, 5, 6), U("weight", r, -0.1, 0.1, 4, 3, 3, 3), new CheckInput("bias", [4], [3f, -3f, 3f, -3f])],
+                new() { ["padding"] = [1, 1], ["padding_mode"] = [(int)PaddingMode.Replicate] }),
         Op("ReplicationPad2d", a => Ops.ReplicationPad2d(a["x"], a.Int("left"), a.Int("right"), a.Int("top"), a.Int("bottom")),
                 ["replication_pad2d", "replication_pad2d_asym"])
             .With("replication_pad2d", "none", r => [U("x", r, 2, 2, 3, 4)], Pads(1, 2, 0, 3)),
@@ -210,6 +215,9 @@ public static class OpTable
             entry.Call(new OpArguments(names.Zip(tensors).ToDictionary(p => p.First, p => p.Second), args)))];
         return entry;
     }
+
+    /// <summary>A convolution's padding mode: the argument padding_mode, the number of a <see cref="PaddingMode"/> (0 zeros by default).</summary>
+    private static PaddingMode Mode(OpArguments a) => (PaddingMode)a.Int("padding_mode", 0);
 
     private static Dictionary<string, double[]> Pads(int left, int right, int top, int bottom) =>
         new() { ["left"] = [left], ["right"] = [right], ["top"] = [top], ["bottom"] = [bottom] };

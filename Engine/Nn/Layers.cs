@@ -56,8 +56,13 @@ public sealed class Conv2d : Module
     /// <summary>x (N,C,H,W) → (N,K,OH,OW).</summary>
     public override Tensor Forward(Tensor x) => Ops.Conv2d(x, Weight, Bias, Stride, Padding);
 
-    /// <summary>This layer and a ReLU after it, as one op (<see cref="Ops.Conv2dRelu"/>): x (N,C,H,W) → (N,K,OH,OW).</summary>
-    public Tensor ForwardRelu(Tensor x) => Ops.Conv2dRelu(x, Weight, Bias, Stride, Padding);
+    /// <summary>
+    /// This layer with <paramref name="padding"/>, filled as <paramref name="mode"/> says, in place of its own, and a
+    /// ReLU after it when <paramref name="relu"/>, as one op: x (N,C,H,W) → (N,K,OH,OW).
+    /// </summary>
+    public Tensor Forward(Tensor x, (int H, int W) padding, PaddingMode mode, bool relu) => relu
+        ? Ops.Conv2dRelu(x, Weight, Bias, Stride, padding, mode)
+        : Ops.Conv2d(x, Weight, Bias, Stride, padding, mode);
 }
 
 /// <summary>Pads height and width by <c>padding</c> on every side, repeating edge values.</summary>

@@ -16,20 +16,36 @@ public sealed class Sequential : Module
     public IReadOnlyList<Module> Layers => _layers;
 
     /// <summary>
-    /// Applies each layer to the output of the one before. A <see cref="Conv2d"/> followed by a <see cref="ReLU"/>
-    /// runs as one op (<see cref="Conv2d.ForwardRelu"/>): the same results, bit for bit, with one pass less.
+    /// Applies each layer to the output of the one before. A <see cref="Conv2d"/> runs as one op with the
+    /// <see cref="ReplicationPad2d"/> or <see cref="ReflectionPad2d"/> before it (when it has no padding of its own)
+    /// and the <see cref="ReLU"/> after it: the same results, bit for bit, without writing the padded input or the
+    /// pre-activation.
     /// </summary>
     public override Tensor Forward(Tensor x)
     {
         for (int i = 0; i < _layers.Length; i++)
         {
-            if (_layers[i] is Conv2d conv && i + 1 < _layers.Length && _layers[i + 1] is ReLU)
+            if (Convolution(i) is { } c)
             {
-                x = conv.ForwardRelu(x);
-                i++;
+                x = c.Layer.Forward(x, c.Padding, c.Mode, c.Relu);
+                i = c.Last;
             }
             else x = _layers[i].Forward(x);
         }
         return x;
+    }
+
+    /// <summary>The convolution that starts at layer i (with a padding layer or at its Conv2d), and its last layer.</summary>
+    private (Conv2d Layer, (int H, int W) Padding, PaddingMode Mode, bool Relu, int Last)? Convolution(int i)
+    {
+        var (padding, mode, at) = _layers[i] switch
+        {
+            ReplicationPad2d pad => ((pad.Padding, pad.Padding), PaddingMode.Replicate, i + 1),
+            ReflectionPad2d pad => ((pad.Padding, pad.Padding), PaddingMode.Reflect, i + 1),
+            _ => ((0, 0), PaddingMode.Zeros, i),
+        };
+        if (at >= _layers.Length || _layers[at] is not Conv2d conv || (at > i && conv.Padding != (0, 0))) return null;
+        bool relu = at + 1 < _layers.Length && _layers[at + 1] is ReLU;
+        return (conv, at > i ? padding : conv.Padding, mode, relu, relu ? at + 1 : at);
     }
 }

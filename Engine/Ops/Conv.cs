@@ -10,6 +10,9 @@ namespace SimilarFaces.Engine;
 ///   dw[k,c,r,s] = Σ_{n,i,j} dy[n,k,i,j] · x[n, c, i·sh + r − ph, j·sw + s − pw]
 ///   db[k] = Σ_{n,i,j} dy[n,k,i,j]
 /// x (N,C,H,W), w (K,C,R,S), b (K), y (N,K,OH,OW).
+/// Padding replicates or reflects x's edges instead of adding zeros when the mode says so (PyTorch's padding_mode):
+/// the convolution reads the padded rows as it reads zero-padded ones, and no padded copy of x is kept; its input
+/// gradient is the gradient of the padded input folded back onto x (the padding's backward).
 /// Fused with a ReLU after it (Conv2dRelu): y = max(conv, 0) in the convolution's own store, so the pre-activation is
 /// never written; the backward masks dy where y ≤ 0, which is where the convolution was ≤ 0 (and passes NaN, as ReLU),
 /// then runs the convolution's backward. Results equal Relu(Conv2d(...)) bit for bit.
@@ -17,22 +20,23 @@ namespace SimilarFaces.Engine;
 public static partial class Ops
 {
     /// <summary>
-    /// 2-D convolution of x (N,C,H,W) with weight (K,C,R,S) and an optional bias (K), as <c>F.conv2d</c>;
-    /// stride defaults to (1,1), zero padding to (0,0). Returns y (N,K,OH,OW).
+    /// 2-D convolution of x (N,C,H,W) with weight (K,C,R,S) and an optional bias (K), as <c>nn.Conv2d</c>;
+    /// stride defaults to (1,1), padding to (0,0), filled as <paramref name="paddingMode"/> says (zeros by default).
+    /// Returns y (N,K,OH,OW).
     /// </summary>
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias = null,
-        (int H, int W)? stride = null, (int H, int W)? padding = null) =>
-        Convolve("Conv2d", x, weight, bias, stride, padding, relu: false);
+        (int H, int W)? stride = null, (int H, int W)? padding = null, PaddingMode paddingMode = PaddingMode.Zeros) =>
+        Convolve("Conv2d", x, weight, bias, stride, padding, paddingMode, relu: false);
 
     /// <summary>
     /// <see cref="Conv2d"/> followed by <see cref="Relu"/>, as one op: max(conv2d(x, weight, bias), 0), written once.
     /// </summary>
     public static Tensor Conv2dRelu(Tensor x, Tensor weight, Tensor? bias = null,
-        (int H, int W)? stride = null, (int H, int W)? padding = null) =>
-        Convolve("Conv2dRelu", x, weight, bias, stride, padding, relu: true);
+        (int H, int W)? stride = null, (int H, int W)? padding = null, PaddingMode paddingMode = PaddingMode.Zeros) =>
+        Convolve("Conv2dRelu", x, weight, bias, stride, padding, paddingMode, relu: true);
 
     private static Tensor Convolve(string op, Tensor x, Tensor weight, Tensor? bias,
-        (int H, int W)? stride, (int H, int W)? padding, bool relu)
+        (int H, int W)? stride, (int H, int W)? padding, PaddingMode paddingMode, bool relu)
     {
         Check.Rank(op, "input", x, 4);
         Check.Rank(op, "weight", weight, 4);
@@ -43,7 +47,18 @@ public static partial class Ops
         Check.That(ph >= 0 && pw >= 0, op, $"padding must be non-negative, got ({ph},{pw})");
         Check.That(weight.Shape[1] == x.Shape[1], op,
             $"input {x.ShapeText} has {x.Shape[1]} channels but weight {weight.ShapeText} expects {weight.Shape[1]}");
-        var s = new Conv2dShape(x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3], weight.Shape[0], weight.Shape[2], weight.Shape[3], sh, sw, ph, pw);
+        Check.That(Enum.IsDefined(paddingMode), op, $"unknown padding mode {(int)paddingMode}");
+        if (paddingMode == PaddingMode.Reflect)
+            Check.That(ph < x.Shape[2] && pw < x.Shape[3], op,
+                $"reflection padding ({ph},{pw}) must be smaller than the input's {x.Shape[2]}×{x.Shape[3]} (input {x.ShapeText})");
+        PadMode? mode = paddingMode switch
+        {
+            PaddingMode.Reflect => PadMode.Reflection,
+            PaddingMode.Replicate => PadMode.Replication,
+            _ => null,
+        };
+        var s = new Conv2dShape(x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3], weight.Shape[0], weight.Shape[2], weight.Shape[3], sh, sw, ph, pw,
+            ph == 0 && pw == 0 ? null : mode);
         Check.That(x.Shape[2] + 2 * ph >= s.R && x.Shape[3] + 2 * pw >= s.S, op,
             $"kernel {s.R}×{s.S} is larger than the padded input {x.Shape[2] + 2 * ph}×{x.Shape[3] + 2 * pw} (input {x.ShapeText})");
         if (bias != null)
@@ -66,7 +81,14 @@ public static partial class Ops
             if (Tape.Needs(x))
             {
                 var dx = Tensor.Empty(x, x.Shape);
-                backend.Conv2dBackwardInput(s, dy.Buffer, weight.Buffer, dx.Buffer);
+                if (s.Mode is { } padMode)
+                {
+                    var onPadded = s.OnPaddedInput();
+                    using var paddedGradient = Tensor.Empty(x, onPadded.N, onPadded.C, onPadded.H, onPadded.W);
+                    backend.Conv2dBackwardInput(onPadded, dy.Buffer, weight.Buffer, paddedGradient.Buffer);
+                    backend.Pad2dBackward(padMode, s.Padding(), paddedGradient.Buffer, dx.Buffer);
+                }
+                else backend.Conv2dBackwardInput(s, dy.Buffer, weight.Buffer, dx.Buffer);
                 Tape.Accumulate(x, dx);
             }
             bool needW = Tape.Needs(weight), needB = bias != null && Tape.Needs(bias);
@@ -78,4 +100,15 @@ public static partial class Ops
             if (db != null) Tape.Accumulate(bias!, db);
         });
     }
+}
+
+/// <summary>What a convolution's padding is filled with, as PyTorch's <c>padding_mode</c>.</summary>
+public enum PaddingMode
+{
+    /// <summary>Zeros ('zeros').</summary>
+    Zeros,
+    /// <summary>The input mirrored at its edges, the edge itself not repeated ('reflect'; each pad smaller than the side it pads).</summary>
+    Reflect,
+    /// <summary>The input's edge values repeated ('replicate').</summary>
+    Replicate,
 }

@@ -51,6 +51,9 @@ public sealed class OpContractTests(string device) : DeviceTest(device)
         Refused(() => Ops.Conv2d(T(1, 1, 2, 2), T(2, 1, 5, 5), padding: (1, 1)), "Conv2d", "padded input 4×4");
         Refused(() => Ops.Conv2d(T(1, 1, 5, 5), T(2, 1, 3, 3), Tensor.Zeros(other, 2)), "Conv2d", "different devices");
         Refused(() => Ops.Conv2d(T(1, 1, 5, 5), T(2, 1, 3, 3), T(2, 1)), "Conv2d", "bias (2,1)", "needs (2)");
+        Refused(() => Ops.Conv2d(T(1, 1, 3, 5), T(2, 1, 3, 3), padding: (3, 1), paddingMode: PaddingMode.Reflect), "Conv2d",
+            "reflection padding (3,1) must be smaller than the input's 3×5");
+        Refused(() => Ops.Conv2dRelu(T(1, 1, 5, 5), T(2, 1, 3, 3), paddingMode: (PaddingMode)7), "Conv2dRelu", "unknown padding mode 7");
     }
 
     [Test]

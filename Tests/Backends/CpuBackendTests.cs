@@ -108,6 +108,9 @@ internal sealed class CpuBackendTests(bool wideVectors)
         _check.Conv2d(new Conv2dShape(2, 3, 70, 40, 5, 3, 3, 1, 1, 0, 0), tolerance: 1e-6);
         _check.Conv2d(new Conv2dShape(1, 2, 60, 45, 4, 5, 5, 1, 1, 2, 2), tolerance: 1e-6);
         _check.Conv2d(new Conv2dShape(2, 1, 102, 102, 4, 3, 3, 1, 1, 0, 0), tolerance: 1e-6);
+        // the seed's blocks: the edges replicated or reflected into the padded rows
+        _check.Conv2d(new Conv2dShape(2, 4, 12, 40, 8, 3, 3, 1, 1, 1, 1, PadMode.Replication), tolerance: 1e-6);
+        _check.Conv2d(new Conv2dShape(2, 4, 12, 40, 8, 3, 3, 1, 1, 1, 1, PadMode.Reflection), tolerance: 1e-6);
     }
 
     // narrow outputs with deep patches go through the lowered matrices and the GEMM: |error| ≤ 1e-6·Σ|terms|
@@ -118,6 +121,7 @@ internal sealed class CpuBackendTests(bool wideVectors)
         _check.Conv2d(new Conv2dShape(2, 8, 11, 7, 5, 3, 3, 2, 2, 1, 1), tolerance: 1e-6);        // stride 2, odd sizes
         _check.Conv2d(new Conv2dShape(2, 6, 9, 10, 4, 5, 3, 1, 1, 2, 1), tolerance: 1e-6);        // 5×3 kernel, pad 2×1
         _check.Conv2d(new Conv2dShape(1, 4, 5, 6, 3, 3, 3, 1, 2, 3, 3), tolerance: 1e-6);         // pad as wide as the kernel
+        _check.Conv2d(new Conv2dShape(2, 8, 11, 7, 5, 3, 3, 1, 1, 2, 1, PadMode.Reflection), tolerance: 1e-6);  // padded first
     }
 
     // ---- determinism and ownership ---------------------------------------------------------------

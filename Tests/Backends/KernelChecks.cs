@@ -144,7 +144,13 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
     public void Conv2d(Conv2dShape s, double tolerance)
     {
         float[] x = Random((int)s.InputLength), w = Random((int)s.WeightLength), bias = Random(s.K), dy = Random((int)s.OutputLength);
-        float[] absX = ReferenceKernels.Abs(x), absW = ReferenceKernels.Abs(w), absDy = ReferenceKernels.Abs(dy);
+        float[] absW = ReferenceKernels.Abs(w), absDy = ReferenceKernels.Abs(dy);
+        // With a padding mode the references read x padded by hand, with no padding of their own; the backend's input
+        // gradient takes zero padding only (the op folds the padded input's gradient back itself).
+        var (reference, paddedX) = s.Mode is { } mode
+            ? (s.OnPaddedInput(), ReferenceKernels.Pad2dForward(mode, s.Padding(), x).Select(v => (float)v).ToArray())
+            : (s, x);
+        float[] absX = ReferenceKernels.Abs(paddedX);
         var xb = Upload(x);
         var wb = Upload(w);
         var dyb = Upload(dy);
@@ -154,19 +160,22 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
             {
                 var y = Output(s.OutputLength);
                 backend.Conv2dForward(s, xb, wb, b == null ? null : Upload(b), relu, y);
-                var expected = ReferenceKernels.Conv2dForward(s, x, w, b);
+                var expected = ReferenceKernels.Conv2dForward(reference, paddedX, w, b);
                 if (relu) expected = expected.Select(v => Math.Max(v, 0)).ToArray();
-                AssertClose(Read(y), expected, ReferenceKernels.Conv2dForward(s, absX, absW, b == null ? null : ReferenceKernels.Abs(b)),
+                AssertClose(Read(y), expected, ReferenceKernels.Conv2dForward(reference, absX, absW, b == null ? null : ReferenceKernels.Abs(b)),
                     tolerance, (b == null ? "y without bias" : "y with bias") + (relu ? ", ReLU fused" : ""));
             }
 
-        var dx = Output(s.InputLength);
-        backend.Conv2dBackwardInput(s, dyb, wb, dx);
-        AssertClose(Read(dx), ReferenceKernels.Conv2dBackwardInput(s, dy, w), ReferenceKernels.Conv2dBackwardInput(s, absDy, absW),
-            tolerance, "dx");
+        if (s.Mode == null)
+        {
+            var dx = Output(s.InputLength);
+            backend.Conv2dBackwardInput(s, dyb, wb, dx);
+            AssertClose(Read(dx), ReferenceKernels.Conv2dBackwardInput(s, dy, w), ReferenceKernels.Conv2dBackwardInput(s, absDy, absW),
+                tolerance, "dx");
+        }
 
-        var (dwExpected, dbiasExpected) = ReferenceKernels.Conv2dBackwardWeight(s, x, dy);
-        var (dwScale, dbiasScale) = ReferenceKernels.Conv2dBackwardWeight(s, absX, absDy);
+        var (dwExpected, dbiasExpected) = ReferenceKernels.Conv2dBackwardWeight(reference, paddedX, dy);
+        var (dwScale, dbiasScale) = ReferenceKernels.Conv2dBackwardWeight(reference, absX, absDy);
         var dw = Output(s.WeightLength);
         var dbias = Output(s.K);
         backend.Conv2dBackwardWeight(s, xb, dyb, dw, dbias);

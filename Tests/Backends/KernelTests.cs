@@ -140,9 +140,15 @@ internal sealed class KernelTests(string device) : DeviceTest(device)
         // (a batch of 65 pairs) two in every group, here over output rows of 16, the vector path
         yield return new TestCaseData(new Conv2dShape(65, 2, 3, 4, 3, 3, 3, 1, 1, 1, 1)).SetArgDisplayNames("65 images");
         yield return new TestCaseData(new Conv2dShape(130, 1, 1, 16, 2, 1, 3, 1, 1, 0, 1)).SetArgDisplayNames("130 images, rows of vectors");
+        // padding that replicates or reflects the edges: the vector rows, the scalar path (stride 2), the lowered path
+        yield return new TestCaseData(new Conv2dShape(2, 3, 9, 37, 5, 3, 3, 1, 1, 1, 1, PadMode.Replication)).SetArgDisplayNames("replicate pad 1");
+        yield return new TestCaseData(new Conv2dShape(2, 3, 9, 37, 5, 3, 3, 1, 1, 1, 1, PadMode.Reflection)).SetArgDisplayNames("reflect pad 1");
+        yield return new TestCaseData(new Conv2dShape(2, 2, 7, 9, 3, 5, 3, 2, 1, 2, 1, PadMode.Reflection)).SetArgDisplayNames("reflect 5x3, stride 2x1, pad 2x1");
+        yield return new TestCaseData(new Conv2dShape(2, 8, 6, 6, 4, 3, 3, 1, 1, 1, 1, PadMode.Replication)).SetArgDisplayNames("replicate, narrow and deep");
     }
 
-    // forward with and without bias, input gradient, weight gradient with and without dbias: |error| ≤ 1e-6·Σ|terms|
+    // forward with and without bias (and ReLU), input gradient (zero padding), weight gradient with and without dbias:
+    // |error| ≤ 1e-6·Σ|terms|
     [TestCaseSource(nameof(ConvCases))]
     public void Conv2d(Conv2dShape s) => _check.Conv2d(s, tolerance: 1e-6);
 

@@ -6,7 +6,10 @@ using SimilarFaces.Engine.Nn;
 
 namespace SimilarFaces.Tests.Nn;
 
-/// <summary>A Conv2d followed by a ReLU runs as one op, with the outputs and gradients of the two apart, bit for bit.</summary>
+/// <summary>
+/// A Conv2d with the padding layer before it and the ReLU after it runs as one op, with the outputs and gradients of
+/// the layers apart, bit for bit; a padding layer before a convolution that pads itself runs apart.
+/// </summary>
 public sealed class SequentialTests
 {
     [Test]
@@ -14,18 +17,19 @@ public sealed class SequentialTests
     {
         using var backend = new CpuBackend();
         var rng = new SeededRandom(1);
-        using var first = new Conv2d(backend, 2, 3, (3, 3), rng, padding: (1, 1));
-        using var second = new Conv2d(backend, 3, 4, (3, 3), rng);
-        using var network = new Sequential(first, new ReLU(), second);
+        using var first = new Conv2d(backend, 2, 3, (3, 3), rng);
+        using var second = new Conv2d(backend, 3, 4, (3, 3), rng, padding: (1, 1));
+        using var network = new Sequential(new ReflectionPad2d(1), first, new ReLU(), new ReplicationPad2d(2), second);
         var random = new SeededRandom(2);
         var pixels = Enumerable.Range(0, 2 * 2 * 7 * 6).Select(_ => (float)(2 * random.NextDouble() - 1)).ToArray();
 
         var (output, fusedGradients, ops) = Run(backend, pixels, x => network.Forward(x), [first.Weight, first.Bias!, second.Weight]);
         var (expected, separateGradients, _) = Run(backend, pixels,
-            x => Ops.Conv2d(Ops.Relu(Ops.Conv2d(x, first.Weight, first.Bias, padding: (1, 1))), second.Weight, second.Bias),
+            x => Ops.Conv2d(Ops.ReplicationPad2d(Ops.Relu(Ops.Conv2d(Ops.ReflectionPad2d(x, 1, 1, 1, 1), first.Weight, first.Bias)), 2, 2, 2, 2),
+                second.Weight, second.Bias, padding: (1, 1)),
             [first.Weight, first.Bias!, second.Weight]);
 
-        Assert.That(ops, Is.EqualTo(new[] { "Conv2dRelu", "Conv2d" }), "the ops the forward records, first to last");
+        Assert.That(ops, Is.EqualTo(new[] { "Conv2dRelu", "ReplicationPad2d", "Conv2d" }), "the ops the forward records, first to last");
         Assert.That(output, Is.EqualTo(expected));
         Assert.That(output.Count(v => v == 0), Is.Zero, "the last convolution is not followed by a ReLU");
         Assert.That(fusedGradients, Is.EqualTo(separateGradients), "gradients of the input and the parameters");

@@ -141,7 +141,10 @@ sealed class EngineBuild
     public Action Conv(string pass, int inputChannels, int outputChannels)
     {
         var shapeType = _engine.GetType("SimilarFaces.Engine.Backends.Conv2dShape", throwOnError: true)!;
-        object shape = Activator.CreateInstance(shapeType, 128, inputChannels, 102, 102, outputChannels, 3, 3, 1, 1, 0, 0)!;
+        // later builds add optional parameters (the padding mode): those take their defaults
+        var constructor = shapeType.GetConstructors().Single();
+        object?[] sizes = [128, inputChannels, 102, 102, outputChannels, 3, 3, 1, 1, 0, 0];
+        object shape = constructor.Invoke([.. sizes, .. constructor.GetParameters().Skip(sizes.Length).Select(p => p.DefaultValue)]);
         long Length(string property) => (long)shapeType.GetProperty(property)!.GetValue(shape)!;
         object input = Buffer(Length("InputLength")), weight = Buffer(Length("WeightLength")), output = Buffer(Length("OutputLength"));
         object bias = Buffer(outputChannels), weightGradient = Buffer(Length("WeightLength"));

@@ -72,11 +72,20 @@ def linear(g, *, bias):
     return forward_backward(g, F.linear, inputs, list(inputs)), ""
 
 
-def conv2d(g, *, stride, padding, bias, x_shape, weight_shape, then=lambda y: y):
+# padding_mode as the engine's PaddingMode numbers it (the op table's arguments are numbers)
+PADDING_MODES = {0: "zeros", 1: "reflect", 2: "replicate"}
+
+
+def conv2d(g, *, stride, padding, bias, x_shape, weight_shape, padding_mode=0, then=lambda y: y):
     inputs = {"x": randn(g, *x_shape), "weight": randn(g, *weight_shape)}
     if bias:
         inputs["bias"] = randn(g, weight_shape[0])
-    op = lambda *t: then(F.conv2d(*t, stride=tuple(stride), padding=tuple(padding)))
+    mode = PADDING_MODES[padding_mode]
+    if mode == "zeros":
+        op = lambda *t: then(F.conv2d(*t, stride=tuple(stride), padding=tuple(padding)))
+    else:  # as nn.Conv2d(padding_mode=mode): pad, then convolve without padding
+        pad = (padding[1], padding[1], padding[0], padding[0])
+        op = lambda x, *w: then(F.conv2d(F.pad(x, pad, mode=mode), *w, stride=tuple(stride)))
     tensors = forward_backward(g, op, inputs, list(inputs))
     return tensors, f"output shape {list(tensors['out'].shape)}."
 
@@ -336,6 +345,14 @@ CASES = [
          {"stride": [1, 1], "padding": [1, 1], "bias": True},
          "F.relu(F.conv2d(...)), x (2,3,7,6), weight (5,3,3,3), bias, zero padding 1: about half the outputs are"
          " cut to 0 and pass no gradient."),
+    Case("conv2d_reflect", functools.partial(conv2d, x_shape=(2, 2, 5, 6), weight_shape=(3, 2, 3, 3)),
+         {"stride": [1, 1], "padding": [2, 1], "padding_mode": 1, "bias": True},
+         "As nn.Conv2d(padding_mode='reflect'): x (2,2,5,6) reflected by 2 rows and 1 column on each side, then"
+         " weight (3,2,3,3) and bias without padding; padding_mode 1 is the engine's PaddingMode.Reflect."),
+    Case("conv2d_relu_replicate", functools.partial(conv2d, x_shape=(2, 3, 7, 6), weight_shape=(5, 3, 3, 3), then=F.relu),
+         {"stride": [1, 1], "padding": [1, 1], "padding_mode": 2, "bias": True},
+         "F.relu of nn.Conv2d(padding_mode='replicate'): x (2,3,7,6) with its edges repeated by 1, weight (5,3,3,3),"
+         " bias; padding_mode 2 is the engine's PaddingMode.Replicate."),
     Case("replication_pad2d", functools.partial(pad2d, x_shape=(2, 2, 4, 5)),
          {"mode": "replicate", "left": 1, "right": 1, "top": 1, "bottom": 1},
          "F.pad replicate, x (2,2,4,5); corners receive gradient from 4 output cells, edges from 2."),

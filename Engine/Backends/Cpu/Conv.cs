@@ -9,7 +9,8 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //                   then max(y, 0) in the same store when a following ReLU is fused
 //   dx[n,c,ih,iw] = Σ_{k,r,s} w[k,c,r,s] · dy[n,k,oh,ow]   over oh·sh + r − ph = ih, ow·sw + s − pw = iw
 //   dw[k,c,r,s]   = Σ_{n,oh,ow} dy[n,k,oh,ow] · x[n, c, oh·sh + r − ph, ow·sw + s − pw];   dbias[k] = Σ dy[n,k,·,·]
-// Every pass reads zero-padded source rows (a copy unless the padding is 0), so the kernels never test bounds.
+// Every pass reads padded source rows (a copy unless the padding is 0: zeros, or the edges replicated or reflected as
+// the shape's mode says), so the kernels never test bounds.
 // At stride 1 the input gradient is itself a correlation: dy padded by (R−1−ph, S−1−pw) with w flipped and its
 // channels swapped (other strides scatter, scalar). Correlations keep eight output channels (four with 256-bit
 // vectors) × one vector of two output rows in registers; outputs narrower than a vector or a single row, and strides
@@ -24,8 +25,12 @@ internal sealed unsafe partial class CpuBackend
     [ThreadStatic] private static float[]? t_paddedSource;
     [ThreadStatic] private static float[]? t_weightGradientBlocks;
 
-    /// <summary>One image's correlation: source (Ci, Hs, Ws) zero-padded by (PadH, PadW), kernel R×S, output (Co, Ho, Wo).</summary>
-    private readonly record struct Correlation(int Ci, int Hs, int Ws, int PadH, int PadW, int Co, int R, int S, int StrideH, int StrideW, int Ho, int Wo)
+    /// <summary>
+    /// One image's correlation: source (Ci, Hs, Ws) padded by (PadH, PadW) with zeros or as <see cref="Mode"/> says,
+    /// kernel R×S, output (Co, Ho, Wo).
+    /// </summary>
+    private readonly record struct Correlation(int Ci, int Hs, int Ws, int PadH, int PadW, int Co, int R, int S, int StrideH, int StrideW, int Ho, int Wo,
+        PadMode? Mode = null)
     {
         public int PaddedWidth => Ws + 2 * PadW;
         public long SourceLength => (long)Ci * Hs * Ws;
@@ -38,12 +43,17 @@ internal sealed unsafe partial class CpuBackend
     {
         if (Lowered(s))
         {
-            Conv2dForwardLowered(s, x, w, bias, relu, y);
+            if (s.Mode is { } mode)
+            {
+                using var padded = this.PaddedInput(s, mode, x);
+                Conv2dForwardLowered(s.OnPaddedInput(), padded, w, bias, relu, y);
+            }
+            else Conv2dForwardLowered(s, x, w, bias, relu, y);
             return;
         }
         float[] xs = Data(x), ws = Data(w), ys = Data(y);
         float[]? biases = bias == null ? null : Data(bias);
-        var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW);
+        var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW, s.Mode);
         Correlate(g, s.N, xs, ws, flipped: false, biases, relu, ys);
     }
 
@@ -97,12 +107,17 @@ internal sealed unsafe partial class CpuBackend
     {
         if (Lowered(s))
         {
-            Conv2dBackwardWeightLowered(s, x, dy, dw, dbias);
+            if (s.Mode is { } mode)
+            {
+                using var padded = this.PaddedInput(s, mode, x);
+                Conv2dBackwardWeightLowered(s.OnPaddedInput(), padded, dy, dw, dbias);
+            }
+            else Conv2dBackwardWeightLowered(s, x, dy, dw, dbias);
             return;
         }
         float[] xs = Data(x), dys = Data(dy), dws = Data(dw);
         float[]? dbiases = dbias == null ? null : Data(dbias);
-        var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW);
+        var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW, s.Mode);
         int weights = (int)s.WeightLength, partialLength = weights + s.K;
         int groups = (int)Math.Clamp((1 << 22) / partialLength, 1, Math.Min(s.N, 64));
         double[] partials = ArrayPool<double>.Shared.Rent(groups * partialLength);
@@ -197,16 +212,17 @@ internal sealed unsafe partial class CpuBackend
         }
         plane = (long)rows * g.PaddedWidth;
         float* copy = ThreadScratch(ref t_paddedSource, g.Ci * plane);
-        CopyPadded(image, g.Ci, g.Hs, g.Ws, g.PadH, g.PadW, copy, firstRow, rows, g.PaddedWidth, plane);
+        CopyPadded(image, g.Ci, g.Hs, g.Ws, g.PadH, g.PadW, g.Mode, copy, firstRow, rows, g.PaddedWidth, plane);
         return copy;
     }
 
     /// <summary>
     /// target (planes, rows, width), plane stride targetPlane, = rows [firstRow, firstRow + rows) of image (planes,
-    /// h, w) shifted down by <paramref name="top"/> and right by <paramref name="left"/>; zero everywhere else,
-    /// including each plane's tail up to targetPlane.
+    /// h, w) shifted down by <paramref name="top"/> and right by <paramref name="left"/>; outside the image zero, or,
+    /// with a <paramref name="mode"/>, the image's edge replicated or reflected as <see cref="SourceIndex"/> maps it;
+    /// each plane's tail up to targetPlane zero.
     /// </summary>
-    private static void CopyPadded(float* image, int planes, int h, int w, int top, int left,
+    private static void CopyPadded(float* image, int planes, int h, int w, int top, int left, PadMode? mode,
         float* target, int firstRow, int rows, int width, long targetPlane)
     {
         for (int p = 0; p < planes; p++)
@@ -216,14 +232,17 @@ internal sealed unsafe partial class CpuBackend
             {
                 var line = new Span<float>(plane + (long)row * width, width);
                 int sourceRow = firstRow + row - top;
-                if ((uint)sourceRow >= (uint)h)
+                if ((uint)sourceRow >= (uint)h && mode == null)
                 {
                     line.Clear();
                     continue;
                 }
-                line[..left].Clear();
-                new ReadOnlySpan<float>(image + ((long)p * h + sourceRow) * w, w).CopyTo(line[left..]);
-                line[(left + w)..].Clear();
+                var source = new ReadOnlySpan<float>(image + ((long)p * h + (mode is { } m ? SourceIndex(m, sourceRow, h) : sourceRow)) * w, w);
+                source.CopyTo(line[left..]);
+                for (int column = 0; column < left; column++)
+                    line[column] = mode is { } ml ? source[SourceIndex(ml, column - left, w)] : 0;
+                for (int column = left + w; column < width; column++)
+                    line[column] = mode is { } mr ? source[SourceIndex(mr, column - left, w)] : 0;
             }
             new Span<float>(plane + (long)rows * width, (int)(targetPlane - (long)rows * width)).Clear();
         }

@@ -98,6 +98,13 @@ internal sealed partial class IlgpuBackend
 
     public void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, bool relu, DeviceBuffer y)
     {
+        // The patch gathers read zero padding only: the other modes pad into a buffer first.
+        if (s.Mode is { } mode)
+        {
+            using var padded = this.PaddedInput(s, mode, x);
+            Conv2dForward(s.OnPaddedInput(), padded, w, bias, relu, y);
+            return;
+        }
         var geometry = ConvGeometry.From(s);
         int taps = s.R * s.S;
         int columns = checked(s.N * s.OutH * s.OutW);
@@ -122,6 +129,12 @@ internal sealed partial class IlgpuBackend
 
     public void Conv2dBackwardWeight(in Conv2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dw, DeviceBuffer? dbias)
     {
+        if (s.Mode is { } mode)
+        {
+            using var padded = this.PaddedInput(s, mode, x);
+            Conv2dBackwardWeight(s.OnPaddedInput(), padded, dy, dw, dbias);
+            return;
+        }
         var geometry = ConvGeometry.From(s);
         int outPixels = s.OutH * s.OutW;
         int depth = checked(s.N * outPixels);
