@@ -225,6 +225,8 @@ internal sealed unsafe partial class CpuBackend
     private static void CopyPadded(float* image, int planes, int h, int w, int top, int left, PadMode? mode,
         float* target, int firstRow, int rows, int width, long targetPlane)
     {
+        bool zeros = mode == null;
+        var edges = mode.GetValueOrDefault();
         for (int p = 0; p < planes; p++)
         {
             float* plane = target + p * targetPlane;
@@ -232,17 +234,15 @@ internal sealed unsafe partial class CpuBackend
             {
                 var line = new Span<float>(plane + (long)row * width, width);
                 int sourceRow = firstRow + row - top;
-                if ((uint)sourceRow >= (uint)h && mode == null)
+                if ((uint)sourceRow >= (uint)h && zeros)
                 {
                     line.Clear();
                     continue;
                 }
-                var source = new ReadOnlySpan<float>(image + ((long)p * h + (mode is { } m ? SourceIndex(m, sourceRow, h) : sourceRow)) * w, w);
+                var source = new ReadOnlySpan<float>(image + ((long)p * h + (zeros ? sourceRow : SourceIndex(edges, sourceRow, h))) * w, w);
                 source.CopyTo(line[left..]);
-                for (int column = 0; column < left; column++)
-                    line[column] = mode is { } ml ? source[SourceIndex(ml, column - left, w)] : 0;
-                for (int column = left + w; column < width; column++)
-                    line[column] = mode is { } mr ? source[SourceIndex(mr, column - left, w)] : 0;
+                for (int column = 0; column < left; column++) line[column] = zeros ? 0 : source[SourceIndex(edges, column - left, w)];
+                for (int column = left + w; column < width; column++) line[column] = zeros ? 0 : source[SourceIndex(edges, column - left, w)];
             }
             new Span<float>(plane + (long)rows * width, (int)(targetPlane - (long)rows * width)).Clear();
         }
