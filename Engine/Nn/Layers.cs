@@ -54,7 +54,7 @@ public sealed class Conv2d : Module
     public (int H, int W) Padding { get; }
 
     /// <summary>x (N,C,H,W) → (N,K,OH,OW).</summary>
-    public override Tensor Forward(Tensor x) => Ops.Conv2d(x, Weight, Bias, Stride, Padding);
+    public override Tensor Forward(Tensor x) => Forward(x, Padding, PaddingMode.Zeros, relu: false);
 
     /// <summary>
     /// This layer with <paramref name="padding"/>, filled as <paramref name="mode"/> says, in place of its own, and a
