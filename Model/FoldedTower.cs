@@ -36,7 +36,7 @@ public sealed class FoldedTower : IDisposable
                     var norm = relu && i + 2 < layers.Count ? layers[i + 2] as BatchNorm2d : null;
                     var affine = norm != null && TakesShift(layers, i + 3, model.FullyConnect) ? PositiveAffine(norm) : null;
                     var (weight, bias) = FoldConvolution(conv, shift, affine?.Scale);
-                    var (size, mode) = padding ?? (conv.Padding, PaddingMode.Zeros);
+                    var (size, mode) = padding ?? (conv.Padding, conv.PaddingMode);
                     _steps.Add(relu ? x => Ops.Conv2dRelu(x, weight, bias, conv.Stride, size, mode)
                         : x => Ops.Conv2d(x, weight, bias, conv.Stride, size, mode));
                     shift = affine?.Shift;
@@ -91,8 +91,8 @@ public sealed class FoldedTower : IDisposable
 
     /// <summary>
     /// Whether the layers from <paramref name="start"/> carry a per-channel constant unchanged to a layer that can take
-    /// it into its bias: past padding that copies values and max pooling, a convolution without zero padding, or the
-    /// first Linear after the flatten.
+    /// it into its bias: past padding that copies values and max pooling, a convolution without padding of its own, or
+    /// the first Linear after the flatten.
     /// </summary>
     private static bool TakesShift(IReadOnlyList<Module> layers, int start, Sequential dense)
     {

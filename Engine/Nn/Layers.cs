@@ -32,13 +32,15 @@ public sealed class Conv2d : Module
 {
     /// <summary>
     /// A convolution from <paramref name="inChannels"/> to <paramref name="outChannels"/> channels with a
-    /// <paramref name="kernel"/> window, initialised from <paramref name="rng"/>; stride (1,1) and zero padding (0,0) by default.
+    /// <paramref name="kernel"/> window, initialised from <paramref name="rng"/>; stride (1,1) and padding (0,0) by
+    /// default, the padding filled as <paramref name="paddingMode"/> says (zeros by default, as nn.Conv2d's padding_mode).
     /// </summary>
     public Conv2d(IBackend backend, int inChannels, int outChannels, (int H, int W) kernel, SeededRandom rng,
-        (int H, int W)? stride = null, (int H, int W)? padding = null, bool bias = true)
+        (int H, int W)? stride = null, (int H, int W)? padding = null, bool bias = true, PaddingMode paddingMode = PaddingMode.Zeros)
     {
         Stride = stride ?? (1, 1);
         Padding = padding ?? (0, 0);
+        PaddingMode = paddingMode;
         int fanIn = inChannels * kernel.H * kernel.W;
         Weight = RegisterParameter("weight", UniformParameter(backend, rng, fanIn, outChannels, inChannels, kernel.H, kernel.W));
         if (bias) Bias = RegisterParameter("bias", UniformParameter(backend, rng, fanIn, outChannels));
@@ -50,11 +52,13 @@ public sealed class Conv2d : Module
     public Tensor? Bias { get; }
     /// <summary>The step between windows, in rows and columns.</summary>
     public (int H, int W) Stride { get; }
-    /// <summary>Zero padding added on each side of the height and width.</summary>
+    /// <summary>Padding added on each side of the height and width.</summary>
     public (int H, int W) Padding { get; }
+    /// <summary>What the padding is filled with.</summary>
+    public PaddingMode PaddingMode { get; }
 
     /// <summary>x (N,C,H,W) → (N,K,OH,OW).</summary>
-    public override Tensor Forward(Tensor x) => Forward(x, Padding, PaddingMode.Zeros, relu: false);
+    public override Tensor Forward(Tensor x) => Forward(x, Padding, PaddingMode, relu: false);
 
     /// <summary>
     /// This layer with <paramref name="padding"/>, filled as <paramref name="mode"/> says, in place of its own, and a

@@ -46,6 +46,6 @@ public sealed class Sequential : Module
         };
         if (at >= _layers.Length || _layers[at] is not Conv2d conv || (at > i && conv.Padding != (0, 0))) return null;
         bool relu = at + 1 < _layers.Length && _layers[at + 1] is ReLU;
-        return (conv, at > i ? padding : conv.Padding, mode, relu, relu ? at + 1 : at);
+        return at > i ? (conv, padding, mode, relu, relu ? at + 1 : at) : (conv, conv.Padding, conv.PaddingMode, relu, relu ? at + 1 : at);
     }
 }

@@ -8,7 +8,8 @@ namespace SimilarFaces.Tests.Nn;
 
 /// <summary>
 /// A Conv2d with the padding layer before it and the ReLU after it runs as one op, with the outputs and gradients of
-/// the layers apart, bit for bit; a padding layer before a convolution that pads itself runs apart.
+/// the layers apart, bit for bit; a padding layer before a convolution that pads itself (here replicating its edges)
+/// runs apart.
 /// </summary>
 public sealed class SequentialTests
 {
@@ -18,21 +19,36 @@ public sealed class SequentialTests
         using var backend = new CpuBackend();
         var rng = new SeededRandom(1);
         using var first = new Conv2d(backend, 2, 3, (3, 3), rng);
-        using var second = new Conv2d(backend, 3, 4, (3, 3), rng, padding: (1, 1));
+        using var second = new Conv2d(backend, 3, 4, (3, 3), rng, padding: (1, 1), paddingMode: PaddingMode.Replicate);
         using var network = new Sequential(new ReflectionPad2d(1), first, new ReLU(), new ReplicationPad2d(2), second);
         var random = new SeededRandom(2);
         var pixels = Enumerable.Range(0, 2 * 2 * 7 * 6).Select(_ => (float)(2 * random.NextDouble() - 1)).ToArray();
 
         var (output, fusedGradients, ops) = Run(backend, pixels, x => network.Forward(x), [first.Weight, first.Bias!, second.Weight]);
-        var (expected, separateGradients, _) = Run(backend, pixels,
-            x => Ops.Conv2d(Ops.ReplicationPad2d(Ops.Relu(Ops.Conv2d(Ops.ReflectionPad2d(x, 1, 1, 1, 1), first.Weight, first.Bias)), 2, 2, 2, 2),
-                second.Weight, second.Bias, padding: (1, 1)),
+        var (expected, separateGradients, separateOps) = Run(backend, pixels,
+            x => Ops.Conv2d(Ops.ReplicationPad2d(Ops.ReplicationPad2d(Ops.Relu(Ops.Conv2d(Ops.ReflectionPad2d(x, 1, 1, 1, 1), first.Weight, first.Bias)),
+                2, 2, 2, 2), 1, 1, 1, 1), second.Weight, second.Bias),
             [first.Weight, first.Bias!, second.Weight]);
 
         Assert.That(ops, Is.EqualTo(new[] { "Conv2dRelu", "ReplicationPad2d", "Conv2d" }), "the ops the forward records, first to last");
+        Assert.That(separateOps, Is.EqualTo(new[] { "ReflectionPad2d", "Conv2d", "Relu", "ReplicationPad2d", "ReplicationPad2d", "Conv2d" }));
         Assert.That(output, Is.EqualTo(expected));
         Assert.That(output.Count(v => v == 0), Is.Zero, "the last convolution is not followed by a ReLU");
         Assert.That(fusedGradients, Is.EqualTo(separateGradients), "gradients of the input and the parameters");
+    }
+
+    [Test]
+    public void AConvolutionLayerFillsItsPaddingAsItsModeSays()
+    {
+        using var backend = new CpuBackend();
+        using var layer = new Conv2d(backend, 2, 3, (3, 3), new SeededRandom(1), padding: (2, 1), paddingMode: PaddingMode.Reflect);
+        var random = new SeededRandom(2);
+        using var scope = new TensorScope();
+        var x = Tensor.FromArray(backend, Enumerable.Range(0, 2 * 2 * 5 * 6).Select(_ => (float)(2 * random.NextDouble() - 1)).ToArray(), 2, 2, 5, 6);
+
+        var y = layer.Forward(x).ToArray();
+
+        Assert.That(y, Is.EqualTo(Ops.Conv2d(Ops.ReflectionPad2d(x, 1, 1, 2, 2), layer.Weight, layer.Bias).ToArray()));
     }
 
     // the output, the gradients of the input and of the parameters after backward of Σ output², and the recorded ops
