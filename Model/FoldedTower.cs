@@ -44,13 +44,10 @@ public sealed class FoldedTower : IDisposable
                     if (affine != null) FoldedNorms++;
                     i += affine != null ? 2 : relu ? 1 : 0;
                     break;
-                case ReplicationPad2d pad when i + 1 < layers.Count && layers[i + 1] is Conv2d { Padding: (0, 0) }:
-                    padding = ((pad.Padding, pad.Padding), PaddingMode.Replicate);
+                case EdgePad2d pad when i + 1 < layers.Count && layers[i + 1] is Conv2d { Padding: (0, 0) }:
+                    padding = ((pad.Padding, pad.Padding), pad.Mode);
                     break;
-                case ReflectionPad2d pad when i + 1 < layers.Count && layers[i + 1] is Conv2d { Padding: (0, 0) }:
-                    padding = ((pad.Padding, pad.Padding), PaddingMode.Reflect);
-                    break;
-                case ReflectionPad2d or ReplicationPad2d or MaxPool2d:
+                case EdgePad2d or MaxPool2d:
                     _steps.Add(layers[i].Forward);
                     break;
                 default:
@@ -98,7 +95,7 @@ public sealed class FoldedTower : IDisposable
     {
         for (int i = start; i < layers.Count; i++)
         {
-            if (layers[i] is ReflectionPad2d or ReplicationPad2d or MaxPool2d) continue;
+            if (layers[i] is EdgePad2d or MaxPool2d) continue;
             return layers[i] is Conv2d { Padding: (0, 0) };
         }
         return dense.Layers.Count > 0 && dense.Layers[0] is Linear;

@@ -69,20 +69,28 @@ public sealed class Conv2d : Module
         : Ops.Conv2d(x, Weight, Bias, Stride, padding, mode);
 }
 
-/// <summary>Pads height and width by <c>padding</c> on every side, repeating edge values.</summary>
-public sealed class ReplicationPad2d(int padding) : Module
+/// <summary>
+/// Pads height and width by <c>padding</c> on every side with the input's own values, filled as <see cref="Mode"/>
+/// says; a <see cref="Conv2d"/> after it can do the same padding itself (<see cref="Sequential"/> lets it).
+/// </summary>
+public abstract class EdgePad2d(int padding, PaddingMode mode) : Module
 {
     /// <summary>Rows or columns added on each side.</summary>
     public int Padding { get; } = padding;
+    /// <summary>How the added rows and columns are filled: replicated or reflected edges.</summary>
+    public PaddingMode Mode { get; } = mode;
+}
+
+/// <summary>Pads height and width by <c>padding</c> on every side, repeating edge values.</summary>
+public sealed class ReplicationPad2d(int padding) : EdgePad2d(padding, PaddingMode.Replicate)
+{
     /// <summary>x (N,C,H,W) → (N,C,H+2p,W+2p).</summary>
     public override Tensor Forward(Tensor x) => Ops.ReplicationPad2d(x, Padding, Padding, Padding, Padding);
 }
 
 /// <summary>Pads height and width by <c>padding</c> on every side, mirroring at the edges.</summary>
-public sealed class ReflectionPad2d(int padding) : Module
+public sealed class ReflectionPad2d(int padding) : EdgePad2d(padding, PaddingMode.Reflect)
 {
-    /// <summary>Rows or columns added on each side.</summary>
-    public int Padding { get; } = padding;
     /// <summary>x (N,C,H,W) → (N,C,H+2p,W+2p).</summary>
     public override Tensor Forward(Tensor x) => Ops.ReflectionPad2d(x, Padding, Padding, Padding, Padding);
 }

@@ -17,7 +17,7 @@ public sealed class Sequential : Module
 
     /// <summary>
     /// Applies each layer to the output of the one before. A <see cref="Conv2d"/> runs as one op with the
-    /// <see cref="ReplicationPad2d"/> or <see cref="ReflectionPad2d"/> before it (when it has no padding of its own)
+    /// <see cref="EdgePad2d"/> (replication or reflection) before it (when it has no padding of its own)
     /// and the <see cref="ReLU"/> after it: the same results, bit for bit, without writing the padded input or the
     /// pre-activation.
     /// </summary>
@@ -40,8 +40,7 @@ public sealed class Sequential : Module
     {
         var (padding, mode, at) = _layers[i] switch
         {
-            ReplicationPad2d pad => ((pad.Padding, pad.Padding), PaddingMode.Replicate, i + 1),
-            ReflectionPad2d pad => ((pad.Padding, pad.Padding), PaddingMode.Reflect, i + 1),
+            EdgePad2d pad => ((pad.Padding, pad.Padding), pad.Mode, i + 1),
             _ => ((0, 0), PaddingMode.Zeros, i),
         };
         if (at >= _layers.Length || _layers[at] is not Conv2d conv || (at > i && conv.Padding != (0, 0))) return null;
