@@ -116,7 +116,16 @@ sealed class EngineBuild
     }
 
     /// <summary>A new buffer of zeros: the kernels' speed does not depend on the values.</summary>
-    private object Buffer(long length) => Method("Allocate", 1).Invoke(_backend, [length])!;
+    /// <summary>
+    /// A buffer whose every page has been written. A buffer never written reads as the kernel's one zero page, so a
+    /// kernel that streams it would run from the caches and a difference in its memory traffic would not show.
+    /// </summary>
+    private object Buffer(long length)
+    {
+        object buffer = Method("Allocate", 1).Invoke(_backend, [length])!;
+        Method("Fill", 2).Invoke(_backend, [buffer, 0.5f]);
+        return buffer;
+    }
 
     private MethodInfo Method(string name, int parameters) =>
         _methods.Single(m => m.Name == name && m.GetParameters().Length == parameters);
