@@ -7,8 +7,9 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 
 // C (m,n) = alpha · op(A) (m,k) · op(B) (k,n) + beta · C, blocked as in BLIS:
 //   for each NC-wide column block of C, for each KC-deep slice of k:
-//     pack op(B) (KC × NC) into NR-wide panels (lives in L3) — unless B is stored (k, n) and a single block of A's
-//     rows passes it (a dense layer's input gradient): then full panels are read in place, a last partial one packed —
+//     pack op(B) (KC × NC) into NR-wide panels (lives in L3) — always: read in place, a panel's KC rows would lie
+//     n floats apart, and for a wide layer (n = 80000: 320,000 bytes, 8 L1 sets apart) they crowd into a few sets
+//     of L1 and are fetched again for every tile (a dense input gradient took 1.3–1.6× the packed time),
 //     for each MC-tall row block: pack op(A) (MC × KC) into MR-tall panels (lives in L2) — unless A is stored
 //     (m, k): then the micro-kernel reads MR of its rows in place, and only a last partial panel is packed —
 //       for every MR × NR tile: a register-blocked micro-kernel runs the KC rank-1 updates (B panel in L1).
@@ -231,11 +232,7 @@ internal sealed unsafe partial class CpuBackend
             {
                 int kc = Math.Min(KC, p1 - pc);
                 float scale = pc == p0 ? beta : 1;
-                // B stored (k, n), when one block of A's rows passes it, is read in place by full panels (their rows
-                // contiguous in n); only a last partial panel is packed. B stored (n, k), or met by several blocks of
-                // A, is packed: a packed block serves them all from the cache.
-                int packedFromColumn = !g.TransB && i1 - i0 <= MC ? nc / nr * nr : 0;
-                PackB<TS, TV>(g, b, pc, kc, jc + packedFromColumn, nc - packedFromColumn, packedB + (long)packedFromColumn * kc);
+                PackB<TS, TV>(g, b, pc, kc, jc, nc, packedB);
                 for (int ic = i0; ic < i1; ic += MC)
                 {
                     int mc = Math.Min(MC, i1 - ic);
@@ -252,18 +249,16 @@ internal sealed unsafe partial class CpuBackend
                         {
                             var (ir, jr) = rowsOuter ? (outerAt, innerAt) : (innerAt, outerAt);
                             int rows = Math.Min(MR, mc - ir), cols = Math.Min(nr, nc - jr);
-                            bool bInPlace = jr < packedFromColumn;
-                            float* panelB = bInPlace ? b + (long)pc * g.N + jc + jr : packedB + (long)jr * kc;
-                            long ldb = bInPlace ? g.N : nr;
+                            float* panelB = packedB + (long)jr * kc;
                             float* tile = c + (long)(ic + ir) * ldc + jc + jr;
                             // An edge tile runs the same kernel on a full-size copy, so its arithmetic is identical.
                             bool edge = rows < MR || cols < nr;
                             float* target = edge ? edgeTile : tile;
                             if (edge && scale != 0) CopyTile(tile, ldc, edgeTile, nr, rows, cols);
                             if (ir < packedFrom)
-                                Tile<TS, TV, RowsInPlace>(bInPlace, kc, a + (long)(ic + ir) * g.K + pc, g.K, panelB, ldb, target, edge ? nr : ldc, alpha, scale);
+                                MicroKernel<TS, TV, RowsInPlace>(kc, a + (long)(ic + ir) * g.K + pc, g.K, panelB, target, edge ? nr : ldc, alpha, scale);
                             else
-                                Tile<TS, TV, PackedPanel>(bInPlace, kc, packedA + ir * kc, MR, panelB, ldb, target, edge ? nr : ldc, alpha, scale);
+                                MicroKernel<TS, TV, PackedPanel>(kc, packedA + ir * kc, MR, panelB, target, edge ? nr : ldc, alpha, scale);
                             if (edge) CopyTile(edgeTile, nr, tile, ldc, rows, cols);
                         }
                 }
@@ -388,31 +383,19 @@ internal sealed unsafe partial class CpuBackend
             for (int r = 0; r < 8; r++) destination[p * stride + r] = source[r * ld + p];
     }
 
-    /// <summary>
-    /// Where the micro-kernel finds an operand's values for one p: a packed panel, or the matrix in place (A's MR rows
-    /// contiguous in k, or B's rows of NR values contiguous in n).
-    /// </summary>
+    /// <summary>Where the micro-kernel finds A's MR values for one p: a packed panel, or MR rows of A in place.</summary>
     private interface IPanelLayout { static abstract bool InPlace { get; } }
     private readonly struct PackedPanel : IPanelLayout { public static bool InPlace => false; }
     private readonly struct RowsInPlace : IPanelLayout { public static bool InPlace => true; }
 
-    /// <summary>The micro-kernel for one tile, with B in place or packed.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile<TS, TV, TA>(bool bInPlace, int kc, float* a, long lda, float* b, long ldb, float* c, long ldc, float alpha, float scale)
-        where TS : ISimd<TV> where TV : struct where TA : IPanelLayout
-    {
-        if (bInPlace) MicroKernel<TS, TV, TA, RowsInPlace>(kc, a, lda, b, ldb, c, ldc, alpha, scale);
-        else MicroKernel<TS, TV, TA, PackedPanel>(kc, a, lda, b, ldb, c, ldc, alpha, scale);
-    }
-
     /// <summary>
-    /// c (MR × NR, row stride ldc) = alpha · Σ_p a[·, p] ⊗ b[p] + scale · c, with a either a packed panel (a[p·MR + i],
-    /// lda = MR) or MR rows in place (a[i·lda + p]), and b either packed (kc × NR) or rows in place (b[p·ldb + j]);
-    /// scale 0 ignores c. Twelve accumulators stay in registers (NR = two vectors).
+    /// c (MR × NR, row stride ldc) = alpha · Σ_p a[·, p] ⊗ b[p] + scale · c, with b (kc × NR) packed and a either a
+    /// packed panel (a[p·MR + i], lda = MR) or MR rows in place (a[i·lda + p]); scale 0 ignores c. Twelve
+    /// accumulators stay in registers (NR = two vectors).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroKernel<TS, TV, TA, TB>(int kc, float* a, long lda, float* b, long ldb, float* c, long ldc, float alpha, float scale)
-        where TS : ISimd<TV> where TV : struct where TA : IPanelLayout where TB : IPanelLayout
+    private static void MicroKernel<TS, TV, TA>(int kc, float* a, long lda, float* b, float* c, long ldc, float alpha, float scale)
+        where TS : ISimd<TV> where TV : struct where TA : IPanelLayout
     {
         // The tile of C is read or written only after the kc updates: fetch its lines now, so that the misses (C of
         // a wide product lies far beyond the caches) overlap the arithmetic instead of following it.
@@ -428,8 +411,7 @@ internal sealed unsafe partial class CpuBackend
         // a0…a5: where rows 0…5 of the panel are read; a packed panel holds them next to each other.
         long step = TA.InPlace ? 1 : MR, row = TA.InPlace ? lda : 1;
         float* a0 = a, a1 = a + row, a2 = a + 2 * row, a3 = a + 3 * row, a4 = a + 4 * row, a5 = a + 5 * row;
-        long bStep = TB.InPlace ? ldb : 2 * lanes;
-        for (long p = 0; p < kc * step; p += step, b += bStep)
+        for (long p = 0; p < kc * step; p += step, b += 2 * lanes)
         {
             TV b0 = TS.Load(b), b1 = TS.Load(b + lanes);
             TV ai = TS.Splat(a0[p]);
