@@ -64,10 +64,10 @@ internal sealed class CpuBackendTests(bool wideVectors)
     public static IEnumerable<TestCaseData> BlockedGemmCases() =>
         from s in new int[][]
         {
-            [150, 70, 300],   // crosses the 144-row A block (MC) and the 256-deep slice (KC)
+            [150, 70, 800],   // crosses the 144-row A block (MC) and the 768-deep slice (KC)
             [13, 70, 5000],   // small C, long k: k is cut into parts added in order
             [40, 300, 3000],  // the same as A · Bᵀ with B the larger: parts of Cᵀ, B's rows read in place
-            [5, 4200, 20],    // crosses the 4096-column B block (NC)
+            [5, 4200, 20],    // crosses the 2048-column B block (NC) twice
             [3, 70, 5037],    // as A · Bᵀ: dot products of three rows, with a scalar tail of k
             [1, 300, 1000],   // as A · Bᵀ: one row
         }

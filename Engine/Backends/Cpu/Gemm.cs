@@ -12,7 +12,7 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //     of L1 and are fetched again for every tile (a dense input gradient took 1.3–1.6× the packed time),
 //     for each MC-tall row block: pack op(A) (MC × KC) into MR-tall panels (lives in L2) — unless A is stored
 //     (m, k): then the micro-kernel reads MR of its rows in place, and only a last partial panel is packed —
-//       for every MR × NR tile: a register-blocked micro-kernel runs the KC rank-1 updates (B panel in L1).
+//       for every MR × NR tile: a register-blocked micro-kernel runs the KC rank-1 updates (B panel in L1 or L2).
 // Each element of C is a fixed sequence of FMAs over k in order, whatever the tile or thread that computes it,
 // so splitting C between threads cannot change a bit. When C is small and k long (the forward pass of a wide
 // Linear) k is cut into parts whose count depends on the shape only; the parts are added in order. A few rows of
@@ -21,10 +21,14 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 internal sealed unsafe partial class CpuBackend
 {
     private const int MR = 6;      // rows of a register tile; its width NR is two vectors
-    private const int KC = 256;    // depth of a packed slice
+    // KC and NC measured on the seed's three Linear(80000,500) GEMMs against 256 and 4096: a deeper slice writes each
+    // tile of C fewer times (the input gradient's k = 500 in one slice: C written once, never read back) and halves
+    // the forward's passes over its k parts' C; the narrower block keeps the deeper packed B near 6 MB.
+    private const int KC = 768;    // depth of a packed slice
     private const int MC = 144;    // rows of a packed A block (a multiple of MR)
-    private const int NC = 4096;   // columns of a packed B block (a multiple of NR)
+    private const int NC = 2048;   // columns of a packed B block (a multiple of NR)
     private const int MaxKParts = 16;
+    private const int PartDepth = 1024;  // the least depth of a k part
     private const int DotRows = 4;  // A · Bᵀ with at most this many rows runs as dot products
 
     [ThreadStatic] private static float[]? t_packedA;
@@ -212,7 +216,7 @@ internal sealed unsafe partial class CpuBackend
 
     /// <summary>How many parts k is cut into: more than one only when C is small (too few tiles to share) and k is long.</summary>
     private static int KParts(int m, int n, int k) =>
-        (long)m * n <= 256 * 1024 && k >= 4 * KC ? Math.Min(MaxKParts, k / (4 * KC)) : 1;
+        (long)m * n <= 256 * 1024 && k >= PartDepth ? Math.Min(MaxKParts, k / PartDepth) : 1;
 
     /// <summary>
     /// C[i0..i1, j0..j1] (row stride ldc) = alpha · op(A)[i0..i1, p0..p1] · op(B)[p0..p1, j0..j1] + beta · C.
