@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using SimilarFaces.Engine;
+using SimilarFaces.Engine.Autograd;
+using SimilarFaces.Engine.Backends;
+using SimilarFaces.Model;
 
 namespace SimilarFaces.Benchmarks;
 
@@ -8,35 +11,127 @@ namespace SimilarFaces.Benchmarks;
 /// The time and resident memory a training run needs: builds the seed network (at another image size when asked)
 /// with Adam on a device, runs a few training steps at a batch of pairs, and prints the resident set after each stage,
 /// its peak (VmHWM from /proc/self/status where present, else Process.PeakWorkingSet64) and the median step time
-/// after the first step. One configuration per process, so each peak is its own.
+/// after the first step. One configuration per process, so each peak is its own. With <c>inference</c>, the same for
+/// embedding a batch of images through the folded tower that `embed` and `eval` run. On cpu each step is followed by
+/// a short run of the FMA peak (<see cref="PeakKernels.FmaFlopsPerSecondNow"/>; one more before the first), and the
+/// step's FLOPs are given as a share of the mean of the peaks just before and after it: a figure that holds on a
+/// shared machine whose speed drifts by tens of percent between runs.
 /// </summary>
 public static class PeakMemory
 {
-    public static void Run(string device, int steps, int pairs, int imageSize)
+    public static void Run(string device, int steps, int pairs, int imageSize, bool inference)
     {
-        var architecture = Scale.Seed.Architecture with { ImageSize = imageSize };
+        var scale = Scale.Seed with { Architecture = Scale.Seed.Architecture with { ImageSize = imageSize } };
         Report("start");
         using var backend = Devices.Open(device);
-        using var session = new TrainingSession(backend, architecture, pairs);
-        Report($"seed network at {imageSize}×{imageSize} and Adam state built on {device}: {backend.Description} ({session.Model.ParameterCount:N0} parameters)");
+        using TimedWork work = inference ? Inference.Build(backend, scale) : Training.Build(backend, scale, pairs);
+        Report($"seed network at {imageSize}×{imageSize} {work.Built} on {device}: {backend.Description} ({work.ParameterCount:N0} parameters)");
+        bool besidePeak = device == "cpu";
         var seconds = new List<double>();
+        var shares = new List<double>();
+        if (besidePeak) PeakKernels.FmaFlopsPerSecondNow();  // the first run starts the threads and compiles
+        double peakBefore = besidePeak ? PeakKernels.FmaFlopsPerSecondNow() : 0;
         for (int step = 1; step <= steps; step++)
         {
             var start = Stopwatch.GetTimestamp();
-            float loss = session.Step();
+            string result = work.Step();
             seconds.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
-            Report(string.Create(CultureInfo.InvariantCulture,
-                $"step {step} at batch {pairs} pairs: loss {loss:F4}, {seconds[^1]:F3} s"));
-        }
-        var timed = seconds.Skip(1).Order().ToList();
-        if (timed.Count > 0)
+            Report(string.Create(CultureInfo.InvariantCulture, $"{work.StepName} {step} {work.Batch}: {result}, {seconds[^1]:F3} s"));
+            if (!besidePeak) continue;
+            double peakAfter = PeakKernels.FmaFlopsPerSecondNow();
+            shares.Add(work.Flops / seconds[^1] / ((peakBefore + peakAfter) / 2));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"median step after the first: {timed[timed.Count / 2] * 1000:F0} ms ({pairs / timed[timed.Count / 2]:F1} pairs/s)"));
+                $"  FMA peak just before and after it: {peakBefore / 1e9:F1} and {peakAfter / 1e9:F1} GFLOP/s; the {work.StepName} ran at {100 * shares[^1]:F1} % of their mean"));
+            peakBefore = peakAfter;
+        }
+        if (steps > 1)
+        {
+            double median = Median(seconds.Skip(1));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"median {work.StepName} after the first: {median * 1000:F0} ms ({work.Items / median:F1} {work.ItemName}/s)"));
+            if (besidePeak)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"median share of the FMA peak beside each {work.StepName} after the first: {100 * Median(shares.Skip(1)):F1} %"));
+        }
         var pool = backend.PoolStatistics;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"device buffers: {pool.BytesAllocated / 1048576.0:F0} MiB allocated by the pool in {pool.Allocations} buffers, {pool.BuffersLive} live"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"peak resident memory: {PeakResidentBytes() / 1048576.0:F0} MiB"));
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[sorted.Count / 2];
+    }
+
+    /// <summary>What is timed: one step of it, its FLOPs, and what it produces.</summary>
+    private abstract class TimedWork : IDisposable
+    {
+        public abstract string Built { get; }
+        public abstract long ParameterCount { get; }
+        public abstract string StepName { get; }
+        public abstract string Batch { get; }
+        public abstract double Flops { get; }
+        public abstract int Items { get; }
+        public abstract string ItemName { get; }
+        /// <summary>Runs one step and waits for the device; returns what to print of it.</summary>
+        public abstract string Step();
+        public abstract void Dispose();
+    }
+
+    private sealed class Training(TrainingSession session, Scale scale, int pairs) : TimedWork
+    {
+        public static Training Build(IBackend backend, Scale scale, int pairs) =>
+            new(new TrainingSession(backend, scale.Architecture, pairs), scale, pairs);
+
+        public override string Built => "and Adam state built";
+        public override long ParameterCount => session.Model.ParameterCount;
+        public override string StepName => "step";
+        public override string Batch => $"at batch {pairs} pairs";
+        public override double Flops => scale.TrainingStepFlops(pairs);
+        public override int Items => pairs;
+        public override string ItemName => "pairs";
+        public override string Step() => string.Create(CultureInfo.InvariantCulture, $"loss {session.Step():F4}");
+        public override void Dispose() => session.Dispose();
+    }
+
+    private sealed class Inference(SiameseNetwork model, FoldedTower tower, Tensor images, Scale scale) : TimedWork
+    {
+        public static Inference Build(IBackend backend, Scale scale)
+        {
+            var model = new SiameseNetwork(backend, scale.Architecture, new SeededRandom(7));
+            model.Eval();
+            FoldedTower tower;
+            using (Tape.NoGrad()) tower = new FoldedTower(model);
+            var pixels = TrainingSession.RandomImages(new SeededRandom(8), scale.ImageBatch * scale.Side * scale.Side);
+            return new(model, tower, Tensor.Persistent(backend, pixels, scale.ImageBatch, 1, scale.Side, scale.Side), scale);
+        }
+
+        public override string Built => "folded for inference";
+        public override long ParameterCount => model.ParameterCount;
+        public override string StepName => "inference";
+        public override string Batch => $"on {scale.ImageBatch} images";
+        public override double Flops => scale.ForwardFlops(scale.ImageBatch);
+        public override int Items => scale.ImageBatch;
+        public override string ItemName => "embeddings";
+
+        public override string Step()
+        {
+            using var noGrad = Tape.NoGrad();
+            using var scope = new TensorScope();
+            var embeddings = tower.Embed(images);
+            model.Backend.Synchronize();
+            return $"{embeddings.Shape[0]} embeddings";
+        }
+
+        public override void Dispose()
+        {
+            images.Dispose();
+            tower.Dispose();
+            model.Dispose();
+        }
     }
 
     private static void Report(string stage)

@@ -23,18 +23,35 @@ public static class PeakKernels
 
     public static int VectorBits => Vector512.IsHardwareAccelerated ? 512 : 256;
 
-    public static double FmaFlops => 2.0 * Environment.ProcessorCount * FmaIterations * Chains * (VectorBits / 32);
+    public static double FmaFlops => FmaFlopsOf(FmaIterations);
+
+    /// <summary>FLOPs of one <see cref="RunFma(long)"/> of <paramref name="iterations"/> per core.</summary>
+    public static double FmaFlopsOf(long iterations) => 2.0 * Environment.ProcessorCount * iterations * Chains * (VectorBits / 32);
 
     public static double CopyBytes => 2.0 * sizeof(float) * CopyLength;
 
     private static float _sink;
 
-    public static void RunFma()
+    public static void RunFma() => RunFma(FmaIterations);
+
+    public static void RunFma(long iterations)
     {
         float[] results = new float[Environment.ProcessorCount];
         Parallel.For(0, results.Length, core =>
-            results[core] = Vector512.IsHardwareAccelerated ? FmaChains512(FmaIterations) : FmaChains256(FmaIterations));
+            results[core] = Vector512.IsHardwareAccelerated ? FmaChains512(iterations) : FmaChains256(iterations));
         _sink = results.Sum();
+    }
+
+    /// <summary>
+    /// The FMA peak now, from one short run (a tenth of <see cref="RunFma()"/>'s, some 10–20 ms): for a figure timed
+    /// right beside it, on a shared machine whose speed drifts between runs far more than within a second.
+    /// </summary>
+    public static double FmaFlopsPerSecondNow()
+    {
+        const long iterations = FmaIterations / 10;
+        long start = Stopwatch.GetTimestamp();
+        RunFma(iterations);
+        return FmaFlopsOf(iterations) / Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
 
     /// <summary>Copies <paramref name="source"/> into <paramref name="destination"/>, one contiguous share per core.</summary>

@@ -5,10 +5,11 @@ using SimilarFaces.Engine;
 // The kernel suite (BenchmarkDotNet), or with --memory the peak resident memory of seed training:
 //   dotnet run -c Release --project Benchmarks -- [--device cpu,ilgpu-cpu] [BenchmarkDotNet options, e.g. --filter '*Gemm*']
 //   dotnet run -c Release --project Benchmarks -- --memory [--device cpu] [--steps 5] [--pairs 64] [--image-size 100]
+//   dotnet run -c Release --project Benchmarks -- --memory --inference [--device cpu] [--steps 5] [--image-size 100]
 // Without --filter every benchmark runs. --device takes names from `dotnet run --project Cli -- devices`.
 
 string? device = null;
-bool memory = false;
+bool memory = false, inference = false;
 int steps = 5, pairs = Scale.Seed.PairBatch, imageSize = Scale.Seed.Architecture.ImageSize;
 var benchmarkArgs = new List<string>();
 try
@@ -22,6 +23,9 @@ try
                 break;
             case "--memory":
                 memory = true;
+                break;
+            case "--inference":
+                inference = true;
                 break;
             case "--steps":
                 steps = Positive(i++);
@@ -50,7 +54,7 @@ catch (ArgumentException e)
 
 if (memory)
 {
-    PeakMemory.Run(device ?? "cpu", steps, pairs, imageSize);
+    PeakMemory.Run(device ?? "cpu", steps, pairs, imageSize, inference);
     return 0;
 }
 
