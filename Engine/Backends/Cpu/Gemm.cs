@@ -12,7 +12,8 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //     of L1 and are fetched again for every tile (a dense input gradient took 1.3–1.6× the packed time),
 //     for each MC-tall row block: pack op(A) (MC × KC) into MR-tall panels (lives in L2) — unless A is stored
 //     (m, k): then the micro-kernel reads MR of its rows in place, and only a last partial panel is packed —
-//       for every MR × NR tile: a register-blocked micro-kernel runs the KC rank-1 updates (B panel in L1 or L2).
+//       for every MR × NR tile (MR 12 or 6 rows, NR two vectors): a register-blocked micro-kernel runs the KC
+//       rank-1 updates (B panel in L1 or L2).
 // Each element of C is a fixed sequence of FMAs over k in order, whatever the tile or thread that computes it,
 // so splitting C between threads cannot change a bit. When C is small and k long (the forward pass of a wide
 // Linear) k is cut into parts whose count depends on the shape only; the parts are added in order. A few rows of
@@ -20,12 +21,11 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // additions is fixed by the shape and the vector width.
 internal sealed unsafe partial class CpuBackend
 {
-    private const int MR = 6;      // rows of a register tile; its width NR is two vectors
     // KC and NC measured on the seed's three Linear(80000,500) GEMMs against 256 and 4096: a deeper slice writes each
     // tile of C fewer times (the input gradient's k = 500 in one slice: C written once, never read back) and halves
     // the forward's passes over its k parts' C; the narrower block keeps the deeper packed B near 6 MB.
     private const int KC = 768;    // depth of a packed slice
-    private const int MC = 144;    // rows of a packed A block (a multiple of MR)
+    private const int MC = 144;    // rows of a packed A block (a multiple of MR, 6 or 12: TileRows)
     private const int NC = 2048;   // columns of a packed B block (a multiple of NR)
     private const int MaxKParts = 16;
     private const int PartDepth = 1024;  // the least depth of a k part
@@ -93,7 +93,7 @@ internal sealed unsafe partial class CpuBackend
         {
             // Cut the longer side of C into pieces of whole tiles; each piece packs what it needs.
             bool byColumns = g.N >= g.M;
-            int unit = byColumns ? 2 * TS.Lanes : MR;
+            int unit = byColumns ? 2 * TS.Lanes : TileRows<TS, TV>();
             int units = ((byColumns ? g.N : g.M) + unit - 1) / unit;
             int pieces = Math.Min(units, 4 * Environment.ProcessorCount);
             ForEachPiece(pieces, piece =>
@@ -228,7 +228,8 @@ internal sealed unsafe partial class CpuBackend
         int nr = 2 * TS.Lanes;
         float* packedA = ThreadScratch(ref t_packedA, MC * KC);
         float* packedB = ThreadScratch(ref t_packedB, (long)KC * NC);
-        float* edgeTile = stackalloc float[MR * 2 * Vector512<float>.Count];
+        int mr = TileRows<TS, TV>();
+        float* edgeTile = stackalloc float[MaxTileRows * 2 * Vector512<float>.Count];
         for (int jc = j0; jc < j1; jc += NC)
         {
             int nc = Math.Min(NC, j1 - jc);
@@ -242,27 +243,27 @@ internal sealed unsafe partial class CpuBackend
                     int mc = Math.Min(MC, i1 - ic);
                     // A stored (m, k) is read in place by full tiles (their rows contiguous in k); only a last
                     // partial panel, and A stored (k, m), are packed.
-                    int packedFrom = g.TransA ? 0 : mc / MR * MR;
-                    PackA(g, a, ic + packedFrom, mc - packedFrom, pc, kc, packedA + packedFrom * kc);
+                    int packedFrom = g.TransA ? 0 : mc / mr * mr;
+                    PackA(g, a, ic + packedFrom, mc - packedFrom, pc, kc, mr, packedA + packedFrom * kc);
                     // Each B panel stays in L1 while the tiles of A pass it; but rows of A read in place are better
                     // kept in L1 while the B panels pass them, when the panels are the fewer.
                     bool rowsOuter = packedFrom > 0 && mc > nc;
                     int outer = rowsOuter ? mc : nc, inner = rowsOuter ? nc : mc;
-                    for (int outerAt = 0; outerAt < outer; outerAt += rowsOuter ? MR : nr)
-                        for (int innerAt = 0; innerAt < inner; innerAt += rowsOuter ? nr : MR)
+                    for (int outerAt = 0; outerAt < outer; outerAt += rowsOuter ? mr : nr)
+                        for (int innerAt = 0; innerAt < inner; innerAt += rowsOuter ? nr : mr)
                         {
                             var (ir, jr) = rowsOuter ? (outerAt, innerAt) : (innerAt, outerAt);
-                            int rows = Math.Min(MR, mc - ir), cols = Math.Min(nr, nc - jr);
+                            int rows = Math.Min(mr, mc - ir), cols = Math.Min(nr, nc - jr);
                             float* panelB = packedB + (long)jr * kc;
                             float* tile = c + (long)(ic + ir) * ldc + jc + jr;
                             // An edge tile runs the same kernel on a full-size copy, so its arithmetic is identical.
-                            bool edge = rows < MR || cols < nr;
+                            bool edge = rows < mr || cols < nr;
                             float* target = edge ? edgeTile : tile;
                             if (edge && scale != 0) CopyTile(tile, ldc, edgeTile, nr, rows, cols);
                             if (ir < packedFrom)
                                 MicroKernel<TS, TV, RowsInPlace>(kc, a + (long)(ic + ir) * g.K + pc, g.K, panelB, target, edge ? nr : ldc, alpha, scale);
                             else
-                                MicroKernel<TS, TV, PackedPanel>(kc, packedA + ir * kc, MR, panelB, target, edge ? nr : ldc, alpha, scale);
+                                MicroKernel<TS, TV, PackedPanel>(kc, packedA + ir * kc, mr, panelB, target, edge ? nr : ldc, alpha, scale);
                             if (edge) CopyTile(edgeTile, nr, tile, ldc, rows, cols);
                         }
                 }
@@ -277,22 +278,22 @@ internal sealed unsafe partial class CpuBackend
     }
 
     /// <summary>
-    /// Packs op(A)[ic..ic+mc, pc..pc+kc] into MR-tall panels, each stored k-major (panel[p·MR + i]); rows past
+    /// Packs op(A)[ic..ic+mc, pc..pc+kc] into panels of mr rows, each stored k-major (panel[p·mr + i]); rows past
     /// the end are zero.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackA(in GemmOperands g, float* a, int ic, int mc, int pc, int kc, float* packed)
+    private static void PackA(in GemmOperands g, float* a, int ic, int mc, int pc, int kc, int mr, float* packed)
     {
-        for (int ir = 0; ir < mc; ir += MR, packed += MR * kc)
+        for (int ir = 0; ir < mc; ir += mr, packed += mr * kc)
         {
-            int rows = Math.Min(MR, mc - ir);
-            if (rows < MR) new Span<float>(packed, MR * kc).Clear();
+            int rows = Math.Min(mr, mc - ir);
+            if (rows < mr) new Span<float>(packed, mr * kc).Clear();
             if (g.TransA)
             {
                 // A is stored (k, m): op(A)[i, p] = A[p·m + i], contiguous in i.
                 float* source = a + (long)pc * g.M + ic + ir;
                 for (int p = 0; p < kc; p++, source += g.M)
-                    for (int i = 0; i < rows; i++) packed[p * MR + i] = source[i];
+                    for (int i = 0; i < rows; i++) packed[p * mr + i] = source[i];
             }
             else
             {
@@ -300,7 +301,7 @@ internal sealed unsafe partial class CpuBackend
                 // here: GemmBlock reads full panels of such an A in place.
                 float* source = a + (long)(ic + ir) * g.K + pc;
                 for (int i = 0; i < rows; i++)
-                    for (int p = 0; p < kc; p++) packed[p * MR + i] = source[i * (long)g.K + p];
+                    for (int p = 0; p < kc; p++) packed[p * mr + i] = source[i * (long)g.K + p];
             }
         }
     }
@@ -393,28 +394,46 @@ internal sealed unsafe partial class CpuBackend
     private readonly struct RowsInPlace : IPanelLayout { public static bool InPlace => true; }
 
     /// <summary>
+    /// MR, the rows of a register tile: 12 with 512-bit vectors, whose 32 registers hold its 24 accumulators, the two
+    /// vectors of B and a broadcast of A; 6 with 256-bit vectors and their 16 registers. Each B vector loaded feeds MR
+    /// FMAs, so the taller tile halves the B traffic per FMA where the panel streams from L2 (12 rows took 0.75–0.99×
+    /// the time of 6 on a panel loop, the less the farther B lay).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int TileRows<TS, TV>() where TS : ISimd<TV> where TV : struct =>
+        TS.Lanes == Vector512<float>.Count ? MaxTileRows : MaxTileRows / 2;
+
+    private const int MaxTileRows = 12;
+
+    /// <summary>
     /// c (MR × NR, row stride ldc) = alpha · Σ_p a[·, p] ⊗ b[p] + scale · c, with b (kc × NR) packed and a either a
-    /// packed panel (a[p·MR + i], lda = MR) or MR rows in place (a[i·lda + p]); scale 0 ignores c. Twelve
-    /// accumulators stay in registers (NR = two vectors).
+    /// packed panel (a[p·MR + i], lda = MR) or MR rows in place (a[i·lda + p]); scale 0 ignores c. The accumulators,
+    /// 2·MR vectors (NR = two vectors), stay in registers; rows 6–11 exist only where MR is 12, and the JIT drops their
+    /// code elsewhere.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroKernel<TS, TV, TA>(int kc, float* a, long lda, float* b, float* c, long ldc, float alpha, float scale)
         where TS : ISimd<TV> where TV : struct where TA : IPanelLayout
     {
+        int mr = TileRows<TS, TV>();
+        bool twelve = mr == MaxTileRows;
         // The tile of C is read or written only after the kc updates: fetch its lines now, so that the misses (C of
         // a wide product lies far beyond the caches) overlap the arithmetic instead of following it.
         if (Sse.IsSupported)
-            for (int i = 0; i < MR; i++)
+            for (int i = 0; i < mr; i++)
             {
                 Sse.Prefetch0(c + i * ldc);
                 Sse.Prefetch0(c + i * ldc + 2 * TS.Lanes - 1);
             }
         TV c00 = TS.Zero, c01 = TS.Zero, c10 = TS.Zero, c11 = TS.Zero, c20 = TS.Zero, c21 = TS.Zero;
         TV c30 = TS.Zero, c31 = TS.Zero, c40 = TS.Zero, c41 = TS.Zero, c50 = TS.Zero, c51 = TS.Zero;
+        TV c60 = TS.Zero, c61 = TS.Zero, c70 = TS.Zero, c71 = TS.Zero, c80 = TS.Zero, c81 = TS.Zero;
+        TV c90 = TS.Zero, c91 = TS.Zero, cA0 = TS.Zero, cA1 = TS.Zero, cB0 = TS.Zero, cB1 = TS.Zero;
         int lanes = TS.Lanes;
-        // a0…a5: where rows 0…5 of the panel are read; a packed panel holds them next to each other.
-        long step = TA.InPlace ? 1 : MR, row = TA.InPlace ? lda : 1;
+        // a0…aB: where rows 0…11 of the panel are read; a packed panel holds them next to each other.
+        long step = TA.InPlace ? 1 : mr, row = TA.InPlace ? lda : 1;
         float* a0 = a, a1 = a + row, a2 = a + 2 * row, a3 = a + 3 * row, a4 = a + 4 * row, a5 = a + 5 * row;
+        float* a6 = a + 6 * row, a7 = a + 7 * row, a8 = a + 8 * row, a9 = a + 9 * row, aA = a + 10 * row, aB = a + 11 * row;
         for (long p = 0; p < kc * step; p += step, b += 2 * lanes)
         {
             TV b0 = TS.Load(b), b1 = TS.Load(b + lanes);
@@ -430,6 +449,19 @@ internal sealed unsafe partial class CpuBackend
             c40 = TS.MultiplyAdd(ai, b0, c40); c41 = TS.MultiplyAdd(ai, b1, c41);
             ai = TS.Splat(a5[p]);
             c50 = TS.MultiplyAdd(ai, b0, c50); c51 = TS.MultiplyAdd(ai, b1, c51);
+            if (!twelve) continue;
+            ai = TS.Splat(a6[p]);
+            c60 = TS.MultiplyAdd(ai, b0, c60); c61 = TS.MultiplyAdd(ai, b1, c61);
+            ai = TS.Splat(a7[p]);
+            c70 = TS.MultiplyAdd(ai, b0, c70); c71 = TS.MultiplyAdd(ai, b1, c71);
+            ai = TS.Splat(a8[p]);
+            c80 = TS.MultiplyAdd(ai, b0, c80); c81 = TS.MultiplyAdd(ai, b1, c81);
+            ai = TS.Splat(a9[p]);
+            c90 = TS.MultiplyAdd(ai, b0, c90); c91 = TS.MultiplyAdd(ai, b1, c91);
+            ai = TS.Splat(aA[p]);
+            cA0 = TS.MultiplyAdd(ai, b0, cA0); cA1 = TS.MultiplyAdd(ai, b1, cA1);
+            ai = TS.Splat(aB[p]);
+            cB0 = TS.MultiplyAdd(ai, b0, cB0); cB1 = TS.MultiplyAdd(ai, b1, cB1);
         }
         TV alphas = TS.Splat(alpha), scales = TS.Splat(scale);
         bool overwrite = scale == 0;
@@ -439,6 +471,14 @@ internal sealed unsafe partial class CpuBackend
         UpdateC<TS, TV>(c, c30, c31, alphas, scales, overwrite); c += ldc;
         UpdateC<TS, TV>(c, c40, c41, alphas, scales, overwrite); c += ldc;
         UpdateC<TS, TV>(c, c50, c51, alphas, scales, overwrite);
+        if (!twelve) return;
+        c += ldc;
+        UpdateC<TS, TV>(c, c60, c61, alphas, scales, overwrite); c += ldc;
+        UpdateC<TS, TV>(c, c70, c71, alphas, scales, overwrite); c += ldc;
+        UpdateC<TS, TV>(c, c80, c81, alphas, scales, overwrite); c += ldc;
+        UpdateC<TS, TV>(c, c90, c91, alphas, scales, overwrite); c += ldc;
+        UpdateC<TS, TV>(c, cA0, cA1, alphas, scales, overwrite); c += ldc;
+        UpdateC<TS, TV>(c, cB0, cB1, alphas, scales, overwrite);
     }
 
     /// <summary>One row of a tile: c = alpha · acc + scale · c (or alpha · acc when overwriting).</summary>
