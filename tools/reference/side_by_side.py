@@ -18,6 +18,7 @@ import glob
 import os
 import subprocess
 import sys
+import time
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 PAIRS, IMAGES = 64, 128
@@ -61,11 +62,12 @@ if a.skip_engine:
     sys.exit(0)
 
 results = os.path.join(REPO, "BenchmarkDotNet.Artifacts", "results")
-before = set(glob.glob(os.path.join(results, "*-report.csv")))
+# BenchmarkDotNet names a report after its benchmarks and overwrites an earlier run's: the run's own are those written since
+started = time.time()
 subprocess.run(["dotnet", "run", "-c", "Release", "--project", os.path.join(REPO, "Benchmarks"), "--",
                 "--device", "cpu", "--filter", "*TrainingBenchmarks.TrainingStep*", "*TrainingBenchmarks.Inference*"],
                cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-reports = sorted(set(glob.glob(os.path.join(results, "*-report.csv"))) - before, key=os.path.getmtime)
+reports = sorted((r for r in glob.glob(os.path.join(results, "*-report.csv")) if os.path.getmtime(r) >= started), key=os.path.getmtime)
 if not reports:
     sys.exit(f"error: the benchmark run wrote no report under {results}")
 engine_ms = {}
