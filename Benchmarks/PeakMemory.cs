@@ -1,9 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using SimilarFaces.Engine;
-using SimilarFaces.Engine.Autograd;
 using SimilarFaces.Engine.Backends;
-using SimilarFaces.Model;
 
 namespace SimilarFaces.Benchmarks;
 
@@ -97,20 +95,13 @@ public static class PeakMemory
         public override void Dispose() => session.Dispose();
     }
 
-    private sealed class Inference(SiameseNetwork model, FoldedTower tower, Tensor images, Scale scale) : TimedWork
+    private sealed class Inference(InferenceSession session, Scale scale) : TimedWork
     {
-        public static Inference Build(IBackend backend, Scale scale)
-        {
-            var model = new SiameseNetwork(backend, scale.Architecture, new SeededRandom(7));
-            model.Eval();
-            FoldedTower tower;
-            using (Tape.NoGrad()) tower = new FoldedTower(model);
-            var pixels = TrainingSession.RandomImages(new SeededRandom(8), scale.ImageBatch * scale.Side * scale.Side);
-            return new(model, tower, Tensor.Persistent(backend, pixels, scale.ImageBatch, 1, scale.Side, scale.Side), scale);
-        }
+        public static Inference Build(IBackend backend, Scale scale) =>
+            new(new InferenceSession(backend, scale.Architecture, scale.ImageBatch), scale);
 
         public override string Built => "folded for inference";
-        public override long ParameterCount => model.ParameterCount;
+        public override long ParameterCount => session.Model.ParameterCount;
         public override string StepName => "inference";
         public override string Batch => $"on {scale.ImageBatch} images";
         public override double Flops => scale.ForwardFlops(scale.ImageBatch);
@@ -119,19 +110,11 @@ public static class PeakMemory
 
         public override string Step()
         {
-            using var noGrad = Tape.NoGrad();
-            using var scope = new TensorScope();
-            var embeddings = tower.Embed(images);
-            model.Backend.Synchronize();
-            return $"{embeddings.Shape[0]} embeddings";
+            session.Embed();
+            return $"{scale.ImageBatch} embeddings";
         }
 
-        public override void Dispose()
-        {
-            images.Dispose();
-            tower.Dispose();
-            model.Dispose();
-        }
+        public override void Dispose() => session.Dispose();
     }
 
     private static void Report(string stage)
