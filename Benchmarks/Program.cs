@@ -6,6 +6,7 @@ using SimilarFaces.Engine;
 //   dotnet run -c Release --project Benchmarks -- [--device cpu,ilgpu-cpu] [BenchmarkDotNet options, e.g. --filter '*Gemm*']
 //   dotnet run -c Release --project Benchmarks -- --memory [--device cpu] [--steps 5] [--pairs 64] [--image-size 100]
 //   dotnet run -c Release --project Benchmarks -- --memory --inference [--device cpu] [--steps 5] [--image-size 100]
+// (--inference implies --memory; it embeds the suite's batch of 128 images, so --pairs does not apply)
 // Without --filter every benchmark runs. --device takes names from `dotnet run --project Cli -- devices`.
 
 string? device = null;
@@ -25,7 +26,7 @@ try
                 memory = true;
                 break;
             case "--inference":
-                inference = true;
+                memory = inference = true;
                 break;
             case "--steps":
                 steps = Positive(i++);
