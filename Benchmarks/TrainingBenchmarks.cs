@@ -1,6 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using SimilarFaces.Engine;
-using SimilarFaces.Engine.Autograd;
 using SimilarFaces.Model;
 
 namespace SimilarFaces.Benchmarks;
