@@ -45,7 +45,7 @@ public class BatchNormBenchmarks : DeviceBenchmark
     [Benchmark]
     public void Backward()
     {
-        Backend.BatchNormBackward(_shape, _x, _dy, _gamma, _mean, _invStd, _dx, _dgamma, _dbeta);
+        Backend.BatchNormBackward(_shape, _x, _dy, _gamma, _mean, _invStd, _dx, _dgamma, _dbeta, afterRelu: false);
         Backend.Synchronize();
     }
 

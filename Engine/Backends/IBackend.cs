@@ -115,9 +115,12 @@ public interface IBackend : IDisposable
     internal void BatchNormEvalForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta,
         DeviceBuffer runningMean, DeviceBuffer runningVar, DeviceBuffer y, float eps);
 
-    /// <summary>Training-mode backward: dx (N,C,L), dgamma (C), dbeta (C) from the saved mean and invStd.</summary>
+    /// <summary>
+    /// Training-mode backward: dx (N,C,L), dgamma (C), dbeta (C) from the saved mean and invStd. When
+    /// <paramref name="afterRelu"/>, x is a ReLU's output and dx goes on through that ReLU's backward too: 0 where x ≤ 0.
+    /// </summary>
     internal void BatchNormBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer mean,
-        DeviceBuffer invStd, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta);
+        DeviceBuffer invStd, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta, bool afterRelu);
 
     /// <summary>Eval-mode backward (running statistics are constants): dx = dy·gamma/√(runningVar+eps), dgamma = Σ dy·x̂, dbeta = Σ dy.</summary>
     internal void BatchNormEvalBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer runningMean,

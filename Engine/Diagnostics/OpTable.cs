@@ -141,6 +141,15 @@ public static class OpTable
             .With("conv2d_relu_replicate_pad1", "conv = 0 (as conv2d_relu_pad1)",
                 r => [U("x", r, 2, 3, 5, 6), U("weight", r, -0.1, 0.1, 4, 3, 3, 3), new CheckInput("bias", [4], [3f, -3f, 3f, -3f])],
                 new() { ["padding"] = [1, 1], ["padding_mode"] = [(int)PaddingMode.Replicate] }),
+        Op("Conv2dReluBatchNorm", a => Ops.Conv2dReluBatchNorm(a["x"], a["weight"], a.Optional("bias"), a["gamma"], a["beta"],
+                a["running_mean"], a["running_var"], padding: a.Pair("padding", (0, 0)), paddingMode: Mode(a)), [],
+                withoutFixture: "Conv2dRelu then BatchNorm in training, each checked on fixtures of its own; the fused op equals them bit for bit (SequentialTests)")
+            .With("conv2d_relu_batchnorm_reflect_pad1",
+                "conv = 0 (as conv2d_relu_pad1; the bias is not checked: where the ReLU passes a whole channel, BatchNorm takes"
+                + " its mean away, the bias's gradient is 0 and finite differences measure only rounding)",
+                r => [U("x", r, 3, 2, 5, 6), U("weight", r, -0.1, 0.1, 4, 2, 3, 3), new CheckInput("bias", [4], [3f, -3f, 3f, -3f], false),
+                    U("gamma", r, 0.5, 1.5, 4), U("beta", r, 4), Stat("running_mean", 4, 0f), Stat("running_var", 4, 1f)],
+                new() { ["padding"] = [1, 1], ["padding_mode"] = [(int)PaddingMode.Reflect] }, tolerance: 2e-2),
         Op("ReplicationPad2d", a => Ops.ReplicationPad2d(a["x"], a.Int("left"), a.Int("right"), a.Int("top"), a.Int("bottom")),
                 ["replication_pad2d", "replication_pad2d_asym"])
             .With("replication_pad2d", "none", r => [U("x", r, 2, 2, 3, 4)], Pads(1, 2, 0, 3)),

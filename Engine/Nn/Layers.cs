@@ -67,6 +67,17 @@ public sealed class Conv2d : Module
     public Tensor Forward(Tensor x, (int H, int W) padding, PaddingMode mode, bool relu) => relu
         ? Ops.Conv2dRelu(x, Weight, Bias, Stride, padding, mode)
         : Ops.Conv2d(x, Weight, Bias, Stride, padding, mode);
+
+    /// <summary>
+    /// This layer with <paramref name="padding"/> as above, a ReLU after it and <paramref name="norm"/> after that,
+    /// normalising with the batch's statistics (<see cref="BatchNorm.NormalisesByBatch"/>), as one op.
+    /// </summary>
+    internal Tensor Forward(Tensor x, (int H, int W) padding, PaddingMode mode, BatchNorm norm)
+    {
+        var (runningMean, runningVar) = norm.RunningStatisticsToUpdate();
+        return Ops.Conv2dReluBatchNorm(x, Weight, Bias, norm.Weight, norm.Bias, runningMean, runningVar, norm.Momentum, norm.Eps,
+            Stride, padding, mode);
+    }
 }
 
 /// <summary>
@@ -181,9 +192,23 @@ public class BatchNorm : Module
     {
         if (Array.IndexOf(Ranks, x.Rank) < 0)
             throw new ArgumentException($"{GetType().Name}: input must have rank {string.Join(" or ", Ranks)}, got shape {x.ShapeText}");
-        if (UseBatchStatistics) return Ops.BatchNorm(x, Weight, Bias, null, null, training: true, Momentum, Eps);
-        if (Training) _batchesTracked++;
-        return Ops.BatchNorm(x, Weight, Bias, RunningMean, RunningVar, Training, Momentum, Eps);
+        if (!NormalisesByBatch) return Ops.BatchNorm(x, Weight, Bias, RunningMean, RunningVar, training: false, Momentum, Eps);
+        var (runningMean, runningVar) = RunningStatisticsToUpdate();
+        return Ops.BatchNorm(x, Weight, Bias, runningMean, runningVar, training: true, Momentum, Eps);
+    }
+
+    /// <summary>Whether a forward now normalises with the batch's statistics: in training, or with <see cref="UseBatchStatistics"/>.</summary>
+    internal bool NormalisesByBatch => Training || UseBatchStatistics;
+
+    /// <summary>
+    /// For a forward with the batch's statistics: the running statistics it updates, counting it in
+    /// <see cref="BatchesTracked"/>, or none with <see cref="UseBatchStatistics"/>.
+    /// </summary>
+    internal (Tensor? Mean, Tensor? Var) RunningStatisticsToUpdate()
+    {
+        if (UseBatchStatistics) return (null, null);
+        _batchesTracked++;
+        return (RunningMean, RunningVar);
     }
 
     /// <summary>num_batches_tracked.</summary>

@@ -18,8 +18,9 @@ public sealed class Sequential : Module
     /// <summary>
     /// Applies each layer to the output of the one before. A <see cref="Conv2d"/> runs as one op with the
     /// <see cref="EdgePad2d"/> (replication or reflection) before it (when it has no padding of its own)
-    /// and the <see cref="ReLU"/> after it: the same results, bit for bit, without writing the padded input or the
-    /// pre-activation.
+    /// and the <see cref="ReLU"/> after it, and with a <see cref="BatchNorm2d"/> after the ReLU when that normalises
+    /// with the batch's statistics (in training): the same results, bit for bit, without writing the padded input or
+    /// the pre-activation, and with the ReLU's backward done in BatchNorm's.
     /// </summary>
     public override Tensor Forward(Tensor x)
     {
@@ -27,7 +28,7 @@ public sealed class Sequential : Module
         {
             if (Convolution(i) is { } c)
             {
-                x = c.Layer.Forward(x, c.Padding, c.Mode, c.Relu);
+                x = c.Norm != null ? c.Layer.Forward(x, c.Padding, c.Mode, c.Norm) : c.Layer.Forward(x, c.Padding, c.Mode, c.Relu);
                 i = c.Last;
             }
             else x = _layers[i].Forward(x);
@@ -35,8 +36,11 @@ public sealed class Sequential : Module
         return x;
     }
 
-    /// <summary>The convolution that starts at layer i (with a padding layer or at its Conv2d), and its last layer.</summary>
-    private (Conv2d Layer, (int H, int W) Padding, PaddingMode Mode, bool Relu, int Last)? Convolution(int i)
+    /// <summary>
+    /// The convolution that starts at layer i (with a padding layer or at its Conv2d), the ReLU and batch norm after it
+    /// that run with it, and its last layer.
+    /// </summary>
+    private (Conv2d Layer, (int H, int W) Padding, PaddingMode Mode, bool Relu, BatchNorm2d? Norm, int Last)? Convolution(int i)
     {
         var (padding, mode, at) = _layers[i] switch
         {
@@ -45,6 +49,8 @@ public sealed class Sequential : Module
         };
         if (at >= _layers.Length || _layers[at] is not Conv2d conv || (at > i && conv.Padding != (0, 0))) return null;
         bool relu = at + 1 < _layers.Length && _layers[at + 1] is ReLU;
-        return at > i ? (conv, padding, mode, relu, relu ? at + 1 : at) : (conv, conv.Padding, conv.PaddingMode, relu, relu ? at + 1 : at);
+        var norm = relu && at + 2 < _layers.Length && _layers[at + 2] is BatchNorm2d { NormalisesByBatch: true } next ? next : null;
+        int last = norm != null ? at + 2 : relu ? at + 1 : at;
+        return at > i ? (conv, padding, mode, relu, norm, last) : (conv, conv.Padding, conv.PaddingMode, relu, norm, last);
     }
 }

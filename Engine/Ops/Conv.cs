@@ -16,6 +16,9 @@ namespace SimilarFaces.Engine;
 /// Fused with a ReLU after it (Conv2dRelu): y = max(conv, 0) in the convolution's own store, so the pre-activation is
 /// never written; the backward masks dy where y ≤ 0, which is where the convolution was ≤ 0 (and passes NaN, as ReLU),
 /// then runs the convolution's backward. Results equal Relu(Conv2d(...)) bit for bit.
+/// Fused further with a BatchNorm in training after the ReLU (Conv2dReluBatchNorm, the block of the seed's towers): the
+/// backward of BatchNorm writes dx already masked where its input ≤ 0, which is the ReLU's backward, so the mask takes no
+/// pass of its own. Results equal BatchNorm(Relu(Conv2d(...))) bit for bit.
 /// </summary>
 public static partial class Ops
 {
@@ -35,8 +38,55 @@ public static partial class Ops
         (int H, int W)? stride = null, (int H, int W)? padding = null, PaddingMode paddingMode = PaddingMode.Zeros) =>
         Convolve("Conv2dRelu", x, weight, bias, stride, padding, paddingMode, relu: true);
 
+    /// <summary>
+    /// <see cref="BatchNorm"/> in training (with the batch's statistics, updating the running ones when given) of
+    /// <see cref="Conv2dRelu"/>'s output, as one op. The backward takes the gradient through BatchNorm and the ReLU's
+    /// mask in one pass (the mask is where BatchNorm's input x ≤ 0), then through the convolution.
+    /// Results equal BatchNorm(Conv2dRelu(...)) bit for bit.
+    /// </summary>
+    public static Tensor Conv2dReluBatchNorm(Tensor x, Tensor weight, Tensor? bias, Tensor gamma, Tensor beta,
+        Tensor? runningMean, Tensor? runningVar, float momentum = DefaultBatchNormMomentum, float eps = DefaultBatchNormEps,
+        (int H, int W)? stride = null, (int H, int W)? padding = null, PaddingMode paddingMode = PaddingMode.Zeros)
+    {
+        const string op = "Conv2dReluBatchNorm";
+        var s = CheckConvolution(op, x, weight, bias, stride, padding, paddingMode);
+        var activation = Tensor.Empty(x, s.N, s.K, s.OutH, s.OutW);
+        var norm = CheckBatchNorm(op, activation, gamma, beta, runningMean, runningVar, training: true);
+        x.Backend.Conv2dForward(s, x.Buffer, weight.Buffer, bias?.Buffer, relu: true, activation.Buffer);
+        var (y, statistics) = NormalizeByBatch(norm, activation, gamma, beta, runningMean, runningVar, momentum, eps);
+        Tensor[] inputs = bias == null ? [x, weight, gamma, beta] : [x, weight, bias, gamma, beta];
+        return Tape.Record(y, op, inputs, dy =>
+        {
+            using var preActivationGradient = BatchNormBackward(norm, activation, dy, gamma, beta, statistics, afterRelu: true);
+            ConvolutionBackward(s, x, weight, bias, preActivationGradient);
+        });
+    }
+
     private static Tensor Convolve(string op, Tensor x, Tensor weight, Tensor? bias,
         (int H, int W)? stride, (int H, int W)? padding, PaddingMode paddingMode, bool relu)
+    {
+        var s = CheckConvolution(op, x, weight, bias, stride, padding, paddingMode);
+        var backend = x.Backend;
+        var y = Tensor.Empty(x, s.N, s.K, s.OutH, s.OutW);
+        backend.Conv2dForward(s, x.Buffer, weight.Buffer, bias?.Buffer, relu, y.Buffer);
+
+        Tensor[] inputs = bias == null ? [x, weight] : [x, weight, bias];
+        return Tape.Record(y, op, inputs, outputGradient =>
+        {
+            if (!relu)
+            {
+                ConvolutionBackward(s, x, weight, bias, outputGradient);
+                return;
+            }
+            using var masked = Tensor.Empty(x, y.Shape);
+            backend.UnaryBackward(UnaryKind.Relu, y.Buffer, outputGradient.Buffer, masked.Buffer, 0f);
+            ConvolutionBackward(s, x, weight, bias, masked);
+        });
+    }
+
+    /// <summary>The convolution's shape, after checking every argument.</summary>
+    private static Conv2dShape CheckConvolution(string op, Tensor x, Tensor weight, Tensor? bias,
+        (int H, int W)? stride, (int H, int W)? padding, PaddingMode paddingMode)
     {
         Check.Rank(op, "input", x, 4);
         Check.Rank(op, "weight", weight, 4);
@@ -67,38 +117,33 @@ public static partial class Ops
             Check.That(bias.Rank == 1 && bias.Shape[0] == s.K, op,
                 $"bias {bias.ShapeText} does not match weight {weight.ShapeText} (needs ({s.K}))");
         }
+        return s;
+    }
 
+    /// <summary>Accumulates the gradients of x, the weight and the bias (those that need one) from dy, the gradient of the convolution's output.</summary>
+    private static void ConvolutionBackward(Conv2dShape s, Tensor x, Tensor weight, Tensor? bias, Tensor dy)
+    {
         var backend = x.Backend;
-        var y = Tensor.Empty(x, s.N, s.K, s.OutH, s.OutW);
-        backend.Conv2dForward(s, x.Buffer, weight.Buffer, bias?.Buffer, relu, y.Buffer);
-
-        Tensor[] inputs = bias == null ? [x, weight] : [x, weight, bias];
-        return Tape.Record(y, op, inputs, outputGradient =>
+        if (Tape.Needs(x))
         {
-            using var masked = relu ? Tensor.Empty(x, y.Shape) : null;
-            if (masked != null) backend.UnaryBackward(UnaryKind.Relu, y.Buffer, outputGradient.Buffer, masked.Buffer, 0f);
-            var dy = masked ?? outputGradient;
-            if (Tape.Needs(x))
+            var dx = Tensor.Empty(x, x.Shape);
+            if (s.Mode is { } padMode)
             {
-                var dx = Tensor.Empty(x, x.Shape);
-                if (s.Mode is { } padMode)
-                {
-                    var onPadded = s.OnPaddedInput();
-                    using var paddedGradient = Tensor.Empty(x, onPadded.N, onPadded.C, onPadded.H, onPadded.W);
-                    backend.Conv2dBackwardInput(onPadded, dy.Buffer, weight.Buffer, paddedGradient.Buffer);
-                    backend.Pad2dBackward(padMode, s.Padding(), paddedGradient.Buffer, dx.Buffer);
-                }
-                else backend.Conv2dBackwardInput(s, dy.Buffer, weight.Buffer, dx.Buffer);
-                Tape.Accumulate(x, dx);
+                var onPadded = s.OnPaddedInput();
+                using var paddedGradient = Tensor.Empty(x, onPadded.N, onPadded.C, onPadded.H, onPadded.W);
+                backend.Conv2dBackwardInput(onPadded, dy.Buffer, weight.Buffer, paddedGradient.Buffer);
+                backend.Pad2dBackward(padMode, s.Padding(), paddedGradient.Buffer, dx.Buffer);
             }
-            bool needW = Tape.Needs(weight), needB = bias != null && Tape.Needs(bias);
-            if (!needW && !needB) return;
-            var dw = Tensor.Empty(x, weight.Shape);
-            var db = needB ? Tensor.Empty(x, bias!.Shape) : null;
-            backend.Conv2dBackwardWeight(s, x.Buffer, dy.Buffer, dw.Buffer, db?.Buffer);
-            if (needW) Tape.Accumulate(weight, dw); else dw.Dispose();
-            if (db != null) Tape.Accumulate(bias!, db);
-        });
+            else backend.Conv2dBackwardInput(s, dy.Buffer, weight.Buffer, dx.Buffer);
+            Tape.Accumulate(x, dx);
+        }
+        bool needW = Tape.Needs(weight), needB = bias != null && Tape.Needs(bias);
+        if (!needW && !needB) return;
+        var dw = Tensor.Empty(x, weight.Shape);
+        var db = needB ? Tensor.Empty(x, bias!.Shape) : null;
+        backend.Conv2dBackwardWeight(s, x.Buffer, dy.Buffer, dw.Buffer, db?.Buffer);
+        if (needW) Tape.Accumulate(weight, dw); else dw.Dispose();
+        if (db != null) Tape.Accumulate(bias!, db);
     }
 }
 

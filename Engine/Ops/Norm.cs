@@ -29,25 +29,12 @@ public static partial class Ops
         bool training, float momentum = DefaultBatchNormMomentum, float eps = DefaultBatchNormEps)
     {
         const string op = "BatchNorm";
-        Check.Rank(op, "input", x, 2, 3, 4);
-        int n = x.Shape[0], c = x.Shape[1];
-        int l = (int)(x.Length / ((long)n * c));
-        Check.That((runningMean == null) == (runningVar == null), op, "running_mean and running_var must be given together");
-        Check.That(training || runningMean != null, op, "evaluation mode needs the running statistics");
-        foreach (var (name, t) in new[] { ("weight", gamma), ("bias", beta), ("running_mean", runningMean), ("running_var", runningVar) })
-        {
-            if (t == null) continue;
-            Check.SameBackend(op, x, t);
-            Check.That(t.Rank == 1 && t.Shape[0] == c, op, $"{name} {t.ShapeText} does not match the {c} channels of input {x.ShapeText}");
-        }
-        if (training)
-            Check.That((long)n * l > 1, op, $"training needs more than one value per channel, got input {x.ShapeText}");
-        var s = new NormShape(n, c, l);
+        var s = CheckBatchNorm(op, x, gamma, beta, runningMean, runningVar, training);
         var backend = x.Backend;
-        var y = Tensor.Empty(x, x.Shape);
 
         if (!training)
         {
+            var y = Tensor.Empty(x, x.Shape);
             Tensor storedMean = runningMean!, storedVar = runningVar!;
             backend.BatchNormEvalForward(s, x.Buffer, gamma.Buffer, beta.Buffer, storedMean.Buffer, storedVar.Buffer, y.Buffer, eps);
             return Tape.Record(y, op, [x, gamma, beta], dy =>
@@ -63,22 +50,64 @@ public static partial class Ops
             });
         }
 
-        var mean = Tensor.Empty(x, c);
-        var invStd = Tensor.Empty(x, c);
+        var (normalized, statistics) = NormalizeByBatch(s, x, gamma, beta, runningMean, runningVar, momentum, eps);
+        return Tape.Record(normalized, op, [x, gamma, beta], dy =>
+            Tape.Accumulate(x, BatchNormBackward(s, x, dy, gamma, beta, statistics, afterRelu: false)));
+    }
+
+    /// <summary>The shape of a batch norm's input as (N, C, L), after checking every argument against it.</summary>
+    private static NormShape CheckBatchNorm(string op, Tensor x, Tensor gamma, Tensor beta, Tensor? runningMean, Tensor? runningVar,
+        bool training)
+    {
+        Check.Rank(op, "input", x, 2, 3, 4);
+        int n = x.Shape[0], c = x.Shape[1];
+        int l = (int)(x.Length / ((long)n * c));
+        Check.That((runningMean == null) == (runningVar == null), op, "running_mean and running_var must be given together");
+        Check.That(training || runningMean != null, op, "evaluation mode needs the running statistics");
+        foreach (var (name, t) in new[] { ("weight", gamma), ("bias", beta), ("running_mean", runningMean), ("running_var", runningVar) })
+        {
+            if (t == null) continue;
+            Check.SameBackend(op, x, t);
+            Check.That(t.Rank == 1 && t.Shape[0] == c, op, $"{name} {t.ShapeText} does not match the {c} channels of input {x.ShapeText}");
+        }
+        if (training)
+            Check.That((long)n * l > 1, op, $"training needs more than one value per channel, got input {x.ShapeText}");
+        return new NormShape(n, c, l);
+    }
+
+    /// <summary>
+    /// y = γ·x̂ + β with the batch's statistics, updating the running ones when given; returns y and the batch's mean and
+    /// 1/√(σ²+eps) (C each), which the backward reads.
+    /// </summary>
+    private static (Tensor Y, (Tensor Mean, Tensor InvStd) Statistics) NormalizeByBatch(NormShape s, Tensor x, Tensor gamma, Tensor beta,
+        Tensor? runningMean, Tensor? runningVar, float momentum, float eps)
+    {
+        var backend = x.Backend;
+        var y = Tensor.Empty(x, x.Shape);
+        var mean = Tensor.Empty(x, s.C);
+        var invStd = Tensor.Empty(x, s.C);
         // Without running statistics, scratch ones take the kernel's update and are dropped with the scope.
-        runningMean ??= Tensor.Zeros(backend, c);
-        runningVar ??= Tensor.Full(backend, 1f, c);
+        runningMean ??= Tensor.Zeros(backend, s.C);
+        runningVar ??= Tensor.Full(backend, 1f, s.C);
         backend.BatchNormTrainForward(s, x.Buffer, gamma.Buffer, beta.Buffer, y.Buffer, mean.Buffer, invStd.Buffer,
             runningMean.Buffer, runningVar.Buffer, eps, momentum);
-        return Tape.Record(y, op, [x, gamma, beta], dy =>
-        {
-            var dx = Tensor.Empty(x, x.Shape);
-            var dgamma = Tensor.Empty(x, gamma.Shape);
-            var dbeta = Tensor.Empty(x, beta.Shape);
-            backend.BatchNormBackward(s, x.Buffer, dy.Buffer, gamma.Buffer, mean.Buffer, invStd.Buffer, dx.Buffer, dgamma.Buffer, dbeta.Buffer);
-            Tape.Accumulate(x, dx);
-            Tape.Accumulate(gamma, dgamma);
-            Tape.Accumulate(beta, dbeta);
-        });
+        return (y, (mean, invStd));
+    }
+
+    /// <summary>
+    /// The backward of <see cref="NormalizeByBatch"/>: accumulates dγ and dβ and returns dx, which is also taken through the
+    /// backward of the ReLU that produced x when <paramref name="afterRelu"/> (0 where x ≤ 0).
+    /// </summary>
+    private static Tensor BatchNormBackward(NormShape s, Tensor x, Tensor dy, Tensor gamma, Tensor beta,
+        (Tensor Mean, Tensor InvStd) statistics, bool afterRelu)
+    {
+        var dx = Tensor.Empty(x, x.Shape);
+        var dgamma = Tensor.Empty(x, gamma.Shape);
+        var dbeta = Tensor.Empty(x, beta.Shape);
+        x.Backend.BatchNormBackward(s, x.Buffer, dy.Buffer, gamma.Buffer, statistics.Mean.Buffer, statistics.InvStd.Buffer,
+            dx.Buffer, dgamma.Buffer, dbeta.Buffer, afterRelu);
+        Tape.Accumulate(gamma, dgamma);
+        Tape.Accumulate(beta, dbeta);
+        return dx;
     }
 }

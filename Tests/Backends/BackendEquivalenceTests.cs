@@ -114,8 +114,8 @@ internal sealed class BackendEquivalenceTests(string device) : DeviceTest(device
         });
     }
 
-    [TestCase(4, 3, 30), TestCase(8, 5, 1)]
-    public void BatchNorm(int n, int c, int l)
+    [TestCase(4, 3, 30, false), TestCase(8, 5, 1, false), TestCase(4, 3, 30, true)]
+    public void BatchNorm(int n, int c, int l, bool afterRelu)
     {
         var s = new NormShape(n, c, l);
         int len = n * c * l;
@@ -123,7 +123,7 @@ internal sealed class BackendEquivalenceTests(string device) : DeviceTest(device
             [len, c, c, len, c, c, len, len, c, c], (b, i, o) =>
             {
                 b.BatchNormTrainForward(s, i[0], i[1], i[2], o[0], o[1], o[2], i[3], i[4], 1e-5f, 0.1f);
-                b.BatchNormBackward(s, i[0], i[5], i[1], o[1], o[2], o[3], o[4], o[5]);
+                b.BatchNormBackward(s, i[0], i[5], i[1], o[1], o[2], o[3], o[4], o[5], afterRelu);
                 b.BatchNormEvalForward(s, i[0], i[1], i[2], i[3], i[4], o[6], 1e-5f);
                 b.BatchNormEvalBackward(s, i[0], i[5], i[1], i[3], i[4], o[7], o[8], o[9], 1e-5f);
             }, rtol: 1e-4, atol: 1e-5);

@@ -228,10 +228,16 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
             return offset + v * (spreads?[c] ?? 1 + c);
         }).ToArray();
 
-    public void BatchNormTraining(NormShape s, float offset, double tolerance, float[]? spreads = null)
+    /// <summary>
+    /// The training forward and backward against the reference; with <paramref name="afterRelu"/>, the backward that
+    /// folds in a ReLU before it, on x with every 7th element exactly 0.
+    /// </summary>
+    public void BatchNormTraining(NormShape s, float offset, double tolerance, float[]? spreads = null, bool afterRelu = false)
     {
         float[] x = NormInput(s, offset, spreads), gamma = Random(s.C, 0.5, 1.5), beta = Random(s.C), dy = Random((int)s.Length);
         float[] runningMean = Random(s.C), runningVar = Random(s.C, 0.5, 2);
+        if (afterRelu)
+            for (int i = 0; i < x.Length; i += 7) x[i] = 0f;
         var expected = ReferenceKernels.BatchNormTrainForward(s, x, gamma, beta, runningMean, runningVar, NormEps, NormMomentum);
 
         var xb = Upload(x);
@@ -250,11 +256,11 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
 
         // Backward reads the saved statistics: feed the exact ones, so only its own error is measured.
         float[] exactMean = expected.Mean.Select(v => (float)v).ToArray(), exactInvStd = expected.InvStd.Select(v => (float)v).ToArray();
-        var (dxExpected, dgammaExpected, dbetaExpected) = ReferenceKernels.BatchNormBackward(s, x, dy, gamma, exactMean, exactInvStd);
+        var (dxExpected, dgammaExpected, dbetaExpected) = ReferenceKernels.BatchNormBackward(s, x, dy, gamma, exactMean, exactInvStd, afterRelu);
         var dx = Output(s.Length);
         var dgamma = Output(s.C);
         var dbeta = Output(s.C);
-        backend.BatchNormBackward(s, xb, Upload(dy), gammab, Upload(exactMean), Upload(exactInvStd), dx, dgamma, dbeta);
+        backend.BatchNormBackward(s, xb, Upload(dy), gammab, Upload(exactMean), Upload(exactInvStd), dx, dgamma, dbeta, afterRelu);
         AssertCloseOrUnit(Read(dx), dxExpected, tolerance, "dx");
         var mass = GradientMass(s, x, dy, exactMean, exactInvStd);
         AssertClose(Read(dgamma), dgammaExpected, mass, tolerance, "dgamma");

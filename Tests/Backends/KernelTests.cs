@@ -194,6 +194,12 @@ internal sealed class KernelTests(string device) : DeviceTest(device)
     public void BatchNormTraining(int n, int c, int l, float offset, double tolerance) =>
         _check.BatchNormTraining(new NormShape(n, c, l), offset, tolerance);
 
+    // after a ReLU: dx also 0 where x ≤ 0 (x drawn around 0, so about half of it, and exact zeros at every 7th element)
+    [TestCase(4, 3, 37)]
+    [TestCase(2, 2, 2100)]
+    public void BatchNormTrainingAfterRelu(int n, int c, int l) =>
+        _check.BatchNormTraining(new NormShape(n, c, l), offset: 0f, tolerance: 1e-5, afterRelu: true);
+
     // y, dx: |error| ≤ 1e-5·(1 + |expected|); dγ, dβ: 1e-5·Σ|dy|·(1 + |x̂|) per channel
     [TestCase(3, 4, 29)]
     [TestCase(2, 2, 2100)]

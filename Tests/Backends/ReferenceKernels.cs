@@ -212,9 +212,12 @@ internal static class ReferenceKernels
             variance.Select((v, c) => (1 - momentum) * runningVar[c] + momentum * v * count / (count - 1)).ToArray());
     }
 
-    /// <summary>dβ = Σ dy, dγ = Σ dy·x̂, dx = γ·invStd/m · (m·dy − dβ − x̂·dγ) with x̂ = (x − mean)·invStd.</summary>
+    /// <summary>
+    /// dβ = Σ dy, dγ = Σ dy·x̂, dx = γ·invStd/m · (m·dy − dβ − x̂·dγ) with x̂ = (x − mean)·invStd; after a ReLU, dx = 0
+    /// where x ≤ 0.
+    /// </summary>
     public static (double[] Dx, double[] Dgamma, double[] Dbeta) BatchNormBackward(NormShape s, float[] x, float[] dy, float[] gamma,
-        float[] mean, float[] invStd)
+        float[] mean, float[] invStd, bool afterRelu = false)
     {
         double count = (double)s.N * s.L;
         double Normalized(int i) => ((double)x[i] - mean[Channel(s, i)]) * invStd[Channel(s, i)];
@@ -227,7 +230,7 @@ internal static class ReferenceKernels
         var dx = x.Select((_, i) =>
         {
             int c = Channel(s, i);
-            return (double)gamma[c] * invStd[c] / count * (count * dy[i] - dbeta[c] - Normalized(i) * dgamma[c]);
+            return afterRelu && x[i] <= 0 ? 0 : (double)gamma[c] * invStd[c] / count * (count * dy[i] - dbeta[c] - Normalized(i) * dgamma[c]);
         }).ToArray();
         return (dx, dgamma, dbeta);
     }

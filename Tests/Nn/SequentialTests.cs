@@ -8,8 +8,8 @@ namespace SimilarFaces.Tests.Nn;
 
 /// <summary>
 /// A Conv2d with the padding layer before it and the ReLU after it runs as one op, with the outputs and gradients of
-/// the layers apart, bit for bit; a padding layer before a convolution that pads itself (here replicating its edges)
-/// runs apart.
+/// the layers apart, bit for bit, and so does a BatchNorm2d after the ReLU in training; a padding layer before a
+/// convolution that pads itself (here replicating its edges) runs apart.
 /// </summary>
 public sealed class SequentialTests
 {
@@ -35,6 +35,40 @@ public sealed class SequentialTests
         Assert.That(output, Is.EqualTo(expected));
         Assert.That(output.Count(v => v == 0), Is.Zero, "the last convolution is not followed by a ReLU");
         Assert.That(fusedGradients, Is.EqualTo(separateGradients), "gradients of the input and the parameters");
+    }
+
+    [Test]
+    public void BatchNormAfterTheReluRunsWithTheConvolutionInTrainingWithTheSameResults()
+    {
+        using var backend = new CpuBackend();
+        var rng = new SeededRandom(3);
+        using var conv = new Conv2d(backend, 2, 3, (3, 3), rng);
+        using var norm = new BatchNorm2d(backend, 3);
+        using var separateNorm = new BatchNorm2d(backend, 3);
+        using var network = new Sequential(new ReflectionPad2d(1), conv, new ReLU(), norm);
+        var random = new SeededRandom(4);
+        var pixels = Enumerable.Range(0, 2 * 2 * 7 * 6).Select(_ => (float)(2 * random.NextDouble() - 1)).ToArray();
+        foreach (var (target, value) in new[] { (norm.Weight, 1.3f), (norm.Bias, -0.2f), (separateNorm.Weight, 1.3f), (separateNorm.Bias, -0.2f) })
+            target.CopyFrom(Enumerable.Repeat(value, 3).ToArray());
+        Tensor[] Parameters(BatchNorm2d n) => [conv.Weight, conv.Bias!, n.Weight, n.Bias];
+
+        var (output, fusedGradients, ops) = Run(backend, pixels, x => network.Forward(x), Parameters(norm));
+        var (expected, separateGradients, separateOps) = Run(backend, pixels,
+            x => separateNorm.Forward(Ops.Relu(Ops.Conv2d(Ops.ReflectionPad2d(x, 1, 1, 1, 1), conv.Weight, conv.Bias))), Parameters(separateNorm));
+
+        Assert.That(ops, Is.EqualTo(new[] { "Conv2dReluBatchNorm" }), "the ops the forward records");
+        Assert.That(separateOps, Is.EqualTo(new[] { "ReflectionPad2d", "Conv2d", "Relu", "BatchNorm" }));
+        Assert.That(output, Is.EqualTo(expected));
+        Assert.That(fusedGradients, Is.EqualTo(separateGradients), "gradients of the input and the parameters");
+        Assert.That(fusedGradients[0].Count(v => v == 0), Is.LessThan(fusedGradients[0].Length / 4), "the input's gradient is not cut off");
+        Assert.That(norm.RunningMean.ToArray(), Is.EqualTo(separateNorm.RunningMean.ToArray()));
+        Assert.That(norm.RunningVar.ToArray(), Is.EqualTo(separateNorm.RunningVar.ToArray()));
+        Assert.That(norm.BatchesTracked, Is.EqualTo(1));
+
+        network.Train(false);
+        var (_, _, evaluationOps) = Run(backend, pixels, x => network.Forward(x), Parameters(norm));
+        Assert.That(evaluationOps, Is.EqualTo(new[] { "Conv2dRelu", "BatchNorm" }), "with the running statistics the batch norm runs apart");
+        Assert.That(norm.BatchesTracked, Is.EqualTo(1));
     }
 
     [Test]

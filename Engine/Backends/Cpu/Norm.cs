@@ -6,7 +6,8 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // Batch norm over x (N,C,L) per channel c, with M = N·L values per channel:
 //   mean = Σx/M,  var = Σ(x − mean)²/M (two passes),  invStd = 1/√(var + eps),  x̂ = (x − mean)·invStd
 //   y = gamma·x̂ + beta;   running ← (1 − momentum)·running + momentum·batch, with var·M/(M − 1) for runningVar
-//   backward: dbeta = Σdy,  dgamma = Σdy·x̂,  dx = gamma·invStd·(dy − dbeta/M − x̂·dgamma/M)
+//   backward: dbeta = Σdy,  dgamma = Σdy·x̂,  dx = gamma·invStd·(dy − dbeta/M − x̂·dgamma/M),
+//             then 0 where x ≤ 0 when x is a ReLU's output whose backward is folded in (a NaN x keeps dx, as ReLU's)
 // Each channel's rows (one per n, L long) are cut into groups fixed by N; a group sums its rows in vectors,
 // each row's total is added in double, and the group totals are added in order.
 internal sealed unsafe partial class CpuBackend
@@ -76,7 +77,7 @@ internal sealed unsafe partial class CpuBackend
     }
 
     public void BatchNormBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer mean,
-        DeviceBuffer invStd, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta)
+        DeviceBuffer invStd, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta, bool afterRelu)
     {
         float[] xs = Data(x), dys = Data(dy), gammas = Data(gamma), means = Data(mean), invStds = Data(invStd);
         float[] dxs = Data(dx), dgammas = Data(dgamma), dbetas = Data(dbeta);
@@ -101,8 +102,8 @@ internal sealed unsafe partial class CpuBackend
                 for (int n = first; n < end; n++)
                 {
                     long row = Row(shape, n, c);
-                    if (_wide) RowInputGradient<Simd512, Vector512<float>>(x0 + row, dy0 + row, dx0 + row, shape.L, means[c], invStds[c], gammas[c], meanDy[c], meanProjection[c]);
-                    else RowInputGradient<Simd256, Vector256<float>>(x0 + row, dy0 + row, dx0 + row, shape.L, means[c], invStds[c], gammas[c], meanDy[c], meanProjection[c]);
+                    if (_wide) RowInputGradient<Simd512, Vector512<float>>(x0 + row, dy0 + row, dx0 + row, shape.L, means[c], invStds[c], gammas[c], meanDy[c], meanProjection[c], afterRelu);
+                    else RowInputGradient<Simd256, Vector256<float>>(x0 + row, dy0 + row, dx0 + row, shape.L, means[c], invStds[c], gammas[c], meanDy[c], meanProjection[c], afterRelu);
                 }
         });
     }
@@ -217,24 +218,29 @@ internal sealed unsafe partial class CpuBackend
             TS.MultiplyAdd(TS.Subtract(x, TS.Splat(center)), TS.Splat(scale), TS.Splat(shift));
     }
 
-    /// <summary>dx = gamma·invStd·(dy − meanDy − x̂·meanProjection), x̂ = (x − mean)·invStd, over one row.</summary>
+    /// <summary>
+    /// dx = gamma·invStd·(dy − meanDy − x̂·meanProjection), x̂ = (x − mean)·invStd, over one row; then 0 where x ≤ 0
+    /// when <paramref name="afterRelu"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RowInputGradient<TS, TV>(float* x, float* dy, float* dx, int n, float mean, float invStd, float gamma,
-        float meanDy, float meanProjection) where TS : ISimd<TV> where TV : struct
+        float meanDy, float meanProjection, bool afterRelu) where TS : ISimd<TV> where TV : struct
     {
         int i = 0;
         TV means = TS.Splat(mean), invStds = TS.Splat(invStd), scale = TS.Splat(gamma * invStd);
         TV meanDys = TS.Splat(meanDy), negativeProjection = TS.Splat(-meanProjection);
         for (; i <= n - TS.Lanes; i += TS.Lanes)
         {
-            TV normalized = TS.Multiply(TS.Subtract(TS.Load(x + i), means), invStds);
-            TV centered = TS.MultiplyAdd(normalized, negativeProjection, TS.Subtract(TS.Load(dy + i), meanDys));
-            TS.Store(TS.Multiply(scale, centered), dx + i);
+            TV input = TS.Load(x + i);
+            TV normalized = TS.Multiply(TS.Subtract(input, means), invStds);
+            TV gradient = TS.Multiply(scale, TS.MultiplyAdd(normalized, negativeProjection, TS.Subtract(TS.Load(dy + i), meanDys)));
+            TS.Store(afterRelu ? TS.ZeroWhereAtMost(input, TS.Zero, gradient) : gradient, dx + i);
         }
         for (; i < n; i++)
         {
             float normalized = (x[i] - mean) * invStd;
-            dx[i] = gamma * invStd * MathF.FusedMultiplyAdd(normalized, -meanProjection, dy[i] - meanDy);
+            float gradient = gamma * invStd * MathF.FusedMultiplyAdd(normalized, -meanProjection, dy[i] - meanDy);
+            dx[i] = afterRelu && x[i] <= 0f ? 0f : gradient;
         }
     }
 }

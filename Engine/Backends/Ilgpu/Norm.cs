@@ -7,7 +7,7 @@ namespace SimilarFaces.Engine.Backends.Ilgpu;
 //   y = γ·(x − mean)·invStd + β
 //   running ← (1 − momentum)·running + momentum·batch, using the unbiased var·m/(m − 1) for runningVar
 // backward, with x̂ = (x − mean)·invStd:
-//   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·invStd/m · (m·dy − dβ − x̂·dγ)
+//   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·invStd/m · (m·dy − dβ − x̂·dγ);  after a ReLU (afterRelu), dx = 0 where x ≤ 0
 // eval:  y = γ·(x − runningMean)/√(runningVar + eps) + β; backward with invStd = 1/√(runningVar + eps) constant:
 //   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·invStd·dy
 // The per-channel sums are the deterministic reductions of Reduction.cs.
@@ -48,7 +48,7 @@ internal readonly record struct NormalizeEvalArgs(
 
 internal readonly record struct NormBackwardArgs(
     ArrayView<float> X, ArrayView<float> Dy, ArrayView<float> Dx, ArrayView<float> Gamma, ArrayView<float> Mean,
-    ArrayView<float> InvStd, ArrayView<float> DGamma, ArrayView<float> DBeta, int Channels, int Length, float Count);
+    ArrayView<float> InvStd, ArrayView<float> DGamma, ArrayView<float> DBeta, int Channels, int Length, float Count, int AfterRelu);
 
 internal readonly record struct EvalInvStdArgs(ArrayView<float> RunningVar, ArrayView<float> InvStd, float Eps);
 
@@ -87,7 +87,7 @@ internal sealed partial class IlgpuBackend
             View(beta, s.C), View(runningMean, s.C), View(runningVar, s.C), eps, s.C, s.L));
 
     public void BatchNormBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer mean,
-        DeviceBuffer invStd, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta)
+        DeviceBuffer invStd, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta, bool afterRelu)
     {
         var xv = View(x, s.Length);
         var dyView = View(dy, s.Length);
@@ -100,7 +100,7 @@ internal sealed partial class IlgpuBackend
         Reduce(s_gradientTimesNormalizedSum, new GradientTimesNormalized(dyView, xv, meanView, invStdView, s.C, s.L), s.C, count,
             dgammaView, 1f);
         Launch(s_normBackward, s.Length, new NormBackwardArgs(xv, dyView, View(dx, s.Length), View(gamma, s.C), meanView,
-            invStdView, dgammaView, dbetaView, s.C, s.L, count));
+            invStdView, dgammaView, dbetaView, s.C, s.L, count, afterRelu ? 1 : 0));
     }
 
     public void BatchNormEvalBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer runningMean,
@@ -155,6 +155,7 @@ internal sealed partial class IlgpuBackend
     {
         int c = i / a.Length % a.Channels;
         float normalized = (a.X[i] - a.Mean[c]) * a.InvStd[c];
-        a.Dx[i] = a.Gamma[c] * a.InvStd[c] / a.Count * (a.Count * a.Dy[i] - a.DBeta[c] - normalized * a.DGamma[c]);
+        float gradient = a.Gamma[c] * a.InvStd[c] / a.Count * (a.Count * a.Dy[i] - a.DBeta[c] - normalized * a.DGamma[c]);
+        a.Dx[i] = a.AfterRelu != 0 && a.X[i] <= 0f ? 0f : gradient;
     }
 }
