@@ -9,15 +9,18 @@ namespace SimilarFaces.Benchmarks;
 /// The time and resident memory a training run needs: builds the seed network (at another image size when asked)
 /// with Adam on a device, runs a few training steps at a batch of pairs, and prints the resident set after each stage,
 /// its peak (VmHWM from /proc/self/status where present, else Process.PeakWorkingSet64) and the median step time
-/// after the first step. One configuration per process, so each peak is its own. With <c>inference</c>, the same for
+/// after the first step (or, after warm-up steps, of every timed step: on two cores the JIT's background recompiles
+/// slow the first twenty or so steps of a process). One configuration per process, so each peak is its own. With <c>inference</c>, the same for
 /// embedding a batch of images through the folded tower that `embed` and `eval` run. On cpu each step is followed by
 /// a short run of the FMA peak (<see cref="PeakKernels.FmaFlopsPerSecondNow"/>; one more before the first), and the
-/// step's FLOPs are given as a share of the mean of the peaks just before and after it: a figure that holds on a
-/// shared machine whose speed drifts by tens of percent between runs.
+/// step's FLOPs are given as a share of the higher of the peaks just before and after it: a figure that holds on a
+/// shared machine whose speed drifts by tens of percent between runs. A short run can only lose time (to a core taken
+/// away for a few milliseconds, which halves a 10 ms reading on two cores), never gain it, so the higher one is the
+/// nearer to the peak of that moment.
 /// </summary>
 public static class PeakMemory
 {
-    public static void Run(string device, int steps, int pairs, int imageSize, bool inference)
+    public static void Run(string device, int steps, int warmup, int pairs, int imageSize, bool inference)
     {
         var scale = Scale.Seed with { Architecture = Scale.Seed.Architecture with { ImageSize = imageSize } };
         Report("start");
@@ -27,6 +30,13 @@ public static class PeakMemory
         bool besidePeak = device == "cpu";
         var seconds = new List<double>();
         var shares = new List<double>();
+        for (int step = 1; step <= warmup; step++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            string result = work.Step();
+            Report(string.Create(CultureInfo.InvariantCulture,
+                $"warm-up {work.StepName} {step} {work.Batch}: {result}, {Stopwatch.GetElapsedTime(start).TotalSeconds:F3} s"));
+        }
         if (besidePeak) PeakKernels.FmaFlopsPerSecondNow();  // the first run starts the threads and compiles
         double peakBefore = besidePeak ? PeakKernels.FmaFlopsPerSecondNow() : 0;
         for (int step = 1; step <= steps; step++)
@@ -37,19 +47,22 @@ public static class PeakMemory
             Report(string.Create(CultureInfo.InvariantCulture, $"{work.StepName} {step} {work.Batch}: {result}, {seconds[^1]:F3} s"));
             if (!besidePeak) continue;
             double peakAfter = PeakKernels.FmaFlopsPerSecondNow();
-            shares.Add(work.Flops / seconds[^1] / ((peakBefore + peakAfter) / 2));
+            shares.Add(work.Flops / seconds[^1] / Math.Max(peakBefore, peakAfter));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  FMA peak just before and after it: {peakBefore / 1e9:F1} and {peakAfter / 1e9:F1} GFLOP/s; the {work.StepName} ran at {100 * shares[^1]:F1} % of their mean"));
+                $"  FMA peak just before and after it: {peakBefore / 1e9:F1} and {peakAfter / 1e9:F1} GFLOP/s; the {work.StepName} ran at {100 * shares[^1]:F1} % of the higher"));
             peakBefore = peakAfter;
         }
-        if (steps > 1)
+        if (steps > 1 || warmup > 0)
         {
-            double median = Median(seconds.Skip(1));
+            // Without warm-up the first step, which compiles and fills the buffer pool, counts in no median.
+            int skipped = warmup > 0 ? 0 : 1;
+            string which = warmup > 0 ? $"after {warmup} warm-up {work.StepName}s" : "after the first";
+            double median = Median(seconds.Skip(skipped));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"median {work.StepName} after the first: {median * 1000:F0} ms ({work.Items / median:F1} {work.ItemName}/s)"));
+                $"median {work.StepName} {which}: {median * 1000:F0} ms ({work.Items / median:F1} {work.ItemName}/s)"));
             if (besidePeak)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"median share of the FMA peak beside each {work.StepName} after the first: {100 * Median(shares.Skip(1)):F1} %"));
+                    $"median share of the FMA peak beside each {work.StepName} {which}: {100 * Median(shares.Skip(skipped)):F1} %"));
         }
         var pool = backend.PoolStatistics;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -4,14 +4,15 @@ using SimilarFaces.Engine;
 
 // The kernel suite (BenchmarkDotNet), or with --memory the peak resident memory of seed training:
 //   dotnet run -c Release --project Benchmarks -- [--device cpu,ilgpu-cpu] [BenchmarkDotNet options, e.g. --filter '*Gemm*']
-//   dotnet run -c Release --project Benchmarks -- --memory [--device cpu] [--steps 5] [--pairs 64] [--image-size 100]
-//   dotnet run -c Release --project Benchmarks -- --memory --inference [--device cpu] [--steps 5] [--image-size 100]
-// (--inference implies --memory; it embeds the suite's batch of 128 images, so --pairs does not apply)
+//   dotnet run -c Release --project Benchmarks -- --memory [--device cpu] [--steps 5] [--warmup 0] [--pairs 64] [--image-size 100]
+//   dotnet run -c Release --project Benchmarks -- --memory --inference [--device cpu] [--steps 5] [--warmup 0] [--image-size 100]
+// (--inference implies --memory; it embeds the suite's batch of 128 images, so --pairs does not apply; --warmup steps
+// run before the timed ones and count in no median)
 // Without --filter every benchmark runs. --device takes names from `dotnet run --project Cli -- devices`.
 
 string? device = null;
 bool memory = false, inference = false;
-int steps = 5, pairs = Scale.Seed.PairBatch, imageSize = Scale.Seed.Architecture.ImageSize;
+int steps = 5, warmup = 0, pairs = Scale.Seed.PairBatch, imageSize = Scale.Seed.Architecture.ImageSize;
 var benchmarkArgs = new List<string>();
 try
 {
@@ -30,6 +31,9 @@ try
                 break;
             case "--steps":
                 steps = Positive(i++);
+                break;
+            case "--warmup":
+                warmup = NonNegative(i++);
                 break;
             case "--pairs":
                 pairs = Positive(i++);
@@ -55,7 +59,7 @@ catch (ArgumentException e)
 
 if (memory)
 {
-    PeakMemory.Run(device ?? "cpu", steps, pairs, imageSize, inference);
+    PeakMemory.Run(device ?? "cpu", steps, warmup, pairs, imageSize, inference);
     return 0;
 }
 
@@ -73,3 +77,5 @@ return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r
 string Value(int i) => i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{args[i]} needs a value");
 
 int Positive(int i) => int.TryParse(Value(i), out var n) && n > 0 ? n : throw new ArgumentException($"{args[i]} must be a positive integer, got '{args[i + 1]}'");
+
+int NonNegative(int i) => int.TryParse(Value(i), out var n) && n >= 0 ? n : throw new ArgumentException($"{args[i]} must be a whole number of 0 or more, got '{args[i + 1]}'");
