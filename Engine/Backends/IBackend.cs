@@ -79,9 +79,8 @@ public interface IBackend : IDisposable
     internal void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, bool relu, DeviceBuffer y);
 
     /// <summary>
-    /// dx (N,C,H,W) from dy (N,K,OH,OW) and w (K,C,R,S), zero padding only: with a padding mode the op takes the
-    /// gradient of the padded input (<see cref="Conv2dShape.OnPaddedInput()"/>) and folds it back with
-    /// <see cref="Pad2dBackward"/>.
+    /// dx (N,C,H,W) from dy (N,K,OH,OW) and w (K,C,R,S), padded as the shape says: with a padding mode, the gradient
+    /// of the padded input (<see cref="Conv2dShape.OnPaddedInput()"/>) folded back as <see cref="Pad2dBackward"/> does.
     /// </summary>
     internal void Conv2dBackwardInput(in Conv2dShape s, DeviceBuffer dy, DeviceBuffer w, DeviceBuffer dx);
 

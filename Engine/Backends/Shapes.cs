@@ -47,7 +47,7 @@ internal readonly record struct NormShape(int N, int C, int L)
     public long Length => (long)N * C * L;
 }
 
-/// <summary>Padding done ahead of a convolution, where a kernel reads zero padding only.</summary>
+/// <summary>Padding done apart from a convolution, where a kernel reads zero padding only.</summary>
 internal static class ConvolutionPadding
 {
     /// <summary>x padded as <paramref name="s"/> says (by <paramref name="mode"/>), in a new buffer (N, C, H + 2·PadH, W + 2·PadW).</summary>
@@ -56,5 +56,18 @@ internal static class ConvolutionPadding
         var padded = backend.Allocate(s.OnPaddedInput().InputLength);
         backend.Pad2dForward(mode, s.Padding(), x, padded);
         return padded;
+    }
+
+    /// <summary>
+    /// dx (N, C, H, W): the input gradient of the convolution over the padded input (a new buffer), folded back by the
+    /// padding's backward.
+    /// </summary>
+    public static void InputGradientThroughPadding(this IBackend backend, in Conv2dShape s, PadMode mode, DeviceBuffer dy, DeviceBuffer w,
+        DeviceBuffer dx)
+    {
+        var onPadded = s.OnPaddedInput();
+        using var paddedGradient = backend.Allocate(onPadded.InputLength);
+        backend.Conv2dBackwardInput(onPadded, dy, w, paddedGradient);
+        backend.Pad2dBackward(mode, s.Padding(), paddedGradient, dx);
     }
 }

@@ -127,14 +127,7 @@ public static partial class Ops
         if (Tape.Needs(x))
         {
             var dx = Tensor.Empty(x, x.Shape);
-            if (s.Mode is { } padMode)
-            {
-                var onPadded = s.OnPaddedInput();
-                using var paddedGradient = Tensor.Empty(x, onPadded.N, onPadded.C, onPadded.H, onPadded.W);
-                backend.Conv2dBackwardInput(onPadded, dy.Buffer, weight.Buffer, paddedGradient.Buffer);
-                backend.Pad2dBackward(padMode, s.Padding(), paddedGradient.Buffer, dx.Buffer);
-            }
-            else backend.Conv2dBackwardInput(s, dy.Buffer, weight.Buffer, dx.Buffer);
+            backend.Conv2dBackwardInput(s, dy.Buffer, weight.Buffer, dx.Buffer);
             Tape.Accumulate(x, dx);
         }
         bool needW = Tape.Needs(weight), needB = bias != null && Tape.Needs(bias);

@@ -145,8 +145,8 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
     {
         float[] x = Random((int)s.InputLength), w = Random((int)s.WeightLength), bias = Random(s.K), dy = Random((int)s.OutputLength);
         float[] absW = ReferenceKernels.Abs(w), absDy = ReferenceKernels.Abs(dy);
-        // With a padding mode the references read x padded by hand, with no padding of their own; the backend's input
-        // gradient takes zero padding only (the op folds the padded input's gradient back itself).
+        // With a padding mode the references read x padded by hand, with no padding of their own, and the input
+        // gradient is the padded input's folded back by the padding's backward.
         var (reference, paddedX) = s.Mode is { } mode
             ? (s.OnPaddedInput(), ReferenceKernels.Pad2dForward(mode, s.Padding(), x).Select(v => (float)v).ToArray())
             : (s, x);
@@ -166,13 +166,14 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
                     tolerance, (b == null ? "y without bias" : "y with bias") + (relu ? ", ReLU fused" : ""));
             }
 
-        if (s.Mode == null)
+        var dx = Output(s.InputLength);
+        backend.Conv2dBackwardInput(s, dyb, wb, dx);
+        double[] InputGradient(float[] outputGradient, float[] weights)
         {
-            var dx = Output(s.InputLength);
-            backend.Conv2dBackwardInput(s, dyb, wb, dx);
-            AssertClose(Read(dx), ReferenceKernels.Conv2dBackwardInput(s, dy, w), ReferenceKernels.Conv2dBackwardInput(s, absDy, absW),
-                tolerance, "dx");
+            var padded = ReferenceKernels.Conv2dBackwardInput(reference, outputGradient, weights);
+            return s.Mode is { } fold ? ReferenceKernels.Pad2dBackward(fold, s.Padding(), padded.Select(v => (float)v).ToArray()) : padded;
         }
+        AssertClose(Read(dx), InputGradient(dy, w), InputGradient(absDy, absW), tolerance, "dx");
 
         var (dwExpected, dbiasExpected) = ReferenceKernels.Conv2dBackwardWeight(reference, paddedX, dy);
         var (dwScale, dbiasScale) = ReferenceKernels.Conv2dBackwardWeight(reference, absX, absDy);

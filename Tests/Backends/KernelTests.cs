@@ -147,7 +147,8 @@ internal sealed class KernelTests(string device) : DeviceTest(device)
         yield return new TestCaseData(new Conv2dShape(2, 8, 6, 6, 4, 3, 3, 1, 1, 1, 1, PadMode.Replication)).SetArgDisplayNames("replicate, narrow and deep");
     }
 
-    // forward with and without bias (and ReLU), input gradient (zero padding), weight gradient with and without dbias:
+    // forward with and without bias (and ReLU), input gradient (through a padding mode: folded back), weight gradient
+    // with and without dbias:
     // |error| ≤ 1e-6·Σ|terms|
     [TestCaseSource(nameof(ConvCases))]
     public void Conv2d(Conv2dShape s) => _check.Conv2d(s, tolerance: 1e-6);

@@ -23,6 +23,7 @@ internal sealed unsafe partial class CpuBackend
     private const int ChannelBlock = 4;   // output channels per register block
 
     [ThreadStatic] private static float[]? t_paddedSource;
+    [ThreadStatic] private static float[]? t_paddedGradient;
     [ThreadStatic] private static float[]? t_weightGradientBlocks;
 
     /// <summary>
@@ -59,6 +60,19 @@ internal sealed unsafe partial class CpuBackend
 
     public void Conv2dBackwardInput(in Conv2dShape s, DeviceBuffer dy, DeviceBuffer w, DeviceBuffer dx)
     {
+        if (s.Mode is { } mode)
+        {
+            // The gradient of the padded input, one image at a time in a per-thread buffer, folded back onto dx there.
+            var onPadded = s.OnPaddedInput();
+            if (!Lowered(onPadded) && s.StrideH == 1 && s.StrideW == 1)
+            {
+                var g = new Correlation(s.K, s.OutH, s.OutW, s.R - 1, s.S - 1, s.C, s.R, s.S, 1, 1, onPadded.H, onPadded.W);
+                Correlate(g, s.N, Data(dy), Data(w), flipped: true, null, relu: false, Data(dx), (mode, s.Padding() with { Planes = s.C }));
+                return;
+            }
+            this.InputGradientThroughPadding(s, mode, dy, w, dx);
+            return;
+        }
         if (Lowered(s))
         {
             Conv2dBackwardInputLowered(s, dy, w, dx);
@@ -164,15 +178,18 @@ internal sealed unsafe partial class CpuBackend
     /// out (N images of g.OutputLength) = bias + correlation of each source image (N of g.SourceLength) with
     /// weights (Co,Ci,R,S), or, when <paramref name="flipped"/>, with weights stored (Ci,Co,R,S) and read
     /// rotated by 180°; floored at 0 as ReLU when <paramref name="relu"/>. Pieces are (image, block of output rows).
+    /// With <paramref name="fold"/>, each output image is the gradient of a padded image: it is made whole in a
+    /// per-thread buffer and folded back, as the padding's backward, onto an image of <c>fold.Shape</c> in outputs.
     /// </summary>
-    private void Correlate(Correlation g, int images, float[] sources, float[] weights, bool flipped, float[]? biases, bool relu, float[] outputs)
+    private void Correlate(Correlation g, int images, float[] sources, float[] weights, bool flipped, float[]? biases, bool relu, float[] outputs,
+        (PadMode Mode, Pad2dShape Shape)? fold = null)
     {
         float[] packed = ArrayPool<float>.Shared.Rent(g.PackedWeightLength);
         try
         {
             PackConvWeights(g, weights, flipped, packed);
-            // Pieces of two rows or more: the vector path computes rows in pairs.
-            int rowBlocks = Math.Clamp((4 * Environment.ProcessorCount + images - 1) / images, 1, Math.Max(1, g.Ho / 2));
+            // Pieces of two rows or more: the vector path computes rows in pairs. A fold needs whole images.
+            int rowBlocks = fold != null ? 1 : Math.Clamp((4 * Environment.ProcessorCount + images - 1) / images, 1, Math.Max(1, g.Ho / 2));
             ForEachPiece(images * rowBlocks, piece =>
             {
                 int n = piece / rowBlocks;
@@ -180,7 +197,8 @@ internal sealed unsafe partial class CpuBackend
                 if (firstRow == endRow) return;
                 fixed (float* source = sources, w = packed, bias = biases, output = outputs)
                 {
-                    float* outRows = output + n * g.OutputLength + (long)firstRow * g.Wo;
+                    float* outRows = fold != null ? ThreadScratch(ref t_paddedGradient, g.OutputLength)
+                        : output + n * g.OutputLength + (long)firstRow * g.Wo;
                     int rows = endRow - firstRow;
                     int sourceRows = (rows - 1) * g.StrideH + g.R;
                     float* padded = PaddedSource(g, source + n * g.SourceLength, firstRow * g.StrideH, sourceRows, out long plane);
@@ -190,6 +208,8 @@ internal sealed unsafe partial class CpuBackend
                         else CorrelateRowPairs<Simd256, Vector256<float>>(g, padded, plane, w, bias, relu, outRows, rows);
                     }
                     else CorrelateRowsScalar(g, padded, plane, w, bias, relu, outRows, rows);
+                    if (fold is var (mode, shape))
+                        FoldPadding(mode, shape, outRows, output + (long)n * shape.Planes * shape.H * shape.W);
                 }
             });
         }

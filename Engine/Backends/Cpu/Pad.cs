@@ -40,21 +40,28 @@ internal sealed unsafe partial class CpuBackend
         {
             var (first, end) = PieceRange(shape.Planes, pieces, piece);
             fixed (float* dy0 = dys, dx0 = dxs)
-                for (int plane = first; plane < end; plane++)
-                {
-                    float* dxPlane = dx0 + (long)plane * shape.H * shape.W;
-                    float* dyPlane = dy0 + (long)plane * shape.OutH * shape.OutW;
-                    new Span<float>(dxPlane, shape.H * shape.W).Clear();
-                    for (int oh = 0; oh < shape.OutH; oh++)
-                    {
-                        float* target = dxPlane + SourceIndex(mode, oh - shape.Top, shape.H) * shape.W;
-                        float* source = dyPlane + (long)oh * shape.OutW;
-                        AddInto(target, source + shape.Left, shape.W);
-                        for (int ow = 0; ow < shape.Left; ow++) target[SourceIndex(mode, ow - shape.Left, shape.W)] += source[ow];
-                        for (int ow = shape.Left + shape.W; ow < shape.OutW; ow++) target[SourceIndex(mode, ow - shape.Left, shape.W)] += source[ow];
-                    }
-                }
+                FoldPadding(mode, shape with { Planes = end - first }, dy0 + (long)first * shape.OutH * shape.OutW,
+                    dx0 + (long)first * shape.H * shape.W);
         });
+    }
+
+    /// <summary>dx (s.Planes, H, W) = the padding's backward of dy (s.Planes, OH, OW), plane by plane, rows in order.</summary>
+    private void FoldPadding(PadMode mode, in Pad2dShape s, float* dy, float* dx)
+    {
+        for (int plane = 0; plane < s.Planes; plane++)
+        {
+            float* dxPlane = dx + (long)plane * s.H * s.W;
+            float* dyPlane = dy + (long)plane * s.OutH * s.OutW;
+            new Span<float>(dxPlane, s.H * s.W).Clear();
+            for (int oh = 0; oh < s.OutH; oh++)
+            {
+                float* target = dxPlane + SourceIndex(mode, oh - s.Top, s.H) * s.W;
+                float* source = dyPlane + (long)oh * s.OutW;
+                AddInto(target, source + s.Left, s.W);
+                for (int ow = 0; ow < s.Left; ow++) target[SourceIndex(mode, ow - s.Left, s.W)] += source[ow];
+                for (int ow = s.Left + s.W; ow < s.OutW; ow++) target[SourceIndex(mode, ow - s.Left, s.W)] += source[ow];
+            }
+        }
     }
 
     /// <summary>The source index of padded position <paramref name="i"/> (relative to the first source element) in a length-n axis.</summary>

@@ -117,6 +117,11 @@ internal sealed partial class IlgpuBackend
 
     public void Conv2dBackwardInput(in Conv2dShape s, DeviceBuffer dy, DeviceBuffer w, DeviceBuffer dx)
     {
+        if (s.Mode is { } mode)
+        {
+            this.InputGradientThroughPadding(s, mode, dy, w, dx);
+            return;
+        }
         var geometry = ConvGeometry.From(s);
         int taps = s.R * s.S;
         int columns = checked(s.N * s.H * s.W);
