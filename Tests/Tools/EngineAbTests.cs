@@ -28,7 +28,7 @@ public sealed class EngineAbTests
     {
         var run = Run(Engine, Engine, "gemm,pool");
         Assert.That(run.ExitCode, Is.EqualTo(2), run.Error);
-        Assert.That(run.Error.Trim(), Is.EqualTo("unknown kernel family 'pool': gemm or conv"));
+        Assert.That(run.Error.Trim(), Is.EqualTo("unknown kernel family 'pool': gemm, conv or norm"));
     }
 
     [TestCase("x")]

@@ -2,14 +2,14 @@
 // loaded into its own AssemblyLoadContext, and every round runs both (their order alternating), so the two see
 // the same machine at nearly the same moment. On a shared machine whose speed drifts by 10–20 % between runs,
 // the per-round ratio B/A is what a change is judged by.
-//   dotnet SimilarFaces.EngineAb.dll A.dll B.dll [gemm,conv] [ROUNDS]
+//   dotnet SimilarFaces.EngineAb.dll A.dll B.dll [gemm,conv,norm] [ROUNDS]
 using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.Loader;
 
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: SimilarFaces.EngineAb A/SimilarFaces.Engine.dll B/SimilarFaces.Engine.dll [gemm,conv] [ROUNDS]");
+    Console.Error.WriteLine("usage: SimilarFaces.EngineAb A/SimilarFaces.Engine.dll B/SimilarFaces.Engine.dll [gemm,conv,norm] [ROUNDS]");
     return 2;
 }
 foreach (var path in args.Take(2))
@@ -19,9 +19,9 @@ foreach (var path in args.Take(2))
         return 2;
     }
 var families = (args.Length > 2 ? args[2] : "gemm,conv").Split(',');
-if (families.Except(["gemm", "conv"]).FirstOrDefault() is { } unknown)
+if (families.Except(["gemm", "conv", "norm"]).FirstOrDefault() is { } unknown)
 {
-    Console.Error.WriteLine($"unknown kernel family '{unknown}': gemm or conv");
+    Console.Error.WriteLine($"unknown kernel family '{unknown}': gemm, conv or norm");
     return 2;
 }
 if (!int.TryParse(args.Length > 3 ? args[3] : "11", out int rounds) || rounds < 2)
@@ -46,6 +46,10 @@ if (families.Contains("conv"))
     foreach (var (input, output) in new[] { (1, 4), (4, 8), (8, 8) })
         foreach (var pass in new[] { "Conv2dForward", "Conv2dBackwardInput", "Conv2dBackwardWeight" })
             Compare($"{pass} {input}→{output}", b => b.Conv(pass, input, output));
+if (families.Contains("norm"))
+    foreach (int channels in new[] { 4, 8 })
+        foreach (var pass in new[] { "BatchNormTrainForward", "BatchNormBackward" })
+            Compare($"{pass} {channels} channels", b => b.Norm(pass, channels));
 return 0;
 
 void Compare(string name, Func<EngineBuild, Action> kernel)
@@ -115,7 +119,6 @@ sealed class EngineBuild
         _methods = _engine.GetType("SimilarFaces.Engine.Backends.IBackend", throwOnError: true)!.GetMethods(Members);
     }
 
-    /// <summary>A new buffer of zeros: the kernels' speed does not depend on the values.</summary>
     /// <summary>
     /// A buffer whose every page has been written. A buffer never written reads as the kernel's one zero page, so a
     /// kernel that streams it would run from the caches and a difference in its memory traffic would not show.
@@ -164,6 +167,26 @@ sealed class EngineBuild
             "Conv2dForward" => [shape, input, weight, bias, output],
             "Conv2dBackwardInput" => [shape, output, weight, input],
             "Conv2dBackwardWeight" => [shape, input, output, weightGradient, bias],
+            _ => throw new ArgumentException($"unknown pass {pass}"),
+        };
+        return Kernel(pass, arguments);
+    }
+
+    /// <summary>One pass of a seed batch norm in training: one tower's 64 images of 100×100 in each channel.</summary>
+    public Action Norm(string pass, int channels)
+    {
+        var shapeType = _engine.GetType("SimilarFaces.Engine.Backends.NormShape", throwOnError: true)!;
+        object shape = Activator.CreateInstance(shapeType, [64, channels, 100 * 100])!;
+        long length = 64L * channels * 100 * 100;
+        object x = Buffer(length), y = Buffer(length), dx = Buffer(length);
+        object gamma = Buffer(channels), beta = Buffer(channels), mean = Buffer(channels), invStd = Buffer(channels);
+        object runningMean = Buffer(channels), runningVar = Buffer(channels), dgamma = Buffer(channels), dbeta = Buffer(channels);
+        object[] arguments = pass switch
+        {
+            "BatchNormTrainForward" => [shape, x, gamma, beta, y, mean, invStd, runningMean, runningVar, 1e-5f, 0.1f],
+            // builds since the folded ReLU take its flag last
+            "BatchNormBackward" when Has(pass, 10) => [shape, x, y, gamma, mean, invStd, dx, dgamma, dbeta, false],
+            "BatchNormBackward" => [shape, x, y, gamma, mean, invStd, dx, dgamma, dbeta],
             _ => throw new ArgumentException($"unknown pass {pass}"),
         };
         return Kernel(pass, arguments);

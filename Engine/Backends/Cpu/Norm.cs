@@ -4,12 +4,15 @@ using System.Runtime.Intrinsics;
 namespace SimilarFaces.Engine.Backends.Cpu;
 
 // Batch norm over x (N,C,L) per channel c, with M = N·L values per channel:
-//   mean = Σx/M,  var = Σ(x − mean)²/M (two passes),  invStd = 1/√(var + eps),  x̂ = (x − mean)·invStd
+//   mean = Σx/M,  var = Σ(x − mean)²/M,  invStd = 1/√(var + eps),  x̂ = (x − mean)·invStd
+//   the statistics in one pass over x: each row (n, c) is summed, and read again while it is in cache around c_n, its
+//   mean rounded to float: R_n = Σ(x − c_n), D_n = Σ(x − c_n)². The rows of a channel then merge in order, exactly:
+//   mean = Σ_n (L·c_n + R_n)/M,  Σ(x − mean)² = Σ_n [D_n + 2·(c_n − mean)·R_n + L·(c_n − mean)²]
 //   y = gamma·x̂ + beta;   running ← (1 − momentum)·running + momentum·batch, with var·M/(M − 1) for runningVar
 //   backward: dbeta = Σdy,  dgamma = Σdy·x̂,  dx = gamma·invStd·(dy − dbeta/M − x̂·dgamma/M),
 //             then 0 where x ≤ 0 when x is a ReLU's output whose backward is folded in (a NaN x keeps dx, as ReLU's)
-// Each channel's rows (one per n, L long) are cut into groups fixed by N; a group sums its rows in vectors,
-// each row's total is added in double, and the group totals are added in order.
+// The backward's sums: each channel's rows (one per n, L long) are cut into groups fixed by N; a group sums its rows
+// in vectors, each row's total is added in double, and the group totals are added in order.
 internal sealed unsafe partial class CpuBackend
 {
     public void BatchNormTrainForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer y,
@@ -20,36 +23,35 @@ internal sealed unsafe partial class CpuBackend
         var shape = s;
         long count = (long)s.N * s.L;
         int groups = NormGroups(s);
-        var sums = new double[s.C * groups];
-
+        var rowCenters = new float[s.N * s.C];
+        var rowResiduals = new double[s.N * s.C];
+        var rowDeviations = new double[s.N * s.C];
         ForEachChannelGroup(s, groups, (c, group, first, end) =>
         {
             fixed (float* x0 = xs)
-            {
-                double sum = 0;
-                for (int n = first; n < end; n++) sum += SumOf(x0 + Row(shape, n, c), shape.L);
-                sums[group * shape.C + c] = sum;
-            }
-        });
-        var batchMeans = new double[s.C];
-        for (int c = 0; c < s.C; c++) batchMeans[c] = SumPartials(sums, groups, s.C, c) / count;
-
-        ForEachChannelGroup(s, groups, (c, group, first, end) =>
-        {
-            fixed (float* x0 = xs)
-            {
-                double sum = 0;
-                float center = (float)batchMeans[c];
-                for (int n = first; n < end; n++) sum += RowSquaredDeviation(x0 + Row(shape, n, c), shape.L, center);
-                sums[group * shape.C + c] = sum;
-            }
+                for (int n = first; n < end; n++)
+                {
+                    float* row = x0 + Row(shape, n, c);
+                    int at = n * shape.C + c;
+                    rowCenters[at] = (float)(SumOf(row, shape.L) / shape.L);
+                    (rowResiduals[at], rowDeviations[at]) = RowDeviations(row, shape.L, rowCenters[at]);
+                }
         });
         for (int c = 0; c < s.C; c++)
         {
-            double variance = SumPartials(sums, groups, s.C, c) / count;
-            means[c] = (float)batchMeans[c];
+            double sum = 0;
+            for (int n = 0; n < s.N; n++) sum += (double)s.L * rowCenters[n * s.C + c] + rowResiduals[n * s.C + c];
+            double batchMean = sum / count, deviation = 0;
+            for (int n = 0; n < s.N; n++)
+            {
+                int at = n * s.C + c;
+                double offset = rowCenters[at] - batchMean;
+                deviation += rowDeviations[at] + 2 * offset * rowResiduals[at] + s.L * offset * offset;
+            }
+            double variance = deviation / count;
+            means[c] = (float)batchMean;
             invStds[c] = (float)(1 / Math.Sqrt(variance + eps));
-            runningMeans[c] = (float)((1 - momentum) * (double)runningMeans[c] + momentum * batchMeans[c]);
+            runningMeans[c] = (float)((1 - momentum) * (double)runningMeans[c] + momentum * batchMean);
             runningVars[c] = (float)((1 - momentum) * (double)runningVars[c] + momentum * variance * count / (count - 1));
         }
 
@@ -179,9 +181,32 @@ internal sealed unsafe partial class CpuBackend
             action(c, group, first, end);
         });
 
-    private double RowSquaredDeviation(float* x, int n, float center) =>
-        _wide ? DotDeviation<Simd512, Vector512<float>>(x, x, n, center, center)
-              : DotDeviation<Simd256, Vector256<float>>(x, x, n, center, center);
+    /// <summary>Σ (x − center) and Σ (x − center)² over one row, each in two vector accumulators.</summary>
+    private (double Sum, double SumOfSquares) RowDeviations(float* x, int n, float center) =>
+        _wide ? Deviations<Simd512, Vector512<float>>(x, n, center) : Deviations<Simd256, Vector256<float>>(x, n, center);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (double Sum, double SumOfSquares) Deviations<TS, TV>(float* x, int n, float center) where TS : ISimd<TV> where TV : struct
+    {
+        int lanes = TS.Lanes, i = 0;
+        TV centers = TS.Splat(center), sum0 = TS.Zero, sum1 = TS.Zero, squares0 = TS.Zero, squares1 = TS.Zero;
+        for (; i <= n - 2 * lanes; i += 2 * lanes)
+        {
+            TV deviation0 = TS.Subtract(TS.Load(x + i), centers), deviation1 = TS.Subtract(TS.Load(x + i + lanes), centers);
+            sum0 = TS.Add(sum0, deviation0);
+            sum1 = TS.Add(sum1, deviation1);
+            squares0 = TS.MultiplyAdd(deviation0, deviation0, squares0);
+            squares1 = TS.MultiplyAdd(deviation1, deviation1, squares1);
+        }
+        double total = TS.Sum(TS.Add(sum0, sum1)), totalOfSquares = TS.Sum(TS.Add(squares0, squares1));
+        for (; i < n; i++)
+        {
+            double deviation = x[i] - center;
+            total += deviation;
+            totalOfSquares += deviation * deviation;
+        }
+        return (total, totalOfSquares);
+    }
 
     /// <summary>Σ dy·(x − center).</summary>
     private double RowDotDeviation(float* dy, float* x, int n, float center) =>
