@@ -14,10 +14,10 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // At stride 1 the input gradient is itself a correlation: dy padded by (R−1−ph, S−1−pw) with w flipped and its
 // channels swapped (other strides scatter, scalar). Correlations keep eight output channels (four with 256-bit
 // vectors) × one vector of two output rows in registers; outputs narrower than a vector or a single row, and strides
-// above 1, take a scalar path with the same FMA order. At stride 1 the weight gradient keeps four output channels ×
-// three kernel columns in registers over output row vectors, in bands of rows (outputs narrower than a vector, and
-// other strides, scalar); it is summed per group of images (groups fixed by the shape) and the groups added in
-// order. Outputs narrower than two vectors whose patches are deep take the lowered path instead (ConvLowered.cs).
+// above 1, take a scalar path with the same FMA order. At stride 1 the weight gradient keeps four output channels
+// (eight with AVX-512) × three kernel columns in registers over output row vectors, in bands of rows (outputs
+// narrower than a vector, and other strides, scalar); it is summed per group of images (groups fixed by the shape)
+// and the groups added in order. Outputs narrower than two vectors whose patches are deep take the lowered path instead (ConvLowered.cs).
 internal sealed unsafe partial class CpuBackend
 {
     private const int ChannelBlock = 4;   // output channels per register block
@@ -144,7 +144,7 @@ internal sealed unsafe partial class CpuBackend
                 var (first, end) = PieceRange(images, groups, group);
                 var partial = partials.AsSpan(group * partialLength, partialLength);
                 partial.Clear();
-                float* tail = stackalloc float[ChannelBlock * Vector512<float>.Count];
+                float* tail = stackalloc float[2 * ChannelBlock * Vector512<float>.Count];
                 fixed (float* x0 = xs, dy0 = dys)
                 fixed (double* sums = partial)
                     for (int n = first; n < end; n++)
@@ -426,84 +426,146 @@ internal sealed unsafe partial class CpuBackend
 
     /// <summary>
     /// sums[k,c,r,s] += Σ_{oh,ow} dy[k,oh,ow] · source[c, oh + r, ow + s] for one image at stride 1. A register
-    /// block is four channels × three kernel columns accumulated over output row vectors: each dy vector feeds
-    /// three FMAs, each source vector four. Rows go in bands whose dy stays in L1 across all (c, r); between bands
-    /// each register block waits in <paramref name="blocks"/> (12 vectors per block, in loop order), and after the
-    /// last band its lanes are summed. The last vector of a row is shifted left to end at Wo and its dy lanes
-    /// already counted are zeroed (in <paramref name="tail"/>, four vectors). Channels past Co reread the last
-    /// channel and columns past S the last column; their sums are dropped.
+    /// block is four channels (eight with AVX-512, whose 32 registers hold 24 accumulators) × three kernel columns
+    /// accumulated over output row vectors: each dy vector feeds three FMAs, each source vector four or eight. Rows go
+    /// in bands whose dy stays in L1 across all (c, r); between bands each register block waits in
+    /// <paramref name="blocks"/> (12 vectors per four channels, in loop order), and after the last band its lanes are
+    /// summed. The last vector of a row is shifted left to end at Wo and its dy lanes already counted are zeroed (in
+    /// <paramref name="tail"/>, a vector per channel). Channels past Co reread the last channel and columns past S the
+    /// last column; their sums are dropped. Each channel's sums take the same FMAs in the same order in either block.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AccumulateWeightGradient<TS, TV>(in Correlation g, float* source, long plane, float* dy, float* blocks, float* tail, double* sums)
         where TS : ISimd<TV> where TV : struct
     {
-        int lanes = TS.Lanes, stride = g.PaddedWidth, outWidth = g.Wo, lastCol = outWidth - lanes;
-        int repeated = (outWidth + lanes - 1) / lanes * lanes - outWidth, bandRows = Math.Max(1, WeightGradientBandFloats / outWidth);
-        long dyPlane = (long)g.Ho * outWidth, kStride = (long)g.Ci * g.R * g.S;
-        new Span<float>(blocks, WeightGradientBlockFloats(g, lanes)).Clear();
+        int bandRows = Math.Max(1, WeightGradientBandFloats / g.Wo);
+        bool eight = TS.Lanes == Vector512<float>.Count;
+        new Span<float>(blocks, WeightGradientBlockFloats(g, TS.Lanes)).Clear();
         for (int band = 0; band < g.Ho; band += bandRows)
         {
             int bandEnd = Math.Min(g.Ho, band + bandRows);
             float* block = blocks;
-            for (int k0 = 0; k0 < g.Co; k0 += ChannelBlock)
+            for (int k0 = 0; k0 < g.Co;)
             {
-                int k1 = Math.Min(k0 + 1, g.Co - 1), k2 = Math.Min(k0 + 2, g.Co - 1), k3 = Math.Min(k0 + 3, g.Co - 1);
-                float* dyBlock0 = dy + k0 * dyPlane, dyBlock1 = dy + k1 * dyPlane, dyBlock2 = dy + k2 * dyPlane, dyBlock3 = dy + k3 * dyPlane;
-                for (int c = 0; c < g.Ci; c++)
-                    for (int r = 0; r < g.R; r++)
-                        for (int s0 = 0; s0 < g.S; s0 += 3, block += 12 * lanes)
-                        {
-                            int s1 = Math.Min(s0 + 1, g.S - 1), s2 = Math.Min(s0 + 2, g.S - 1);
-                            TV a00 = TS.Load(block), a01 = TS.Load(block + lanes), a02 = TS.Load(block + 2 * lanes);
-                            TV a10 = TS.Load(block + 3 * lanes), a11 = TS.Load(block + 4 * lanes), a12 = TS.Load(block + 5 * lanes);
-                            TV a20 = TS.Load(block + 6 * lanes), a21 = TS.Load(block + 7 * lanes), a22 = TS.Load(block + 8 * lanes);
-                            TV a30 = TS.Load(block + 9 * lanes), a31 = TS.Load(block + 10 * lanes), a32 = TS.Load(block + 11 * lanes);
-                            for (int oh = band; oh < bandEnd; oh++)
-                            {
-                                float* xRow = source + c * plane + (long)(oh + r) * stride;
-                                float* x0 = xRow + s0, x1 = xRow + s1, x2 = xRow + s2;
-                                long dyRow = (long)oh * outWidth;
-                                float* e0 = dyBlock0 + dyRow, e1 = dyBlock1 + dyRow, e2 = dyBlock2 + dyRow, e3 = dyBlock3 + dyRow;
-                                for (nint col = 0; col < outWidth; col += lanes)
-                                {
-                                    if (col > lastCol)
-                                    {
-                                        // The row's last vector, shifted left by `repeated` columns, with those dy lanes zeroed.
-                                        TV lane = TS.LaneIndices, first = TS.Splat(repeated);
-                                        TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e0 + lastCol)), tail);
-                                        TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e1 + lastCol)), tail + lanes);
-                                        TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e2 + lastCol)), tail + 2 * lanes);
-                                        TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e3 + lastCol)), tail + 3 * lanes);
-                                        e0 = tail - col; e1 = e0 + lanes; e2 = e0 + 2 * lanes; e3 = e0 + 3 * lanes;
-                                        x0 -= repeated; x1 -= repeated; x2 -= repeated;
-                                    }
-                                    TV v0 = TS.Load(x0 + col), v1 = TS.Load(x1 + col), v2 = TS.Load(x2 + col);
-                                    TV d = TS.Load(e0 + col);
-                                    a00 = TS.MultiplyAdd(d, v0, a00); a01 = TS.MultiplyAdd(d, v1, a01); a02 = TS.MultiplyAdd(d, v2, a02);
-                                    d = TS.Load(e1 + col);
-                                    a10 = TS.MultiplyAdd(d, v0, a10); a11 = TS.MultiplyAdd(d, v1, a11); a12 = TS.MultiplyAdd(d, v2, a12);
-                                    d = TS.Load(e2 + col);
-                                    a20 = TS.MultiplyAdd(d, v0, a20); a21 = TS.MultiplyAdd(d, v1, a21); a22 = TS.MultiplyAdd(d, v2, a22);
-                                    d = TS.Load(e3 + col);
-                                    a30 = TS.MultiplyAdd(d, v0, a30); a31 = TS.MultiplyAdd(d, v1, a31); a32 = TS.MultiplyAdd(d, v2, a32);
-                                }
-                            }
-                            if (bandEnd < g.Ho)
-                            {
-                                TS.Store(a00, block); TS.Store(a01, block + lanes); TS.Store(a02, block + 2 * lanes);
-                                TS.Store(a10, block + 3 * lanes); TS.Store(a11, block + 4 * lanes); TS.Store(a12, block + 5 * lanes);
-                                TS.Store(a20, block + 6 * lanes); TS.Store(a21, block + 7 * lanes); TS.Store(a22, block + 8 * lanes);
-                                TS.Store(a30, block + 9 * lanes); TS.Store(a31, block + 10 * lanes); TS.Store(a32, block + 11 * lanes);
-                                continue;
-                            }
-                            long tap = (c * g.R + r) * g.S;
-                            AddBlockSums<TS, TV>(sums + k0 * kStride + tap, s0, s1, s2, a00, a01, a02);
-                            if (k1 > k0) AddBlockSums<TS, TV>(sums + k1 * kStride + tap, s0, s1, s2, a10, a11, a12);
-                            if (k2 > k1) AddBlockSums<TS, TV>(sums + k2 * kStride + tap, s0, s1, s2, a20, a21, a22);
-                            if (k3 > k2) AddBlockSums<TS, TV>(sums + k3 * kStride + tap, s0, s1, s2, a30, a31, a32);
-                        }
+                if (eight && k0 + ChannelBlock < g.Co)
+                {
+                    block = WeightGradientBlock<TS, TV, EightChannels>(g, source, plane, dy, block, tail, sums, band, bandEnd, k0);
+                    k0 += 2 * ChannelBlock;
+                }
+                else
+                {
+                    block = WeightGradientBlock<TS, TV, FourChannels>(g, source, plane, dy, block, tail, sums, band, bandEnd, k0);
+                    k0 += ChannelBlock;
+                }
             }
         }
+    }
+
+    /// <summary>
+    /// Output channels k0… (four or eight, as TB says) of <see cref="AccumulateWeightGradient{TS,TV}"/> over rows
+    /// [band, bandEnd); returns where the next block's registers wait.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float* WeightGradientBlock<TS, TV, TB>(in Correlation g, float* source, long plane, float* dy, float* block, float* tail,
+        double* sums, int band, int bandEnd, int k0) where TS : ISimd<TV> where TV : struct where TB : IChannelBlock
+    {
+        int lanes = TS.Lanes, stride = g.PaddedWidth, outWidth = g.Wo, lastCol = outWidth - lanes;
+        int repeated = (outWidth + lanes - 1) / lanes * lanes - outWidth, vectors = TB.Eight ? 24 : 12;
+        long dyPlane = (long)g.Ho * outWidth, kStride = (long)g.Ci * g.R * g.S;
+        int k1 = Math.Min(k0 + 1, g.Co - 1), k2 = Math.Min(k0 + 2, g.Co - 1), k3 = Math.Min(k0 + 3, g.Co - 1);
+        int k4 = Math.Min(k0 + 4, g.Co - 1), k5 = Math.Min(k0 + 5, g.Co - 1), k6 = Math.Min(k0 + 6, g.Co - 1), k7 = Math.Min(k0 + 7, g.Co - 1);
+        float* dyBlock0 = dy + k0 * dyPlane, dyBlock1 = dy + k1 * dyPlane, dyBlock2 = dy + k2 * dyPlane, dyBlock3 = dy + k3 * dyPlane;
+        float* dyBlock4 = dy + k4 * dyPlane, dyBlock5 = dy + k5 * dyPlane, dyBlock6 = dy + k6 * dyPlane, dyBlock7 = dy + k7 * dyPlane;
+        for (int c = 0; c < g.Ci; c++)
+            for (int r = 0; r < g.R; r++)
+                for (int s0 = 0; s0 < g.S; s0 += 3, block += vectors * lanes)
+                {
+                    int s1 = Math.Min(s0 + 1, g.S - 1), s2 = Math.Min(s0 + 2, g.S - 1);
+                    TV a00 = TS.Load(block), a01 = TS.Load(block + lanes), a02 = TS.Load(block + 2 * lanes);
+                    TV a10 = TS.Load(block + 3 * lanes), a11 = TS.Load(block + 4 * lanes), a12 = TS.Load(block + 5 * lanes);
+                    TV a20 = TS.Load(block + 6 * lanes), a21 = TS.Load(block + 7 * lanes), a22 = TS.Load(block + 8 * lanes);
+                    TV a30 = TS.Load(block + 9 * lanes), a31 = TS.Load(block + 10 * lanes), a32 = TS.Load(block + 11 * lanes);
+                    TV a40 = TS.Zero, a41 = TS.Zero, a42 = TS.Zero, a50 = TS.Zero, a51 = TS.Zero, a52 = TS.Zero;
+                    TV a60 = TS.Zero, a61 = TS.Zero, a62 = TS.Zero, a70 = TS.Zero, a71 = TS.Zero, a72 = TS.Zero;
+                    if (TB.Eight)
+                    {
+                        a40 = TS.Load(block + 12 * lanes); a41 = TS.Load(block + 13 * lanes); a42 = TS.Load(block + 14 * lanes);
+                        a50 = TS.Load(block + 15 * lanes); a51 = TS.Load(block + 16 * lanes); a52 = TS.Load(block + 17 * lanes);
+                        a60 = TS.Load(block + 18 * lanes); a61 = TS.Load(block + 19 * lanes); a62 = TS.Load(block + 20 * lanes);
+                        a70 = TS.Load(block + 21 * lanes); a71 = TS.Load(block + 22 * lanes); a72 = TS.Load(block + 23 * lanes);
+                    }
+                    for (int oh = band; oh < bandEnd; oh++)
+                    {
+                        float* xRow = source + c * plane + (long)(oh + r) * stride;
+                        float* x0 = xRow + s0, x1 = xRow + s1, x2 = xRow + s2;
+                        long dyRow = (long)oh * outWidth;
+                        float* e0 = dyBlock0 + dyRow, e1 = dyBlock1 + dyRow, e2 = dyBlock2 + dyRow, e3 = dyBlock3 + dyRow;
+                        float* e4 = dyBlock4 + dyRow, e5 = dyBlock5 + dyRow, e6 = dyBlock6 + dyRow, e7 = dyBlock7 + dyRow;
+                        for (nint col = 0; col < outWidth; col += lanes)
+                        {
+                            if (col > lastCol)
+                            {
+                                // The row's last vector, shifted left by `repeated` columns, with those dy lanes zeroed.
+                                TV lane = TS.LaneIndices, first = TS.Splat(repeated);
+                                TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e0 + lastCol)), tail);
+                                TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e1 + lastCol)), tail + lanes);
+                                TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e2 + lastCol)), tail + 2 * lanes);
+                                TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e3 + lastCol)), tail + 3 * lanes);
+                                e0 = tail - col; e1 = e0 + lanes; e2 = e0 + 2 * lanes; e3 = e0 + 3 * lanes;
+                                if (TB.Eight)
+                                {
+                                    TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e4 + lastCol)), tail + 4 * lanes);
+                                    TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e5 + lastCol)), tail + 5 * lanes);
+                                    TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e6 + lastCol)), tail + 6 * lanes);
+                                    TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e7 + lastCol)), tail + 7 * lanes);
+                                    e4 = e0 + 4 * lanes; e5 = e0 + 5 * lanes; e6 = e0 + 6 * lanes; e7 = e0 + 7 * lanes;
+                                }
+                                x0 -= repeated; x1 -= repeated; x2 -= repeated;
+                            }
+                            TV v0 = TS.Load(x0 + col), v1 = TS.Load(x1 + col), v2 = TS.Load(x2 + col);
+                            TV d = TS.Load(e0 + col);
+                            a00 = TS.MultiplyAdd(d, v0, a00); a01 = TS.MultiplyAdd(d, v1, a01); a02 = TS.MultiplyAdd(d, v2, a02);
+                            d = TS.Load(e1 + col);
+                            a10 = TS.MultiplyAdd(d, v0, a10); a11 = TS.MultiplyAdd(d, v1, a11); a12 = TS.MultiplyAdd(d, v2, a12);
+                            d = TS.Load(e2 + col);
+                            a20 = TS.MultiplyAdd(d, v0, a20); a21 = TS.MultiplyAdd(d, v1, a21); a22 = TS.MultiplyAdd(d, v2, a22);
+                            d = TS.Load(e3 + col);
+                            a30 = TS.MultiplyAdd(d, v0, a30); a31 = TS.MultiplyAdd(d, v1, a31); a32 = TS.MultiplyAdd(d, v2, a32);
+                            if (!TB.Eight) continue;
+                            d = TS.Load(e4 + col);
+                            a40 = TS.MultiplyAdd(d, v0, a40); a41 = TS.MultiplyAdd(d, v1, a41); a42 = TS.MultiplyAdd(d, v2, a42);
+                            d = TS.Load(e5 + col);
+                            a50 = TS.MultiplyAdd(d, v0, a50); a51 = TS.MultiplyAdd(d, v1, a51); a52 = TS.MultiplyAdd(d, v2, a52);
+                            d = TS.Load(e6 + col);
+                            a60 = TS.MultiplyAdd(d, v0, a60); a61 = TS.MultiplyAdd(d, v1, a61); a62 = TS.MultiplyAdd(d, v2, a62);
+                            d = TS.Load(e7 + col);
+                            a70 = TS.MultiplyAdd(d, v0, a70); a71 = TS.MultiplyAdd(d, v1, a71); a72 = TS.MultiplyAdd(d, v2, a72);
+                        }
+                    }
+                    if (bandEnd < g.Ho)
+                    {
+                        TS.Store(a00, block); TS.Store(a01, block + lanes); TS.Store(a02, block + 2 * lanes);
+                        TS.Store(a10, block + 3 * lanes); TS.Store(a11, block + 4 * lanes); TS.Store(a12, block + 5 * lanes);
+                        TS.Store(a20, block + 6 * lanes); TS.Store(a21, block + 7 * lanes); TS.Store(a22, block + 8 * lanes);
+                        TS.Store(a30, block + 9 * lanes); TS.Store(a31, block + 10 * lanes); TS.Store(a32, block + 11 * lanes);
+                        if (!TB.Eight) continue;
+                        TS.Store(a40, block + 12 * lanes); TS.Store(a41, block + 13 * lanes); TS.Store(a42, block + 14 * lanes);
+                        TS.Store(a50, block + 15 * lanes); TS.Store(a51, block + 16 * lanes); TS.Store(a52, block + 17 * lanes);
+                        TS.Store(a60, block + 18 * lanes); TS.Store(a61, block + 19 * lanes); TS.Store(a62, block + 20 * lanes);
+                        TS.Store(a70, block + 21 * lanes); TS.Store(a71, block + 22 * lanes); TS.Store(a72, block + 23 * lanes);
+                        continue;
+                    }
+                    long tap = (c * g.R + r) * g.S;
+                    AddBlockSums<TS, TV>(sums + k0 * kStride + tap, s0, s1, s2, a00, a01, a02);
+                    if (k1 > k0) AddBlockSums<TS, TV>(sums + k1 * kStride + tap, s0, s1, s2, a10, a11, a12);
+                    if (k2 > k1) AddBlockSums<TS, TV>(sums + k2 * kStride + tap, s0, s1, s2, a20, a21, a22);
+                    if (k3 > k2) AddBlockSums<TS, TV>(sums + k3 * kStride + tap, s0, s1, s2, a30, a31, a32);
+                    if (!TB.Eight) continue;
+                    if (k4 > k3) AddBlockSums<TS, TV>(sums + k4 * kStride + tap, s0, s1, s2, a40, a41, a42);
+                    if (k5 > k4) AddBlockSums<TS, TV>(sums + k5 * kStride + tap, s0, s1, s2, a50, a51, a52);
+                    if (k6 > k5) AddBlockSums<TS, TV>(sums + k6 * kStride + tap, s0, s1, s2, a60, a61, a62);
+                    if (k7 > k6) AddBlockSums<TS, TV>(sums + k7 * kStride + tap, s0, s1, s2, a70, a71, a72);
+                }
+        return block;
     }
 
     /// <summary>dy floats of one channel per band of <see cref="AccumulateWeightGradient{TS,TV}"/>: four channels' take 16 KB.</summary>
