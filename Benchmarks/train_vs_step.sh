@@ -3,14 +3,15 @@
 #   train        README's first command (200 epochs of 64 pairs of the built-in synthetic faces) in a scratch folder;
 #                its figure is the pairs a second of time inside its steps after the first (what it prints at the end)
 #   step timer   `Benchmarks --memory --steps STEPS`: the same Trainer.TakeStep at 64 pairs of random images, timed
-#                step by step in one process; the mean of the steps after the first, as train's figure is a mean
+#                step by step in one process; the mean of the steps after the first, as train's figure is a mean, over
+#                as many steps as train takes by default, so that both hold the same share of the JIT's warm-up
 #   BenchmarkDotNet  the suite's TrainingStep (cpu/seed): its mean of 7 iterations (the column after cpu/seed)
 # Prints each round and each one's median, and train's median against the others'.
-#   bash Benchmarks/train_vs_step.sh [ROUNDS] [STEPS]     (default: 3 rounds, 20 steps)
+#   bash Benchmarks/train_vs_step.sh [ROUNDS] [STEPS]     (default: 3 rounds, 200 steps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
-steps="${2:-20}"
+steps="${2:-200}"
 dotnet build Cli -c Release -v quiet -nologo >/dev/null
 dotnet build Benchmarks -c Release -v quiet -nologo >/dev/null
 scratch="$(mktemp -d)"
