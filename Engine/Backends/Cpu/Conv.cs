@@ -17,7 +17,8 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // above 1, take a scalar path with the same FMA order. At stride 1 the weight gradient keeps four output channels
 // (eight with AVX-512) × three kernel columns in registers over output row vectors, in bands of rows (outputs
 // narrower than a vector, and other strides, scalar); it is summed per group of images (groups fixed by the shape)
-// and the groups added in order. Outputs narrower than two vectors whose patches are deep take the lowered path instead (ConvLowered.cs).
+// and the groups added in order. Outputs narrower than two vectors whose patches are deep take the lowered path
+// instead (ConvLowered.cs).
 internal sealed unsafe partial class CpuBackend
 {
     private const int ChannelBlock = 4;   // output channels per register block
