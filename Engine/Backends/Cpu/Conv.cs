@@ -67,8 +67,8 @@ internal sealed unsafe partial class CpuBackend
             var onPadded = s.OnPaddedInput();
             if (!Lowered(onPadded) && s.StrideH == 1 && s.StrideW == 1)
             {
-                var g = new Correlation(s.K, s.OutH, s.OutW, s.R - 1, s.S - 1, s.C, s.R, s.S, 1, 1, onPadded.H, onPadded.W);
-                Correlate(g, s.N, Data(dy), Data(w), flipped: true, null, relu: false, Data(dx), (mode, s.Padding() with { Planes = s.C }));
+                Correlate(InputGradientCorrelation(onPadded), s.N, Data(dy), Data(w), flipped: true, null, relu: false, Data(dx),
+                    (mode, s.Padding() with { Planes = s.C }));
                 return;
             }
             this.InputGradientThroughPadding(s, mode, dy, w, dx);
@@ -82,8 +82,7 @@ internal sealed unsafe partial class CpuBackend
         float[] dys = Data(dy), ws = Data(w), dxs = Data(dx);
         if (s.StrideH == 1 && s.StrideW == 1 && s.PadH < s.R && s.PadW < s.S)
         {
-            var g = new Correlation(s.K, s.OutH, s.OutW, s.R - 1 - s.PadH, s.S - 1 - s.PadW, s.C, s.R, s.S, 1, 1, s.H, s.W);
-            Correlate(g, s.N, dys, ws, flipped: true, null, relu: false, dxs);
+            Correlate(InputGradientCorrelation(s), s.N, dys, ws, flipped: true, null, relu: false, dxs);
             return;
         }
         // Other strides, or padding as wide as the kernel: each image scatters w · dy into its own dx, in order.
@@ -172,6 +171,10 @@ internal sealed unsafe partial class CpuBackend
             ArrayPool<double>.Shared.Return(partials);
         }
     }
+
+    /// <summary>The input gradient at stride 1 as a correlation: dy padded by (R−1−ph, S−1−pw), out onto x's shape.</summary>
+    private static Correlation InputGradientCorrelation(in Conv2dShape s) =>
+        new(s.K, s.OutH, s.OutW, s.R - 1 - s.PadH, s.S - 1 - s.PadW, s.C, s.R, s.S, 1, 1, s.H, s.W);
 
     private int VectorLanes => _wide ? Vector512<float>.Count : Vector256<float>.Count;
 
