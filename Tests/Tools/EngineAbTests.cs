@@ -28,7 +28,19 @@ public sealed class EngineAbTests
     {
         var run = Run(Engine, Engine, "gemm,pool");
         Assert.That(run.ExitCode, Is.EqualTo(2), run.Error);
-        Assert.That(run.Error.Trim(), Is.EqualTo("unknown kernel family 'pool': gemm, conv or norm"));
+        Assert.That(run.Error.Trim(), Is.EqualTo("unknown kernel family 'pool': gemm, conv, norm or step"));
+    }
+
+    [Test]
+    public void TheStepFamilyNamesAnEngineWithoutItsBenchmarksBuild()
+    {
+        var folder = Fixtures.NewScratchFolder();
+        var engine = Path.Combine(folder, "SimilarFaces.Engine.dll");
+        File.Copy(Engine, engine);
+        var run = Run(engine, engine, "conv,step");
+        Assert.That(run.ExitCode, Is.EqualTo(2), run.Error);
+        Assert.That(run.Error.Trim(), Is.EqualTo(
+            $"the step family needs SimilarFaces.Benchmarks.dll beside {engine}: give the engine in a Benchmarks build's folder"));
     }
 
     [TestCase("x")]

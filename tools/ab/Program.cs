@@ -1,15 +1,16 @@
 // Times the seed's cpu kernels in two builds of SimilarFaces.Engine, in one process and in turn: each build is
 // loaded into its own AssemblyLoadContext, and every round runs both (their order alternating), so the two see
 // the same machine at nearly the same moment. On a shared machine whose speed drifts by 10–20 % between runs,
-// the per-round ratio B/A is what a change is judged by.
-//   dotnet SimilarFaces.EngineAb.dll A.dll B.dll [gemm,conv,norm] [ROUNDS]
+// the per-round ratio B/A is what a change is judged by. The step family runs the seed's whole training step (64
+// pairs, Adam) of each build, through the Benchmarks build beside the engine, after 25 steps of warm-up.
+//   dotnet SimilarFaces.EngineAb.dll A.dll B.dll [gemm,conv,norm,step] [ROUNDS]
 using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.Loader;
 
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: SimilarFaces.EngineAb A/SimilarFaces.Engine.dll B/SimilarFaces.Engine.dll [gemm,conv,norm] [ROUNDS]");
+    Console.Error.WriteLine("usage: SimilarFaces.EngineAb A/SimilarFaces.Engine.dll B/SimilarFaces.Engine.dll [gemm,conv,norm,step] [ROUNDS]");
     return 2;
 }
 foreach (var path in args.Take(2))
@@ -19,9 +20,9 @@ foreach (var path in args.Take(2))
         return 2;
     }
 var families = (args.Length > 2 ? args[2] : "gemm,conv").Split(',');
-if (families.Except(["gemm", "conv", "norm"]).FirstOrDefault() is { } unknown)
+if (families.Except(["gemm", "conv", "norm", "step"]).FirstOrDefault() is { } unknown)
 {
-    Console.Error.WriteLine($"unknown kernel family '{unknown}': gemm, conv or norm");
+    Console.Error.WriteLine($"unknown kernel family '{unknown}': gemm, conv, norm or step");
     return 2;
 }
 if (!int.TryParse(args.Length > 3 ? args[3] : "11", out int rounds) || rounds < 2)
@@ -29,6 +30,13 @@ if (!int.TryParse(args.Length > 3 ? args[3] : "11", out int rounds) || rounds < 
     Console.Error.WriteLine($"ROUNDS must be a whole number of at least 2, not '{args[3]}'");
     return 2;
 }
+if (families.Contains("step"))
+    foreach (var path in args.Take(2))
+        if (!File.Exists(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, EngineBuild.BenchmarksFile)))
+        {
+            Console.Error.WriteLine($"the step family needs {EngineBuild.BenchmarksFile} beside {path}: give the engine in a Benchmarks build's folder");
+            return 2;
+        }
 var builds = args.Take(2).Select(path => new EngineBuild(path)).ToArray();
 Console.WriteLine($"A = {args[0]}\nB = {args[1]}\n{Environment.ProcessorCount} threads, {rounds} rounds; medians in ms");
 Console.WriteLine("| kernel | A | B | B/A median | B/A quartiles |\n|---|--:|--:|--:|--:|");
@@ -50,6 +58,8 @@ if (families.Contains("norm"))
     foreach (int channels in new[] { 4, 8 })
         foreach (var pass in new[] { "BatchNormTrainForward", "BatchNormBackward" })
             Compare($"{pass} {channels} channels", b => b.Norm(pass, channels));
+if (families.Contains("step"))
+    Compare("training step, 64 pairs", b => b.TrainingStep(64));
 return 0;
 
 void Compare(string name, Func<EngineBuild, Action> kernel)
@@ -99,21 +109,24 @@ static double Quantile(List<double> values, double q)
 sealed class EngineBuild
 {
     private const BindingFlags Members = BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic;
+    public const string BenchmarksFile = "SimilarFaces.Benchmarks.dll";
+    private readonly AssemblyLoadContext _context;
     private readonly Assembly _engine;
     private readonly object _backend;
     private readonly MethodInfo[] _methods;
+    private Action? _trainingStep;
 
     public EngineBuild(string path)
     {
         path = Path.GetFullPath(path);
         string folder = Path.GetDirectoryName(path)!;
-        var context = new AssemblyLoadContext(path);
-        context.Resolving += (c, name) =>
+        _context = new AssemblyLoadContext(path);
+        _context.Resolving += (c, name) =>
         {
             string dependency = Path.Combine(folder, name.Name + ".dll");
             return File.Exists(dependency) ? c.LoadFromAssemblyPath(dependency) : null;
         };
-        _engine = context.LoadFromAssemblyPath(path);
+        _engine = _context.LoadFromAssemblyPath(path);
         _backend = _engine.GetType("SimilarFaces.Engine.Devices", throwOnError: true)!
             .GetMethod("Open", [typeof(string)])!.Invoke(null, ["cpu"])!;
         _methods = _engine.GetType("SimilarFaces.Engine.Backends.IBackend", throwOnError: true)!.GetMethods(Members);
@@ -170,6 +183,24 @@ sealed class EngineBuild
             _ => throw new ArgumentException($"unknown pass {pass}"),
         };
         return Kernel(pass, arguments);
+    }
+
+    /// <summary>
+    /// One training step of the seed (Benchmarks' TrainingSession: the network, Adam and a fixed batch of random pairs),
+    /// after 25 steps for the JIT's tiers to settle. One session per build, whichever order the rounds run in: it holds
+    /// 1.2 GB.
+    /// </summary>
+    public Action TrainingStep(int pairs)
+    {
+        if (_trainingStep != null) return _trainingStep;
+        var benchmarks = _context.LoadFromAssemblyName(new AssemblyName(Path.GetFileNameWithoutExtension(BenchmarksFile)));
+        var model = _context.LoadFromAssemblyName(new AssemblyName("SimilarFaces.Model"));
+        object architecture = model.GetType("SimilarFaces.Model.SiameseArchitecture", throwOnError: true)!.GetProperty("Seed")!.GetValue(null)!;
+        var sessionType = benchmarks.GetType("SimilarFaces.Benchmarks.TrainingSession", throwOnError: true)!;
+        object session = Activator.CreateInstance(sessionType, [_backend, architecture, pairs])!;
+        var step = sessionType.GetMethod("Step")!;
+        for (int i = 0; i < 25; i++) step.Invoke(session, null);
+        return _trainingStep = () => step.Invoke(session, null);
     }
 
     /// <summary>One pass of a seed batch norm in training: one tower's 64 images of 100×100 in each channel.</summary>
