@@ -28,9 +28,8 @@ internal sealed unsafe partial class CpuBackend
         var rowCenters = new float[s.N];
         var rowResiduals = new double[s.N];
         var rowDeviations = new double[s.N];
-        for (int channel = 0; channel < s.C; channel++)
+        for (int c = 0; c < s.C; c++)
         {
-            int c = channel;
             ForEachGroup(s, groups, (group, first, end) =>
             {
                 fixed (float* x0 = xs)
@@ -87,9 +86,8 @@ internal sealed unsafe partial class CpuBackend
         var shape = s;
         long count = (long)s.N * s.L;
         int groups = NormGroups(s);
-        for (int channel = 0; channel < s.C; channel++)
+        for (int c = 0; c < s.C; c++)
         {
-            int c = channel;
             var (dySum, projectionSum) = ChannelGradientSums(s, c, groups, xs, dys, means[c]);
             double projection = projectionSum * invStds[c];
             dbetas[c] = (float)dySum;
@@ -117,9 +115,8 @@ internal sealed unsafe partial class CpuBackend
         float[] dxs = Data(dx), dgammas = Data(dgamma), dbetas = Data(dbeta);
         var shape = s;
         int groups = NormGroups(s);
-        for (int channel = 0; channel < s.C; channel++)
+        for (int c = 0; c < s.C; c++)
         {
-            int c = channel;
             float invStd = (float)(1 / Math.Sqrt(runningVars[c] + (double)eps));
             var (dySum, projectionSum) = ChannelGradientSums(s, c, groups, xs, dys, runningMeans[c]);
             dbetas[c] = (float)dySum;
