@@ -307,17 +307,17 @@ internal sealed unsafe partial class CpuBackend
         // AVX2, within the 32 of AVX-512. Packed weights run to the next multiple of four channels, so an
         // eight-channel block past Co reads zeros.
         bool eight = TS.Lanes == Vector512<float>.Count;
-        nint* taps = TapOffsets(g, plane);
+        nint* tapOffsets = TapOffsets(g, plane);
         for (int kb = 0; kb < g.Co;)
         {
             if (eight && kb + ChannelBlock < g.Co)
             {
-                CorrelateRowPairBlock<TS, TV, EightChannels>(g, source, taps, w, bias, relu, output, rows, kb);
+                CorrelateRowPairBlock<TS, TV, EightChannels>(g, source, tapOffsets, w, bias, relu, output, rows, kb);
                 kb += 2 * ChannelBlock;
             }
             else
             {
-                CorrelateRowPairBlock<TS, TV, FourChannels>(g, source, taps, w, bias, relu, output, rows, kb);
+                CorrelateRowPairBlock<TS, TV, FourChannels>(g, source, tapOffsets, w, bias, relu, output, rows, kb);
                 kb += ChannelBlock;
             }
         }
