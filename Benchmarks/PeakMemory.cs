@@ -6,18 +6,18 @@ using SimilarFaces.Engine.Backends;
 namespace SimilarFaces.Benchmarks;
 
 /// <summary>
-/// The time and resident memory a training run needs: builds the seed network (at another image size when asked)
-/// with Adam on a device, runs a few training steps at a batch of pairs, and prints the resident set after each stage,
-/// its peak (VmHWM from /proc/self/status where present, else Process.PeakWorkingSet64) and the median step time
-/// after the first step (or, after warm-up steps, of every timed step: on two cores the JIT's background recompiles
-/// slow the first twenty or so steps of a process). One configuration per process, so each peak is its own. With
+/// The time and resident memory a training run needs: builds the seed network (at another image size when asked) with
+/// Adam on a device, runs a few training steps at a batch of pairs, and prints the resident set after each stage, its
+/// peak (VmHWM from /proc/self/status where present, else Process.PeakWorkingSet64) and the median step time after
+/// the first step (or, after warm-up steps, of every timed step: on two cores the JIT's background recompiles slow
+/// the first twenty or so steps of a process). One configuration per process, so each peak is its own. With
 /// <c>inference</c>, the same for embedding a batch of images through the folded tower that `embed` and `eval` run.
 /// On cpu each step is followed by a short run of the FMA peak (<see cref="PeakKernels.FmaFlopsPerSecondNow"/>; one
 /// more before the first), and the step's FLOPs are given as a share of the higher of the peaks just before and after
-/// it: a figure that holds on a shared machine whose speed drifts by tens of percent between runs. A short run can only lose time (to a core taken
-/// away for a few milliseconds, which halves a 10 ms reading on two cores), never gain it, so the higher one is the
-/// nearer to the peak of that moment. Where both readings beside a step lose time the share comes out high, so the
-/// median step is also given as a share of the highest reading of the whole run.
+/// it: a figure that holds on a shared machine whose speed drifts by tens of percent between runs. A short run can
+/// only lose time (to a core taken away for a few milliseconds, which halves a 10 ms reading on two cores), never
+/// gain it, so the higher one is the nearer to the peak of that moment. Where both readings beside a step lose time
+/// the share comes out high, so the median step is also given as a share of the highest reading of the whole run.
 /// </summary>
 public static class PeakMemory
 {
