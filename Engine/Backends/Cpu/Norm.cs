@@ -14,7 +14,8 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // Training works channel by channel: a channel's rows (one per n, L long; 2.5 MB for a tower of the seed) are read for
 // the sums and read again while they are still in cache (all channels' sums first, then all rows again: the seed's
 // step 1.01–1.03× the time). The backward's sums: each channel's rows are cut into groups fixed by N and L; a group
-// sums its rows in vectors, each row's total is added in double, and the group totals are added in order.
+// sums its rows in vectors, Σdy and Σdy·(x − mean) in one pass over a row, each row's totals are added in double,
+// and the group totals are added in order.
 internal sealed unsafe partial class CpuBackend
 {
     public void BatchNormTrainForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer y,
@@ -143,8 +144,9 @@ internal sealed unsafe partial class CpuBackend
                 for (int n = first; n < end; n++)
                 {
                     long row = Row(s, n, c);
-                    dySum += SumOf(dy0 + row, s.L);
-                    projectionSum += RowDotDeviation(dy0 + row, x0 + row, s.L, center);
+                    var (rowDy, rowProjection) = RowGradientSums(dy0 + row, x0 + row, s.L, center);
+                    dySum += rowDy;
+                    projectionSum += rowProjection;
                 }
                 dyGroups[group] = dySum;
                 projectionGroups[group] = projectionSum;
@@ -208,25 +210,31 @@ internal sealed unsafe partial class CpuBackend
         return (total, totalOfSquares);
     }
 
-    /// <summary>Σ dy·(x − center).</summary>
-    private double RowDotDeviation(float* dy, float* x, int n, float center) =>
-        _wide ? DotDeviation<Simd512, Vector512<float>>(dy, x, n, 0, center)
-              : DotDeviation<Simd256, Vector256<float>>(dy, x, n, 0, center);
+    /// <summary>Σ dy and Σ dy·(x − center) over one row, in one pass.</summary>
+    private (double DySum, double ProjectionSum) RowGradientSums(float* dy, float* x, int n, float center) =>
+        _wide ? GradientSums<Simd512, Vector512<float>>(dy, x, n, center) : GradientSums<Simd256, Vector256<float>>(dy, x, n, center);
 
-    /// <summary>Σ (a − aCenter)·(b − bCenter) over n elements, in two vector accumulators.</summary>
+    /// <summary>Σ dy and Σ dy·(x − center) over n elements, each in two vector accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static double DotDeviation<TS, TV>(float* a, float* b, int n, float aCenter, float bCenter) where TS : ISimd<TV> where TV : struct
+    private static (double DySum, double ProjectionSum) GradientSums<TS, TV>(float* dy, float* x, int n, float center) where TS : ISimd<TV> where TV : struct
     {
         int lanes = TS.Lanes, i = 0;
-        TV ac = TS.Splat(aCenter), bc = TS.Splat(bCenter), s0 = TS.Zero, s1 = TS.Zero;
+        TV centers = TS.Splat(center), sum0 = TS.Zero, sum1 = TS.Zero, projection0 = TS.Zero, projection1 = TS.Zero;
         for (; i <= n - 2 * lanes; i += 2 * lanes)
         {
-            s0 = TS.MultiplyAdd(TS.Subtract(TS.Load(a + i), ac), TS.Subtract(TS.Load(b + i), bc), s0);
-            s1 = TS.MultiplyAdd(TS.Subtract(TS.Load(a + i + lanes), ac), TS.Subtract(TS.Load(b + i + lanes), bc), s1);
+            TV dy0 = TS.Load(dy + i), dy1 = TS.Load(dy + i + lanes);
+            sum0 = TS.Add(sum0, dy0);
+            sum1 = TS.Add(sum1, dy1);
+            projection0 = TS.MultiplyAdd(dy0, TS.Subtract(TS.Load(x + i), centers), projection0);
+            projection1 = TS.MultiplyAdd(dy1, TS.Subtract(TS.Load(x + i + lanes), centers), projection1);
         }
-        double sum = TS.Sum(TS.Add(s0, s1));
-        for (; i < n; i++) sum += (double)(a[i] - aCenter) * (b[i] - bCenter);
-        return sum;
+        double sum = TS.Sum(TS.Add(sum0, sum1)), projection = TS.Sum(TS.Add(projection0, projection1));
+        for (; i < n; i++)
+        {
+            sum += dy[i];
+            projection += (double)dy[i] * (x[i] - center);
+        }
+        return (sum, projection);
     }
 
     /// <summary>y = (x − center)·scale + shift over one row.</summary>
