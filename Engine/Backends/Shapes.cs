@@ -41,10 +41,17 @@ internal readonly record struct Pool2dShape(int Planes, int H, int W, int KH, in
     public bool IsTwoByTwo => KH == 2 && KW == 2 && SH == 2 && SW == 2;
 }
 
-/// <summary>Batch norm layout: x (N,C,L) normalised per channel C over N·L values (L = H·W for 2-D, 1 for 1-D).</summary>
-internal readonly record struct NormShape(int N, int C, int L)
+/// <summary>
+/// Batch norm layout: x (N,C,L) normalised per channel C over N·L values (L = H·W for 2-D, 1 for 1-D). The N images may
+/// be <see cref="Batches"/> equal batches one after another: in training each is then normalised by its own statistics
+/// over its N/Batches·L values (C per batch, batch after batch), as a call per batch would be.
+/// </summary>
+internal readonly record struct NormShape(int N, int C, int L, int Batches = 1)
 {
     public long Length => (long)N * C * L;
+
+    /// <summary>The shape of one of the batches.</summary>
+    public NormShape Batch() => new(N / Batches, C, L);
 }
 
 /// <summary>Padding done apart from a convolution, where a kernel reads zero padding only.</summary>

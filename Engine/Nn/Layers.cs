@@ -70,13 +70,14 @@ public sealed class Conv2d : Module
 
     /// <summary>
     /// This layer with <paramref name="padding"/> as above, a ReLU after it and <paramref name="norm"/> after that,
-    /// normalising with the batch's statistics (<see cref="BatchNorm.NormalisesByBatch"/>), as one op.
+    /// normalising with the batch's statistics (<see cref="BatchNorm.NormalisesByBatch"/>), as one op; x's images are
+    /// <paramref name="batches"/> equal batches, each normalised by its own (<see cref="BatchNorm.Forward(Tensor, int)"/>).
     /// </summary>
-    internal Tensor Forward(Tensor x, (int H, int W) padding, PaddingMode mode, BatchNorm norm)
+    internal Tensor Forward(Tensor x, (int H, int W) padding, PaddingMode mode, BatchNorm norm, int batches)
     {
-        var (runningMean, runningVar) = norm.RunningStatisticsToUpdate();
+        var (runningMean, runningVar) = norm.RunningStatisticsToUpdate(batches);
         return Ops.Conv2dReluBatchNorm(x, Weight, Bias, norm.Weight, norm.Bias, runningMean, runningVar, norm.Momentum, norm.Eps,
-            Stride, padding, mode);
+            Stride, padding, mode, batches);
     }
 }
 
@@ -188,26 +189,34 @@ public class BatchNorm : Module
     /// Normalises x with batch statistics in training mode (updating the running ones) or with
     /// <see cref="UseBatchStatistics"/>, else with the running statistics.
     /// </summary>
-    public override Tensor Forward(Tensor x)
+    public override Tensor Forward(Tensor x) => Forward(x, 1);
+
+    /// <summary>
+    /// x's N rows as <paramref name="batches"/> equal batches one after another, each normalised as a
+    /// <see cref="Forward(Tensor)"/> of its own would: with its own statistics when normalising by batch (the running
+    /// statistics take each batch's update in turn, and <see cref="BatchesTracked"/> counts each), else all alike with
+    /// the running statistics.
+    /// </summary>
+    public Tensor Forward(Tensor x, int batches)
     {
         if (Array.IndexOf(Ranks, x.Rank) < 0)
             throw new ArgumentException($"{GetType().Name}: input must have rank {string.Join(" or ", Ranks)}, got shape {x.ShapeText}");
-        if (!NormalisesByBatch) return Ops.BatchNorm(x, Weight, Bias, RunningMean, RunningVar, training: false, Momentum, Eps);
-        var (runningMean, runningVar) = RunningStatisticsToUpdate();
-        return Ops.BatchNorm(x, Weight, Bias, runningMean, runningVar, training: true, Momentum, Eps);
+        if (!NormalisesByBatch) return Ops.BatchNorm(x, Weight, Bias, RunningMean, RunningVar, training: false, Momentum, Eps, batches);
+        var (runningMean, runningVar) = RunningStatisticsToUpdate(batches);
+        return Ops.BatchNorm(x, Weight, Bias, runningMean, runningVar, training: true, Momentum, Eps, batches);
     }
 
     /// <summary>Whether a forward now normalises with the batch's statistics: in training, or with <see cref="UseBatchStatistics"/>.</summary>
     internal bool NormalisesByBatch => Training || UseBatchStatistics;
 
     /// <summary>
-    /// For a forward with the batch's statistics: the running statistics it updates, counting it in
-    /// <see cref="BatchesTracked"/>, or none with <see cref="UseBatchStatistics"/>.
+    /// For a forward of <paramref name="batches"/> batches with their own statistics: the running statistics it updates,
+    /// counting each batch in <see cref="BatchesTracked"/>, or none with <see cref="UseBatchStatistics"/>.
     /// </summary>
-    internal (Tensor? Mean, Tensor? Var) RunningStatisticsToUpdate()
+    internal (Tensor? Mean, Tensor? Var) RunningStatisticsToUpdate(int batches)
     {
         if (UseBatchStatistics) return (null, null);
-        _batchesTracked++;
+        _batchesTracked += batches;
         return (RunningMean, RunningVar);
     }
 

@@ -22,19 +22,39 @@ public sealed class Sequential : Module
     /// with the batch's statistics (in training): the same results, bit for bit, without writing the padded input or
     /// the pre-activation, and with the ReLU's backward done in BatchNorm's.
     /// </summary>
-    public override Tensor Forward(Tensor x)
+    public override Tensor Forward(Tensor x) => Forward(x, 1);
+
+    /// <summary>
+    /// <see cref="Forward(Tensor)"/> of x's N images as <paramref name="batches"/> equal batches, each as a forward of its
+    /// own would see it, in one pass: every layer acts on each image apart, except a BatchNorm, which normalises each
+    /// batch by its own statistics (<see cref="BatchNorm.Forward(Tensor, int)"/>). Layers that do not act on each image
+    /// apart (dropout in training, which draws one mask per forward, and layers of other kinds) are refused.
+    /// </summary>
+    public Tensor Forward(Tensor x, int batches)
     {
+        if (batches != 1 && (batches < 1 || x.Rank == 0 || x.Shape[0] % batches != 0))
+            throw new ArgumentException($"Sequential: batches must be at least 1 and divide the rows of input {x.ShapeText}, got {batches}");
         for (int i = 0; i < _layers.Length; i++)
         {
             if (Convolution(i) is { } c)
             {
-                x = c.Norm != null ? c.Layer.Forward(x, c.Padding, c.Mode, c.Norm) : c.Layer.Forward(x, c.Padding, c.Mode, c.Relu);
+                x = c.Norm != null ? c.Layer.Forward(x, c.Padding, c.Mode, c.Norm, batches) : c.Layer.Forward(x, c.Padding, c.Mode, c.Relu);
                 i = c.Last;
             }
-            else x = _layers[i].Forward(x);
+            else x = _layers[i] switch
+            {
+                BatchNorm norm => norm.Forward(x, batches),
+                Sequential inner => inner.Forward(x, batches),
+                var layer when batches == 1 || ActsOnEachImage(layer) => layer.Forward(x),
+                var layer => throw new NotSupportedException(
+                    $"Sequential: layer {i} ({layer.GetType().Name}) cannot run {batches} batches in one pass: it does not act on each image apart"),
+            };
         }
         return x;
     }
+
+    private static bool ActsOnEachImage(Module layer) =>
+        layer is Conv2d or EdgePad2d or ReLU or MaxPool2d or Flatten or Linear || layer is Dropout { Training: false };
 
     /// <summary>
     /// The convolution that starts at layer i (with a padding layer or at its Conv2d), the ReLU and batch norm after it

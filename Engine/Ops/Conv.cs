@@ -41,17 +41,18 @@ public static partial class Ops
     /// <summary>
     /// <see cref="BatchNorm"/> in training (with the batch's statistics, updating the running ones when given) of
     /// <see cref="Conv2dRelu"/>'s output, as one op. The backward takes the gradient through BatchNorm and the ReLU's
-    /// mask in one pass (the mask is where BatchNorm's input x ≤ 0), then through the convolution.
-    /// Results equal BatchNorm(Conv2dRelu(...)) bit for bit.
+    /// mask in one pass (the mask is where BatchNorm's input x ≤ 0), then through the convolution. With
+    /// <paramref name="batches"/> above 1, BatchNorm normalises each of that many equal batches of x by its own statistics
+    /// (<see cref="BatchNorm"/>). Results equal BatchNorm(Conv2dRelu(...)) bit for bit.
     /// </summary>
     public static Tensor Conv2dReluBatchNorm(Tensor x, Tensor weight, Tensor? bias, Tensor gamma, Tensor beta,
         Tensor? runningMean, Tensor? runningVar, float momentum = DefaultBatchNormMomentum, float eps = DefaultBatchNormEps,
-        (int H, int W)? stride = null, (int H, int W)? padding = null, PaddingMode paddingMode = PaddingMode.Zeros)
+        (int H, int W)? stride = null, (int H, int W)? padding = null, PaddingMode paddingMode = PaddingMode.Zeros, int batches = 1)
     {
         const string op = "Conv2dReluBatchNorm";
         var s = CheckConvolution(op, x, weight, bias, stride, padding, paddingMode);
         var activation = Tensor.Empty(x, s.N, s.K, s.OutH, s.OutW);
-        var norm = CheckBatchNorm(op, activation, gamma, beta, runningMean, runningVar, training: true);
+        var norm = CheckBatchNorm(op, activation, gamma, beta, runningMean, runningVar, training: true, batches);
         x.Backend.Conv2dForward(s, x.Buffer, weight.Buffer, bias?.Buffer, relu: true, activation.Buffer);
         var (y, statistics) = NormalizeByBatch(norm, activation, gamma, beta, runningMean, runningVar, momentum, eps);
         Tensor[] inputs = bias == null ? [x, weight, gamma, beta] : [x, weight, bias, gamma, beta];

@@ -23,13 +23,16 @@ public static partial class Ops
     /// <summary>
     /// Batch normalisation of x (N,C), (N,C,L) or (N,C,H,W) per channel, as <c>F.batch_norm</c>: in training, with the
     /// batch's statistics, updating the running ones in place when they are given (null: nothing is updated);
-    /// otherwise with the running statistics, which are then required.
+    /// otherwise with the running statistics, which are then required. With <paramref name="batches"/> above 1, x's N
+    /// rows are that many equal batches one after another, and training normalises each by its own statistics, as a
+    /// call per batch would: the running statistics take each batch's update in turn, and dγ, dβ are each batch's
+    /// added in order (in evaluation mode every row is normalised alike, whatever the batches).
     /// </summary>
     public static Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor? runningMean, Tensor? runningVar,
-        bool training, float momentum = DefaultBatchNormMomentum, float eps = DefaultBatchNormEps)
+        bool training, float momentum = DefaultBatchNormMomentum, float eps = DefaultBatchNormEps, int batches = 1)
     {
         const string op = "BatchNorm";
-        var s = CheckBatchNorm(op, x, gamma, beta, runningMean, runningVar, training);
+        var s = CheckBatchNorm(op, x, gamma, beta, runningMean, runningVar, training, batches);
         var backend = x.Backend;
 
         if (!training)
@@ -57,11 +60,12 @@ public static partial class Ops
 
     /// <summary>The shape of a batch norm's input as (N, C, L), after checking every argument against it.</summary>
     private static NormShape CheckBatchNorm(string op, Tensor x, Tensor gamma, Tensor beta, Tensor? runningMean, Tensor? runningVar,
-        bool training)
+        bool training, int batches)
     {
         Check.Rank(op, "input", x, 2, 3, 4);
         int n = x.Shape[0], c = x.Shape[1];
         int l = (int)(x.Length / ((long)n * c));
+        Check.That(batches >= 1 && n % batches == 0, op, $"batches must be at least 1 and divide the {n} rows of input {x.ShapeText}, got {batches}");
         Check.That((runningMean == null) == (runningVar == null), op, "running_mean and running_var must be given together");
         Check.That(training || runningMean != null, op, "evaluation mode needs the running statistics");
         foreach (var (name, t) in new[] { ("weight", gamma), ("bias", beta), ("running_mean", runningMean), ("running_var", runningVar) })
@@ -71,21 +75,23 @@ public static partial class Ops
             Check.That(t.Rank == 1 && t.Shape[0] == c, op, $"{name} {t.ShapeText} does not match the {c} channels of input {x.ShapeText}");
         }
         if (training)
-            Check.That((long)n * l > 1, op, $"training needs more than one value per channel, got input {x.ShapeText}");
-        return new NormShape(n, c, l);
+            Check.That((long)n / batches * l > 1, op, batches == 1
+                ? $"training needs more than one value per channel, got input {x.ShapeText}"
+                : $"training needs more than one value per channel in each of {batches} batches, got input {x.ShapeText}");
+        return new NormShape(n, c, l, batches);
     }
 
     /// <summary>
     /// y = γ·x̂ + β with the batch's statistics, updating the running ones when given; returns y and the batch's mean and
-    /// 1/√(σ²+eps) (C each), which the backward reads.
+    /// 1/√(σ²+eps) (C each, per batch), which the backward reads.
     /// </summary>
     private static (Tensor Y, (Tensor Mean, Tensor InvStd) Statistics) NormalizeByBatch(NormShape s, Tensor x, Tensor gamma, Tensor beta,
         Tensor? runningMean, Tensor? runningVar, float momentum, float eps)
     {
         var backend = x.Backend;
         var y = Tensor.Empty(x, x.Shape);
-        var mean = Tensor.Empty(x, s.C);
-        var invStd = Tensor.Empty(x, s.C);
+        var mean = Tensor.Empty(x, s.Batches * s.C);
+        var invStd = Tensor.Empty(x, s.Batches * s.C);
         // Without running statistics, scratch ones take the kernel's update and are dropped with the scope.
         runningMean ??= Tensor.Zeros(backend, s.C);
         runningVar ??= Tensor.Full(backend, 1f, s.C);

@@ -164,6 +164,13 @@ public sealed class OpContractTests(string device) : DeviceTest(device)
         Refused(() => Ops.BatchNorm(T(2, 3), T(3, 1), T(3), T(3), T(3), true), "weight (3,1)");
         Refused(() => BatchNorm(T(2, 3), true, onOther: Tensor.Zeros(other, 3)), "BatchNorm", "different devices");
         Refused(() => BatchNorm(T(1, 3), true), "BatchNorm", "training needs more than one value per channel, got input (1,3)");
+        Refused(() => Ops.BatchNorm(T(4, 3), T(3), T(3), T(3), T(3), true, batches: 3), "BatchNorm",
+            "batches must be at least 1 and divide the 4 rows of input (4,3), got 3");
+        Refused(() => Ops.BatchNorm(T(4, 3), T(3), T(3), T(3), T(3), true, batches: 0), "batches must be at least 1", "got 0");
+        Refused(() => Ops.BatchNorm(T(4, 3), T(3), T(3), T(3), T(3), true, batches: 4), "BatchNorm",
+            "training needs more than one value per channel in each of 4 batches, got input (4,3)");
+        Assert.That(Ops.BatchNorm(T(4, 3), T(3), T(3), T(3), T(3), false, batches: 4).Shape, Is.EqualTo(new[] { 4, 3 }),
+            "evaluation normalises every row alike: one row per batch is enough");
         Assert.That(BatchNorm(T(1, 3), false).Shape, Is.EqualTo(new[] { 1, 3 }), "evaluation uses the running statistics: one row is enough");
         Refused(() => Ops.BatchNorm(T(2, 3), T(3), T(3), null, null, false), "BatchNorm", "evaluation mode needs the running statistics");
         Refused(() => Ops.BatchNorm(T(2, 3), T(3), T(3), T(3), null, true), "BatchNorm", "running_mean and running_var must be given together");

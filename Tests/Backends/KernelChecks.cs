@@ -273,6 +273,53 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
         AssertClose(Read(dbeta), dbetaExpected, mass, tolerance, "dbeta");
     }
 
+    /// <summary>
+    /// A shape of several batches against one call per batch on that batch's rows, bit for bit: y and dx, each batch's
+    /// statistics, the running statistics (taking each batch's update in turn) and dγ, dβ (each batch's, added in order).
+    /// </summary>
+    public void BatchNormTrainingInBatches(NormShape s, bool afterRelu)
+    {
+        float[] x = NormInput(s, 0), gamma = Random(s.C, 0.5, 1.5), beta = Random(s.C), dy = Random((int)s.Length);
+        float[] runningMean = Random(s.C), runningVar = Random(s.C, 0.5, 2);
+        if (afterRelu)
+            for (int i = 0; i < x.Length; i += 7) x[i] = 0f;
+        var (gammab, betab) = (Upload(gamma), Upload(beta));
+
+        var (xb, y, mean, invStd) = (Upload(x), Output(s.Length), Output(s.Batches * s.C), Output(s.Batches * s.C));
+        var (runningMeanb, runningVarb) = (Upload(runningMean), Upload(runningVar));
+        backend.BatchNormTrainForward(s, xb, gammab, betab, y, mean, invStd, runningMeanb, runningVarb, NormEps, NormMomentum);
+        var (dx, dgamma, dbeta) = (Output(s.Length), Output(s.C), Output(s.C));
+        backend.BatchNormBackward(s, xb, Upload(dy), gammab, mean, invStd, dx, dgamma, dbeta, afterRelu);
+
+        var batch = s.Batch();
+        int length = (int)batch.Length;
+        var (batchRunningMean, batchRunningVar) = (Upload(runningMean), Upload(runningVar));
+        float[] dgammaSum = new float[s.C], dbetaSum = new float[s.C];
+        for (int b = 0; b < s.Batches; b++)
+        {
+            var xBatch = Upload(x[(b * length)..((b + 1) * length)]);
+            var (yBatch, meanBatch, invStdBatch) = (Output(length), Output(s.C), Output(s.C));
+            backend.BatchNormTrainForward(batch, xBatch, gammab, betab, yBatch, meanBatch, invStdBatch, batchRunningMean, batchRunningVar, NormEps, NormMomentum);
+            var (dxBatch, dgammaBatch, dbetaBatch) = (Output(length), Output(s.C), Output(s.C));
+            backend.BatchNormBackward(batch, xBatch, Upload(dy[(b * length)..((b + 1) * length)]), gammab, meanBatch, invStdBatch,
+                dxBatch, dgammaBatch, dbetaBatch, afterRelu);
+            Assert.That(Read(y)[(b * length)..((b + 1) * length)], Is.EqualTo(Read(yBatch)), $"y of batch {b}");
+            Assert.That(Read(mean)[(b * s.C)..((b + 1) * s.C)], Is.EqualTo(Read(meanBatch)), $"mean of batch {b}");
+            Assert.That(Read(invStd)[(b * s.C)..((b + 1) * s.C)], Is.EqualTo(Read(invStdBatch)), $"invStd of batch {b}");
+            Assert.That(Read(dx)[(b * length)..((b + 1) * length)], Is.EqualTo(Read(dxBatch)), $"dx of batch {b}");
+            float[] dgammaPart = Read(dgammaBatch), dbetaPart = Read(dbetaBatch);
+            for (int c = 0; c < s.C; c++)
+            {
+                dgammaSum[c] = b == 0 ? dgammaPart[c] : dgammaSum[c] + dgammaPart[c];
+                dbetaSum[c] = b == 0 ? dbetaPart[c] : dbetaSum[c] + dbetaPart[c];
+            }
+        }
+        Assert.That(Read(runningMeanb), Is.EqualTo(Read(batchRunningMean)), "running mean");
+        Assert.That(Read(runningVarb), Is.EqualTo(Read(batchRunningVar)), "running var");
+        Assert.That(Read(dgamma), Is.EqualTo(dgammaSum), "dgamma");
+        Assert.That(Read(dbeta), Is.EqualTo(dbetaSum), "dbeta");
+    }
+
     /// <summary>Running variances drawn from [0.5, 2) unless given.</summary>
     public void BatchNormEval(NormShape s, double tolerance, float[]? runningVar = null)
     {

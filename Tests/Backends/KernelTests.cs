@@ -211,6 +211,13 @@ internal sealed class KernelTests(string device) : DeviceTest(device)
     public void BatchNormTrainingAfterRelu(int n, int c, int l) =>
         _check.BatchNormTraining(new NormShape(n, c, l), offset: 0f, tolerance: 1e-5, afterRelu: true);
 
+    // N images as equal batches, each normalised by its own statistics: bit for bit one call per batch
+    [TestCase(6, 3, 37, 2, false)]
+    [TestCase(6, 3, 37, 3, true)]
+    [TestCase(4, 2, 2100, 2, true)]      // two ILGPU reduction chunks per batch and channel
+    public void BatchNormTrainingInBatches(int n, int c, int l, int batches, bool afterRelu) =>
+        _check.BatchNormTrainingInBatches(new NormShape(n, c, l, batches), afterRelu);
+
     // y, dx: |error| ≤ 1e-5·(1 + |expected|); dγ, dβ: 1e-5·Σ|dy|·(1 + |x̂|) per channel
     [TestCase(3, 4, 29)]
     [TestCase(2, 2, 2100)]

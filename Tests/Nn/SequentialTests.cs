@@ -71,6 +71,69 @@ public sealed class SequentialTests
         Assert.That(norm.BatchesTracked, Is.EqualTo(1));
     }
 
+    /// <summary>
+    /// Two batches in one pass, BatchNorm (fused with the convolution, and alone) normalising each by its own statistics,
+    /// against a forward per batch: the outputs, the input's gradient and BatchNorm's parameters' gradients bit for bit,
+    /// the running statistics too; the convolution's weight gradient sums all images at once, so it holds to rounding.
+    /// </summary>
+    [Test]
+    public void BatchesInOnePassMatchAForwardPerBatch()
+    {
+        using var backend = new CpuBackend();
+        Sequential Network(out BatchNorm2d[] norms)
+        {
+            var rng = new SeededRandom(7);
+            norms = [new BatchNorm2d(backend, 3), new BatchNorm2d(backend, 4)];
+            return new Sequential(new ReflectionPad2d(1), new Conv2d(backend, 2, 3, (3, 3), rng), new ReLU(), norms[0],
+                new Conv2d(backend, 3, 4, (3, 3), rng), norms[1], new MaxPool2d((2, 2)));
+        }
+        using var together = Network(out var togetherNorms);
+        using var apart = Network(out var apartNorms);
+        var random = new SeededRandom(8);
+        var pixels = Enumerable.Range(0, 4 * 2 * 7 * 6).Select(_ => (float)(2 * random.NextDouble() - 1)).ToArray();
+        int half = pixels.Length / 2;
+        Tensor[] Parameters(Sequential network) => network.Parameters().ToArray();
+
+        var (output, gradients, ops) = RunBatches(backend, pixels, x => together.Forward(x, batches: 2), Parameters(together));
+        var (expected, expectedGradients, _) = RunBatches(backend, pixels, x => Ops.Concat(
+            apart.Forward(Ops.Narrow(x, 0, 2)), apart.Forward(Ops.Narrow(x, 2, 2))), Parameters(apart));
+
+        Assert.That(ops, Is.EqualTo(new[] { "Conv2dReluBatchNorm", "Conv2d", "BatchNorm", "MaxPool2d" }), "the ops the forward records");
+        Assert.That(output, Is.EqualTo(expected));
+        Assert.That(gradients[0], Is.EqualTo(expectedGradients[0]), "the input's gradient");
+        var convolutions = together.Layers.OfType<Conv2d>().SelectMany(c => new[] { c.Weight, c.Bias! }).ToHashSet();
+        var named = together.NamedParameters().ToArray();
+        for (int i = 0; i < named.Length; i++)
+        {
+            float[] actual = gradients[i + 1], wanted = expectedGradients[i + 1];
+            if (convolutions.Contains(named[i].Tensor))
+                Assert.That(actual, Is.EqualTo(wanted).Within(1e-5 * wanted.Max(Math.Abs)), named[i].Name);
+            else Assert.That(actual, Is.EqualTo(wanted), named[i].Name);
+        }
+        foreach (var (one, other) in togetherNorms.Zip(apartNorms))
+        {
+            Assert.That(one.RunningMean.ToArray(), Is.EqualTo(other.RunningMean.ToArray()), "running mean");
+            Assert.That(one.RunningVar.ToArray(), Is.EqualTo(other.RunningVar.ToArray()), "running var");
+            Assert.That(one.BatchesTracked, Is.EqualTo(2));
+        }
+    }
+
+    [Test]
+    public void BatchesInOnePassRefuseLayersThatMixThem()
+    {
+        using var backend = new CpuBackend();
+        using var dropout = new Sequential(new ReLU(), new Dropout(0.5f, new SeededRandom(1)));
+        using var scope = new TensorScope();
+        var x = Tensor.Zeros(backend, 4, 3);
+        var refused = Assert.Throws<NotSupportedException>(() => dropout.Forward(x, batches: 2))!;
+        Assert.That(refused.Message, Does.Contain("layer 1 (Dropout) cannot run 2 batches in one pass"));
+        Assert.That(dropout.Forward(x, batches: 1).Shape, Is.EqualTo(new[] { 4, 3 }), "one batch is a plain forward");
+        dropout.Train(false);
+        Assert.That(dropout.Forward(x, batches: 2).Shape, Is.EqualTo(new[] { 4, 3 }), "dropout in evaluation acts on each image apart");
+        var uneven = Assert.Throws<ArgumentException>(() => dropout.Forward(x, batches: 3))!;
+        Assert.That(uneven.Message, Does.Contain("batches must be at least 1 and divide the rows of input (4,3), got 3"));
+    }
+
     [Test]
     public void AConvolutionLayerFillsItsPaddingAsItsModeSays()
     {
@@ -85,9 +148,13 @@ public sealed class SequentialTests
         Assert.That(y, Is.EqualTo(Ops.Conv2d(Ops.ReflectionPad2d(x, 1, 1, 2, 2), layer.Weight, layer.Bias).ToArray()));
     }
 
+    // Run on four images
+    private static (float[] Output, float[][] Gradients, string[] Ops) RunBatches(CpuBackend backend, float[] pixels,
+        Func<Tensor, Tensor> forward, Tensor[] parameters) => Run(backend, pixels, forward, parameters, images: 4);
+
     // the output, the gradients of the input and of the parameters after backward of Σ output², and the recorded ops
     private static (float[] Output, float[][] Gradients, string[] Ops) Run(CpuBackend backend, float[] pixels,
-        Func<Tensor, Tensor> forward, Tensor[] parameters)
+        Func<Tensor, Tensor> forward, Tensor[] parameters, int images = 2)
     {
         foreach (var p in parameters)
         {
@@ -95,7 +162,7 @@ public sealed class SequentialTests
             p.Grad = null;
         }
         using var scope = new TensorScope();
-        var x = Tensor.FromArray(backend, pixels, 2, 2, 7, 6);
+        var x = Tensor.FromArray(backend, pixels, images, 2, 7, 6);
         x.RequiresGrad = true;
         var y = forward(x);
         var ops = new List<string>();

@@ -15,7 +15,9 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // the sums and read again while they are still in cache (all channels' sums first, then all rows again: the seed's
 // step 1.01–1.03× the time). The backward's sums: each channel's rows are cut into groups fixed by N and L; a group
 // sums its rows in vectors, Σdy and Σdy·(x − mean) in one pass over a row, each row's totals are added in double,
-// and the group totals are added in order.
+// and the group totals are added in order. Several batches in one shape (NormShape.Batches) run in the same loops, each
+// batch cut into the groups its own shape gives: each merges into its own statistics, and its dγ, dβ (in float) are
+// added batch after batch.
 internal sealed unsafe partial class CpuBackend
 {
     public void BatchNormTrainForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer y,
@@ -24,8 +26,9 @@ internal sealed unsafe partial class CpuBackend
         float[] xs = Data(x), gammas = Data(gamma), betas = Data(beta), ys = Data(y), means = Data(mean), invStds = Data(invStd);
         float[] runningMeans = Data(runningMean), runningVars = Data(runningVar);
         var shape = s;
-        long count = (long)s.N * s.L;
-        int groups = NormGroups(s);
+        var batch = s.Batch();
+        long count = (long)batch.N * batch.L;
+        int groups = NormGroups(batch);
         var rowCenters = new float[s.N];
         var rowResiduals = new double[s.N];
         var rowDeviations = new double[s.N];
@@ -41,25 +44,30 @@ internal sealed unsafe partial class CpuBackend
                         (rowResiduals[n], rowDeviations[n]) = RowDeviations(row, shape.L, rowCenters[n]);
                     }
             });
-            double sum = 0;
-            for (int n = 0; n < s.N; n++) sum += (double)s.L * rowCenters[n] + rowResiduals[n];
-            double batchMean = sum / count, deviation = 0;
-            for (int n = 0; n < s.N; n++)
+            for (int b = 0; b < s.Batches; b++)
             {
-                double offset = rowCenters[n] - batchMean;
-                deviation += rowDeviations[n] + 2 * offset * rowResiduals[n] + s.L * offset * offset;
+                int from = b * batch.N, to = from + batch.N;
+                double sum = 0;
+                for (int n = from; n < to; n++) sum += (double)s.L * rowCenters[n] + rowResiduals[n];
+                double batchMean = sum / count, deviation = 0;
+                for (int n = from; n < to; n++)
+                {
+                    double offset = rowCenters[n] - batchMean;
+                    deviation += rowDeviations[n] + 2 * offset * rowResiduals[n] + s.L * offset * offset;
+                }
+                double variance = deviation / count;
+                means[b * s.C + c] = (float)batchMean;
+                invStds[b * s.C + c] = (float)(1 / Math.Sqrt(variance + eps));
+                runningMeans[c] = (float)((1 - momentum) * (double)runningMeans[c] + momentum * batchMean);
+                runningVars[c] = (float)((1 - momentum) * (double)runningVars[c] + momentum * variance * count / (count - 1));
             }
-            double variance = deviation / count;
-            means[c] = (float)batchMean;
-            invStds[c] = (float)(1 / Math.Sqrt(variance + eps));
-            runningMeans[c] = (float)((1 - momentum) * (double)runningMeans[c] + momentum * batchMean);
-            runningVars[c] = (float)((1 - momentum) * (double)runningVars[c] + momentum * variance * count / (count - 1));
 
             ForEachGroup(s, groups, (group, first, end) =>
             {
+                int statistic = group / groups * shape.C + c;
                 fixed (float* x0 = xs, y0 = ys)
                     for (int n = first; n < end; n++)
-                        RowAffine(x0 + Row(shape, n, c), y0 + Row(shape, n, c), shape.L, means[c], gammas[c] * invStds[c], betas[c]);
+                        RowAffine(x0 + Row(shape, n, c), y0 + Row(shape, n, c), shape.L, means[statistic], gammas[c] * invStds[statistic], betas[c]);
             });
         }
     }
@@ -85,23 +93,32 @@ internal sealed unsafe partial class CpuBackend
         float[] xs = Data(x), dys = Data(dy), gammas = Data(gamma), means = Data(mean), invStds = Data(invStd);
         float[] dxs = Data(dx), dgammas = Data(dgamma), dbetas = Data(dbeta);
         var shape = s;
-        long count = (long)s.N * s.L;
-        int groups = NormGroups(s);
+        var batch = s.Batch();
+        long count = (long)batch.N * batch.L;
+        int groups = NormGroups(batch);
+        var meanDys = new float[s.Batches];
+        var meanProjections = new float[s.Batches];
         for (int c = 0; c < s.C; c++)
         {
-            var (dySum, projectionSum) = ChannelGradientSums(s, c, groups, xs, dys, means[c]);
-            double projection = projectionSum * invStds[c];
-            dbetas[c] = (float)dySum;
-            dgammas[c] = (float)projection;
-            float meanDy = (float)(dySum / count), meanProjection = (float)(projection / count);
+            var (dySums, projectionSums) = ChannelGradientSums(s, c, groups, xs, dys, means);
+            for (int b = 0; b < s.Batches; b++)
+            {
+                double projection = projectionSums[b] * invStds[b * s.C + c];
+                // Each batch's sums in float, added batch after batch, as a call per batch and the tape would add them.
+                dbetas[c] = b == 0 ? (float)dySums[b] : dbetas[c] + (float)dySums[b];
+                dgammas[c] = b == 0 ? (float)projection : dgammas[c] + (float)projection;
+                meanDys[b] = (float)(dySums[b] / count);
+                meanProjections[b] = (float)(projection / count);
+            }
             ForEachGroup(s, groups, (group, first, end) =>
             {
+                int b = group / groups, statistic = b * shape.C + c;
                 fixed (float* x0 = xs, dy0 = dys, dx0 = dxs)
                     for (int n = first; n < end; n++)
                     {
                         long row = Row(shape, n, c);
-                        if (_wide) RowInputGradient<Simd512, Vector512<float>>(x0 + row, dy0 + row, dx0 + row, shape.L, means[c], invStds[c], gammas[c], meanDy, meanProjection, afterRelu);
-                        else RowInputGradient<Simd256, Vector256<float>>(x0 + row, dy0 + row, dx0 + row, shape.L, means[c], invStds[c], gammas[c], meanDy, meanProjection, afterRelu);
+                        if (_wide) RowInputGradient<Simd512, Vector512<float>>(x0 + row, dy0 + row, dx0 + row, shape.L, means[statistic], invStds[statistic], gammas[c], meanDys[b], meanProjections[b], afterRelu);
+                        else RowInputGradient<Simd256, Vector256<float>>(x0 + row, dy0 + row, dx0 + row, shape.L, means[statistic], invStds[statistic], gammas[c], meanDys[b], meanProjections[b], afterRelu);
                     }
             });
         }
@@ -114,15 +131,15 @@ internal sealed unsafe partial class CpuBackend
     {
         float[] xs = Data(x), dys = Data(dy), gammas = Data(gamma), runningMeans = Data(runningMean), runningVars = Data(runningVar);
         float[] dxs = Data(dx), dgammas = Data(dgamma), dbetas = Data(dbeta);
-        var shape = s;
-        int groups = NormGroups(s);
+        var shape = s with { Batches = 1 };  // the running statistics normalise every row alike
+        int groups = NormGroups(shape);
         for (int c = 0; c < s.C; c++)
         {
             float invStd = (float)(1 / Math.Sqrt(runningVars[c] + (double)eps));
-            var (dySum, projectionSum) = ChannelGradientSums(s, c, groups, xs, dys, runningMeans[c]);
-            dbetas[c] = (float)dySum;
-            dgammas[c] = (float)(projectionSum * invStd);
-            ForEachGroup(s, groups, (group, first, end) =>
+            var (dySums, projectionSums) = ChannelGradientSums(shape, c, groups, xs, dys, runningMeans);
+            dbetas[c] = (float)dySums[0];
+            dgammas[c] = (float)(projectionSums[0] * invStd);
+            ForEachGroup(shape, groups, (group, first, end) =>
             {
                 fixed (float* dy0 = dys, dx0 = dxs)
                     for (int n = first; n < end; n++)
@@ -131,13 +148,17 @@ internal sealed unsafe partial class CpuBackend
         }
     }
 
-    /// <summary>Channel c's Σdy and Σdy·(x − center), summed per group of rows, then the groups in order.</summary>
-    private (double DySum, double ProjectionSum) ChannelGradientSums(NormShape s, int c, int groups, float[] xs, float[] dys, float center)
+    /// <summary>
+    /// Channel c's Σdy and Σdy·(x − center) per batch, the center of batch b at centers[b·C + c]: each batch's groups of
+    /// rows summed apart, then its groups in order.
+    /// </summary>
+    private (double[] DySums, double[] ProjectionSums) ChannelGradientSums(NormShape s, int c, int groups, float[] xs, float[] dys, float[] centers)
     {
-        var dyGroups = new double[groups];
-        var projectionGroups = new double[groups];
+        var dyGroups = new double[s.Batches * groups];
+        var projectionGroups = new double[s.Batches * groups];
         ForEachGroup(s, groups, (group, first, end) =>
         {
+            float center = centers[group / groups * s.C + c];
             fixed (float* x0 = xs, dy0 = dys)
             {
                 double dySum = 0, projectionSum = 0;
@@ -152,7 +173,13 @@ internal sealed unsafe partial class CpuBackend
                 projectionGroups[group] = projectionSum;
             }
         });
-        return (SumPartials(dyGroups, groups, 1, 0), SumPartials(projectionGroups, groups, 1, 0));
+        var (dySums, projectionSums) = (new double[s.Batches], new double[s.Batches]);
+        for (int b = 0; b < s.Batches; b++)
+        {
+            dySums[b] = SumPartials(dyGroups, groups, 1, b * groups);
+            projectionSums[b] = SumPartials(projectionGroups, groups, 1, b * groups);
+        }
+        return (dySums, projectionSums);
     }
 
     private static long Row(in NormShape s, int n, int c) => ((long)n * s.C + c) * s.L;
@@ -165,13 +192,20 @@ internal sealed unsafe partial class CpuBackend
 
     private delegate void GroupAction(int group, int firstRow, int endRow);
 
-    /// <summary>Runs one channel's groups of rows on all cores.</summary>
-    private static void ForEachGroup(NormShape s, int groups, GroupAction action) =>
-        ForEachPiece(groups, group =>
+    /// <summary>
+    /// Runs one channel's groups of rows on all cores: each of the s.Batches batches cut into <paramref name="groups"/>
+    /// groups of its rows, numbered batch·groups + the group's place in its batch; rows count from the first batch's.
+    /// </summary>
+    private static void ForEachGroup(NormShape s, int groups, GroupAction action)
+    {
+        int rows = s.N / s.Batches;
+        ForEachPiece(s.Batches * groups, group =>
         {
-            var (first, end) = PieceRange(s.N, groups, group);
-            action(group, first, end);
+            var (first, end) = PieceRange(rows, groups, group % groups);
+            int origin = group / groups * rows;
+            action(group, origin + first, origin + end);
         });
+    }
 
     private delegate void ChannelGroupAction(int c, int group, int firstRow, int endRow);
 

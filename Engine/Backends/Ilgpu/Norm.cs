@@ -10,7 +10,8 @@ namespace SimilarFaces.Engine.Backends.Ilgpu;
 //   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·invStd/m · (m·dy − dβ − x̂·dγ);  after a ReLU (afterRelu), dx = 0 where x ≤ 0
 // eval:  y = γ·(x − runningMean)/√(runningVar + eps) + β; backward with invStd = 1/√(runningVar + eps) constant:
 //   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·invStd·dy
-// The per-channel sums are the deterministic reductions of Reduction.cs.
+// The per-channel sums are the deterministic reductions of Reduction.cs. A shape of several batches (NormShape.Batches)
+// runs these per batch, on its images and its C statistics.
 
 /// <summary>(x − mean[c])² of x (N, C, L): segment = channel.</summary>
 internal readonly record struct SquaredDeviation(ArrayView<float> X, ArrayView<float> Mean, int Channels, int Length) : IReductionSource
@@ -69,16 +70,22 @@ internal sealed partial class IlgpuBackend
     public void BatchNormTrainForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer y,
         DeviceBuffer mean, DeviceBuffer invStd, DeviceBuffer runningMean, DeviceBuffer runningVar, float eps, float momentum)
     {
-        var xv = View(x, s.Length);
-        var meanView = View(mean, s.C);
-        var invStdView = View(invStd, s.C);
-        long count = (long)s.N * s.L;
-        Reduce(s_channelSum, new ChannelMajor(xv, s.C, s.L), s.C, count, meanView, 1f / count);
-        Reduce(s_squaredDeviationSum, new SquaredDeviation(xv, meanView, s.C, s.L), s.C, count, invStdView, 1f / count);
-        Launch(s_batchStatistics, s.C, new BatchStatisticsArgs(meanView, invStdView, View(runningMean, s.C), View(runningVar, s.C),
-            eps, momentum, count));
-        Launch(s_normalize, s.Length, new NormalizeArgs(xv, View(y, s.Length), View(gamma, s.C), View(beta, s.C), meanView,
-            invStdView, s.C, s.L));
+        var shape = s.Batch();
+        long count = (long)shape.N * shape.L;
+        var (xs, ys, means, invStds) = (View(x, s.Length), View(y, s.Length), View(mean, s.Batches * s.C), View(invStd, s.Batches * s.C));
+        for (int batch = 0; batch < s.Batches; batch++)
+        {
+            // This batch's images and statistics; the running ones take each batch's update in turn.
+            var xv = xs.SubView(batch * shape.Length, shape.Length);
+            var meanView = means.SubView(batch * s.C, s.C);
+            var invStdView = invStds.SubView(batch * s.C, s.C);
+            Reduce(s_channelSum, new ChannelMajor(xv, s.C, s.L), s.C, count, meanView, 1f / count);
+            Reduce(s_squaredDeviationSum, new SquaredDeviation(xv, meanView, s.C, s.L), s.C, count, invStdView, 1f / count);
+            Launch(s_batchStatistics, s.C, new BatchStatisticsArgs(meanView, invStdView, View(runningMean, s.C), View(runningVar, s.C),
+                eps, momentum, count));
+            Launch(s_normalize, shape.Length, new NormalizeArgs(xv, ys.SubView(batch * shape.Length, shape.Length), View(gamma, s.C),
+                View(beta, s.C), meanView, invStdView, s.C, s.L));
+        }
     }
 
     public void BatchNormEvalForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta,
@@ -89,18 +96,28 @@ internal sealed partial class IlgpuBackend
     public void BatchNormBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer mean,
         DeviceBuffer invStd, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta, bool afterRelu)
     {
-        var xv = View(x, s.Length);
-        var dyView = View(dy, s.Length);
-        var meanView = View(mean, s.C);
-        var invStdView = View(invStd, s.C);
-        var dgammaView = View(dgamma, s.C);
-        var dbetaView = View(dbeta, s.C);
-        long count = (long)s.N * s.L;
-        Reduce(s_channelSum, new ChannelMajor(dyView, s.C, s.L), s.C, count, dbetaView, 1f);
-        Reduce(s_gradientTimesNormalizedSum, new GradientTimesNormalized(dyView, xv, meanView, invStdView, s.C, s.L), s.C, count,
-            dgammaView, 1f);
-        Launch(s_normBackward, s.Length, new NormBackwardArgs(xv, dyView, View(dx, s.Length), View(gamma, s.C), meanView,
-            invStdView, dgammaView, dbetaView, s.C, s.L, count, afterRelu ? 1 : 0));
+        var shape = s.Batch();
+        long count = (long)shape.N * shape.L;
+        var (xs, dys, dxs) = (View(x, s.Length), View(dy, s.Length), View(dx, s.Length));
+        var (means, invStds) = (View(mean, s.Batches * s.C), View(invStd, s.Batches * s.C));
+        // The first batch's dγ and dβ go straight out; each later one's into scratch, then added on, batch after batch.
+        using var batchDgamma = s.Batches > 1 ? Scratch(s.C) : null;
+        using var batchDbeta = s.Batches > 1 ? Scratch(s.C) : null;
+        for (int batch = 0; batch < s.Batches; batch++)
+        {
+            var (xv, dyView, dxView) = (xs.SubView(batch * shape.Length, shape.Length), dys.SubView(batch * shape.Length, shape.Length),
+                dxs.SubView(batch * shape.Length, shape.Length));
+            var (meanView, invStdView) = (means.SubView(batch * s.C, s.C), invStds.SubView(batch * s.C, s.C));
+            var (dgammaView, dbetaView) = batch == 0 ? (View(dgamma, s.C), View(dbeta, s.C)) : (View(batchDgamma!, s.C), View(batchDbeta!, s.C));
+            Reduce(s_channelSum, new ChannelMajor(dyView, s.C, s.L), s.C, count, dbetaView, 1f);
+            Reduce(s_gradientTimesNormalizedSum, new GradientTimesNormalized(dyView, xv, meanView, invStdView, s.C, s.L), s.C, count,
+                dgammaView, 1f);
+            Launch(s_normBackward, shape.Length, new NormBackwardArgs(xv, dyView, dxView, View(gamma, s.C), meanView,
+                invStdView, dgammaView, dbetaView, s.C, s.L, count, afterRelu ? 1 : 0));
+            if (batch == 0) continue;
+            Axpy(1f, batchDgamma!, dgamma);
+            Axpy(1f, batchDbeta!, dbeta);
+        }
     }
 
     public void BatchNormEvalBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer runningMean,
