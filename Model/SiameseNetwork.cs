@@ -6,9 +6,10 @@ namespace SimilarFaces.Model;
 
 /// <summary>
 /// Twin towers with one set of weights: both images of a pair go through the same layers, so their gradients add
-/// into the same parameters, as in the seed's forward (forward_once(a), forward_once(b)). The convolution blocks run
-/// on each tower's batch apart, so BatchNorm normalises each over its own images as the seed does; the dense layers,
-/// whose rows do not interact, run once on both towers' rows, so their weights stream through memory once per pass.
+/// into the same parameters, as in the seed's forward (forward_once(a), forward_once(b)). Both towers' images run as
+/// one pass of twice the batch, in which BatchNorm normalises each tower's images by their own statistics (updating
+/// the running ones for the first tower, then the second), as the seed's two calls do; every other layer acts on each
+/// image apart. So each layer runs once per step, and the dense layers' weights stream through memory once per pass.
 /// State names match PyTorch's: conv_layers.N.*, fully_connect.N.*.
 /// </summary>
 public sealed class SiameseNetwork : Module
@@ -54,19 +55,30 @@ public sealed class SiameseNetwork : Module
     /// <summary>Both towers: the embeddings of <paramref name="first"/> and of <paramref name="second"/>, each as <see cref="Embed"/> gives them.</summary>
     public (Tensor First, Tensor Second) Forward(Tensor first, Tensor second)
     {
-        var (firstFeatures, secondFeatures) = (Features(first), Features(second));
-        var embeddings = Dense(Ops.Concat(firstFeatures, secondFeatures));
-        int n = firstFeatures.Shape[0];
-        return (Ops.Narrow(embeddings, 0, n), Ops.Narrow(embeddings, n, secondFeatures.Shape[0]));
+        CheckImages(first);
+        CheckImages(second);
+        int n = first.Shape[0];
+        if (second.Shape[0] != n)
+            throw new ArgumentException($"SiameseNetwork: both towers need as many images, got {first.ShapeText} and {second.ShapeText}");
+        var embeddings = Dense(Features(Ops.Concat(first, second), batches: 2));
+        return (Ops.Narrow(embeddings, 0, n), Ops.Narrow(embeddings, n, n));
     }
 
-    /// <summary>The convolution blocks: images (N,1,S,S) → flattened features (N,F).</summary>
-    private Tensor Features(Tensor images)
+    /// <summary>
+    /// The convolution blocks: images (N,1,S,S), <paramref name="batches"/> towers' batches one after another (each
+    /// normalised by its own statistics) → flattened features (N,F).
+    /// </summary>
+    private Tensor Features(Tensor images, int batches = 1)
+    {
+        CheckImages(images);
+        return Ops.Flatten(ConvLayers.Forward(images, batches));
+    }
+
+    private void CheckImages(Tensor images)
     {
         int s = Architecture.ImageSize;
         if (images.Rank != 4 || images.Shape[1] != 1 || images.Shape[2] != s || images.Shape[3] != s)
             throw new ArgumentException($"SiameseNetwork: images must be (N,1,{s},{s}), got {images.ShapeText}");
-        return Ops.Flatten(ConvLayers.Forward(images));
     }
 
     /// <summary>The dense layers, row by row: features (N,F) → embeddings (N,E), normalised when the architecture says so.</summary>
