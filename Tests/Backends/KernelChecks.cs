@@ -201,6 +201,13 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
             tolerance, "dx");
     }
 
+    public void Pad2dBackwardOfNegativeZeros(PadMode mode, Pad2dShape s)
+    {
+        var dx = Output(s.Planes * s.H * s.W);
+        backend.Pad2dBackward(mode, s, Upload(Enumerable.Repeat(-0f, s.Planes * s.OutH * s.OutW).ToArray()), dx);
+        Assert.That(Read(dx).Select(BitConverter.SingleToInt32Bits), Is.All.Zero, "dx: +0, whose bits are all zero");
+    }
+
     public void MaxPool2d(Pool2dShape s, double tolerance)
     {
         var x = Enumerable.Range(0, s.Planes * s.H * s.W).Select(_ => (float)_random.NextInt(3)).ToArray();

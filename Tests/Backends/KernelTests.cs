@@ -173,6 +173,12 @@ internal sealed class KernelTests(string device) : DeviceTest(device)
     [TestCaseSource(nameof(PadCases))]
     public void Pad2d(PadMode mode, Pad2dShape s) => _check.Pad2d(mode, s, tolerance: 1e-6);
 
+    // the gradient of x is a sum from zero, as PyTorch's: −0 everywhere in dy gives +0 everywhere in dx
+    [TestCase(PadMode.Replication)]
+    [TestCase(PadMode.Reflection)]
+    public void Pad2dBackwardOfNegativeZerosIsPositiveZero(PadMode mode) =>
+        _check.Pad2dBackwardOfNegativeZeros(mode, new Pad2dShape(2, 5, 6, Top: 2, Bottom: 1, Left: 1, Right: 3));
+
     public static IEnumerable<TestCaseData> PoolCases()
     {
         yield return new TestCaseData(new Pool2dShape(4, 9, 11, KH: 2, KW: 2, SH: 2, SW: 2)).SetArgDisplayNames("2x2 stride 2, last row and column unused");

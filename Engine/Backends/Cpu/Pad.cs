@@ -45,19 +45,27 @@ internal sealed unsafe partial class CpuBackend
         });
     }
 
-    /// <summary>dx (s.Planes, H, W) = the padding's backward of dy (s.Planes, OH, OW), plane by plane, rows in order.</summary>
+    /// <summary>
+    /// dx (s.Planes, H, W) = the padding's backward of dy (s.Planes, OH, OW), plane by plane, rows in order. Every row of
+    /// dx is some padded row's copy; the first to reach it is written as itself + 0 (so −0 gives +0, as a sum from zero
+    /// does) and later ones added, without clearing dx first.
+    /// </summary>
     private void FoldPadding(PadMode mode, in Pad2dShape s, float* dy, float* dx)
     {
+        Span<bool> written = s.H <= 1024 ? stackalloc bool[s.H] : new bool[s.H];
         for (int plane = 0; plane < s.Planes; plane++)
         {
             float* dxPlane = dx + (long)plane * s.H * s.W;
             float* dyPlane = dy + (long)plane * s.OutH * s.OutW;
-            new Span<float>(dxPlane, s.H * s.W).Clear();
+            written.Clear();
             for (int oh = 0; oh < s.OutH; oh++)
             {
-                float* target = dxPlane + SourceIndex(mode, oh - s.Top, s.H) * s.W;
+                int row = SourceIndex(mode, oh - s.Top, s.H);
+                float* target = dxPlane + (long)row * s.W;
                 float* source = dyPlane + (long)oh * s.OutW;
-                AddInto(target, source + s.Left, s.W);
+                if (written[row]) AddInto(target, source + s.Left, s.W);
+                else RowAffine(source + s.Left, target, s.W, 0f, 1f, 0f);
+                written[row] = true;
                 for (int ow = 0; ow < s.Left; ow++) target[SourceIndex(mode, ow - s.Left, s.W)] += source[ow];
                 for (int ow = s.Left + s.W; ow < s.OutW; ow++) target[SourceIndex(mode, ow - s.Left, s.W)] += source[ow];
             }
