@@ -50,7 +50,11 @@ public sealed class SiameseNetwork : Module
     public Sequential FullyConnect { get; }
 
     /// <summary>One tower: images (N,1,S,S) → embeddings (N,E), of unit length when the architecture normalises them.</summary>
-    public Tensor Embed(Tensor images) => Dense(Features(images));
+    public Tensor Embed(Tensor images)
+    {
+        CheckImages(images);
+        return Dense(Features(images));
+    }
 
     /// <summary>Both towers: the embeddings of <paramref name="first"/> and of <paramref name="second"/>, each as <see cref="Embed"/> gives them.</summary>
     public (Tensor First, Tensor Second) Forward(Tensor first, Tensor second)
@@ -68,11 +72,7 @@ public sealed class SiameseNetwork : Module
     /// The convolution blocks: images (N,1,S,S), <paramref name="batches"/> towers' batches one after another (each
     /// normalised by its own statistics) → flattened features (N,F).
     /// </summary>
-    private Tensor Features(Tensor images, int batches = 1)
-    {
-        CheckImages(images);
-        return Ops.Flatten(ConvLayers.Forward(images, batches));
-    }
+    private Tensor Features(Tensor images, int batches = 1) => Ops.Flatten(ConvLayers.Forward(images, batches));
 
     private void CheckImages(Tensor images)
     {
