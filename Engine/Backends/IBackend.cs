@@ -87,6 +87,16 @@ public interface IBackend : IDisposable
     /// <summary>dw (K,C,R,S) and, when given, dbias (K) from x (N,C,H,W), padded as the shape says, and dy (N,K,OH,OW).</summary>
     internal void Conv2dBackwardWeight(in Conv2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dw, DeviceBuffer? dbias);
 
+    /// <summary>
+    /// dw and dbias as <see cref="Conv2dBackwardWeight"/>, and dx as <see cref="Conv2dBackwardInput"/> when given: a backend
+    /// may take both from one pass over dy.
+    /// </summary>
+    internal void Conv2dBackward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer w, DeviceBuffer? dx, DeviceBuffer dw, DeviceBuffer? dbias)
+    {
+        if (dx != null) Conv2dBackwardInput(s, dy, w, dx);
+        Conv2dBackwardWeight(s, x, dy, dw, dbias);
+    }
+
     /// <summary>y (planes, OH, OW) = pad(x (planes, H, W)).</summary>
     internal void Pad2dForward(PadMode mode, in Pad2dShape s, DeviceBuffer x, DeviceBuffer y);
 

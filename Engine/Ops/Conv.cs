@@ -125,17 +125,19 @@ public static partial class Ops
     private static void ConvolutionBackward(Conv2dShape s, Tensor x, Tensor weight, Tensor? bias, Tensor dy)
     {
         var backend = x.Backend;
-        if (Tape.Needs(x))
+        var dx = Tape.Needs(x) ? Tensor.Empty(x, x.Shape) : null;
+        bool needW = Tape.Needs(weight), needB = bias != null && Tape.Needs(bias);
+        if (!needW && !needB)
         {
-            var dx = Tensor.Empty(x, x.Shape);
+            if (dx == null) return;
             backend.Conv2dBackwardInput(s, dy.Buffer, weight.Buffer, dx.Buffer);
             Tape.Accumulate(x, dx);
+            return;
         }
-        bool needW = Tape.Needs(weight), needB = bias != null && Tape.Needs(bias);
-        if (!needW && !needB) return;
         var dw = Tensor.Empty(x, weight.Shape);
         var db = needB ? Tensor.Empty(x, bias!.Shape) : null;
-        backend.Conv2dBackwardWeight(s, x.Buffer, dy.Buffer, dw.Buffer, db?.Buffer);
+        backend.Conv2dBackward(s, x.Buffer, dy.Buffer, weight.Buffer, dx?.Buffer, dw.Buffer, db?.Buffer);
+        if (dx != null) Tape.Accumulate(x, dx);
         if (needW) Tape.Accumulate(weight, dw); else dw.Dispose();
         if (db != null) Tape.Accumulate(bias!, db);
     }

@@ -182,9 +182,16 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
         backend.Conv2dBackwardWeight(s, xb, dyb, dw, dbias);
         AssertClose(Read(dw), dwExpected, dwScale, tolerance, "dw");
         AssertClose(Read(dbias), dbiasExpected, dbiasScale, tolerance, "dbias");
-        dw = Output(s.WeightLength);
-        backend.Conv2dBackwardWeight(s, xb, dyb, dw, null);
-        AssertClose(Read(dw), dwExpected, dwScale, tolerance, "dw without dbias");
+        var dwWithoutBias = Output(s.WeightLength);
+        backend.Conv2dBackwardWeight(s, xb, dyb, dwWithoutBias, null);
+        AssertClose(Read(dwWithoutBias), dwExpected, dwScale, tolerance, "dw without dbias");
+
+        // all three in one call: each as its own call gives it, bit for bit
+        var (dxBoth, dwBoth, dbiasBoth) = (Output(s.InputLength), Output(s.WeightLength), Output(s.K));
+        backend.Conv2dBackward(s, xb, dyb, wb, dxBoth, dwBoth, dbiasBoth);
+        Assert.That(Read(dxBoth), Is.EqualTo(Read(dx)), "dx from the call that also makes dw");
+        Assert.That(Read(dwBoth), Is.EqualTo(Read(dw)), "dw from the call that also makes dx");
+        Assert.That(Read(dbiasBoth), Is.EqualTo(Read(dbias)), "dbias from the call that also makes dx");
     }
 
     // ---- padding, pooling --------------------------------------------------------------------------

@@ -15,18 +15,20 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // At stride 1 the input gradient is itself a correlation: dy padded by (R−1−ph, S−1−pw) with w flipped and its
 // channels swapped (other strides scatter, scalar). Correlations keep eight output channels (four with 256-bit
 // vectors) × one vector of two output rows in registers; outputs narrower than a vector or a single row, and strides
-// above 1, take a scalar path with the same FMA order. At stride 1 the weight gradient keeps four output channels
-// (eight with AVX-512) × three kernel columns in registers over output row vectors, in bands of rows (outputs
-// narrower than a vector, and other strides, scalar); it is summed per group of images (groups fixed by the shape)
-// and the groups added in order. Outputs narrower than two vectors whose patches are deep take the lowered path
-// instead (ConvLowered.cs).
+// above 1, take a scalar path with the same FMA order. At stride 1 the weight gradient reads each image's dy padded
+// with zeros in a per-thread copy whose rows have the padded source's stride, so that each weight's sum runs over the
+// whole image as one stretch of vectors (the zero columns add nothing); it keeps four output channels (eight with
+// AVX-512) × three kernel columns in registers (other strides: scalar). When the input gradient is wanted too, it
+// reads the same copy of dy while it is in the cache. The weight gradient is summed per group of images (groups fixed
+// by the shape) and the groups added in order. Outputs narrower than two vectors whose patches are deep take the
+// lowered path instead (ConvLowered.cs).
 internal sealed unsafe partial class CpuBackend
 {
     private const int ChannelBlock = 4;   // output channels per register block
 
     [ThreadStatic] private static float[]? t_paddedSource;
     [ThreadStatic] private static float[]? t_paddedGradient;
-    [ThreadStatic] private static float[]? t_weightGradientBlocks;
+    [ThreadStatic] private static float[]? t_paddedOutputGradient;
 
     /// <summary>
     /// One image's correlation: source (Ci, Hs, Ws) padded by (PadH, PadW) with zeros or as <see cref="Mode"/> says,
@@ -118,8 +120,22 @@ internal sealed unsafe partial class CpuBackend
         });
     }
 
-    public void Conv2dBackwardWeight(in Conv2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dw, DeviceBuffer? dbias)
+    public void Conv2dBackwardWeight(in Conv2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dw, DeviceBuffer? dbias) =>
+        Conv2dBackward(s, x, dy, null, null, dw, dbias);
+
+    /// <summary>
+    /// dw and dbias, and dx when given (with w): at stride 1 each image's dy is padded once, in a per-thread buffer, and
+    /// both gradients read it there while it is in the cache: the input gradient's correlation and the weight gradient's
+    /// flat sums (<see cref="FlatWeightGradient{TS,TV}"/>).
+    /// </summary>
+    public void Conv2dBackward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer? w, DeviceBuffer? dx, DeviceBuffer dw, DeviceBuffer? dbias)
     {
+        var layout = OutputGradientLayout(s);
+        if (dx != null && (Lowered(s) || layout.InputGradient == null))
+        {
+            Conv2dBackwardInput(s, dy, w!, dx);
+            dx = null;
+        }
         if (Lowered(s))
         {
             if (s.Mode is { } mode)
@@ -131,34 +147,59 @@ internal sealed unsafe partial class CpuBackend
             return;
         }
         float[] xs = Data(x), dys = Data(dy), dws = Data(dw);
-        float[]? dbiases = dbias == null ? null : Data(dbias);
+        float[]? dxs = dx == null ? null : Data(dx), dbiases = dbias == null ? null : Data(dbias);
         var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW, s.Mode);
         int weights = (int)s.WeightLength, partialLength = weights + s.K;
         int groups = (int)Math.Clamp((1 << 22) / partialLength, 1, Math.Min(s.N, 64));
         double[] partials = ArrayPool<double>.Shared.Rent(groups * partialLength);
+        var inputGradient = dx == null ? null : layout.InputGradient;
+        float[]? packed = inputGradient is { } c ? ArrayPool<float>.Shared.Rent(c.PackedWeightLength) : null;
         try
         {
-            int images = s.N;
-            bool rowVectors = g.StrideH == 1 && g.StrideW == 1 && g.Wo >= VectorLanes;
+            if (inputGradient is { } correlation) PackConvWeights(correlation, Data(w!), flipped: true, packed!);
+            int images = s.N, lanes = VectorLanes;
+            var fold = s.Mode is { } foldMode ? (foldMode, s.Padding() with { Planes = s.C }) : ((PadMode, Pad2dShape)?)null;
+            // dy: Ho + 2·top rows of `stride` floats, the image at (top, left), zero around it and for a vector past the
+            // end; the source: its padded rows at the same stride, and a vector and S floats past the end.
+            int stride = layout.Stride, sourceRows = g.Hs + 2 * g.PadH;
+            long dyPlane = ((long)(g.Ho + 2 * layout.Top) * stride + layout.Left + 2 * lanes) / CacheLineFloats * CacheLineFloats;
+            // the copy starts where each plane's first output lands on a cache line, so that the flat sums' dy loads never straddle two
+            int dyShift = (int)((CacheLineFloats - ((long)layout.Top * stride + layout.Left) % CacheLineFloats) % CacheLineFloats);
+            long sourcePlane = ((long)sourceRows * stride + g.S + lanes + CacheLineFloats - 1) / CacheLineFloats * CacheLineFloats;
             ForEachPiece(groups, group =>
             {
                 var (first, end) = PieceRange(images, groups, group);
                 var partial = partials.AsSpan(group * partialLength, partialLength);
                 partial.Clear();
-                float* tail = stackalloc float[2 * ChannelBlock * Vector512<float>.Count];
-                fixed (float* x0 = xs, dy0 = dys)
+                fixed (float* x0 = xs, dy0 = dys, dx0 = dxs, wPacked = packed)
                 fixed (double* sums = partial)
                     for (int n = first; n < end; n++)
                     {
                         float* image = x0 + n * g.SourceLength, dyImage = dy0 + n * g.OutputLength;
-                        float* source = PaddedSource(g, image, 0, g.Hs + 2 * g.PadH, out long plane);
-                        if (rowVectors)
+                        if (g.StrideH != 1 || g.StrideW != 1)
                         {
-                            float* blocks = ThreadScratch(ref t_weightGradientBlocks, WeightGradientBlockFloats(g, VectorLanes));
-                            if (_wide) AccumulateWeightGradient<Simd512, Vector512<float>>(g, source, plane, dyImage, blocks, tail, sums);
-                            else AccumulateWeightGradient<Simd256, Vector256<float>>(g, source, plane, dyImage, blocks, tail, sums);
+                            float* padded = PaddedSource(g, image, 0, sourceRows, out long plane);
+                            AccumulateWeightGradientScalar(g, padded, plane, dyImage, sums);
                         }
-                        else AccumulateWeightGradientScalar(g, source, plane, dyImage, sums);
+                        else
+                        {
+                            float* paddedDy = ThreadScratch(ref t_paddedOutputGradient, g.Co * dyPlane + dyShift) + dyShift;
+                            CopyPadded(dyImage, g.Co, g.Ho, g.Wo, layout.Top, layout.Left, null, paddedDy, 0, g.Ho + 2 * layout.Top, stride, dyPlane);
+                            if (inputGradient is { } ig)
+                            {
+                                // The correlation over dy as padded here (no padding of its own), into dx or, with a padding
+                                // mode, into the gradient of the padded image, folded back onto dx.
+                                var onPaddedDy = ig with { Hs = ig.Hs + 2 * ig.PadH, Ws = stride, PadH = 0, PadW = 0 };
+                                float* outRows = fold != null ? ThreadScratch(ref t_paddedGradient, ig.OutputLength) : dx0 + n * ig.OutputLength;
+                                CorrelateRows(onPaddedDy, paddedDy, dyPlane, wPacked, null, relu: false, outRows, ig.Ho);
+                                if (fold is var (mode, shape)) FoldPadding(mode, shape, outRows, dx0 + n * g.SourceLength);
+                            }
+                            float* source = ThreadScratch(ref t_paddedSource, g.Ci * sourcePlane);
+                            CopyPadded(image, g.Ci, g.Hs, g.Ws, g.PadH, g.PadW, g.Mode, source, 0, sourceRows, stride, sourcePlane);
+                            float* dyOrigin = paddedDy + (long)layout.Top * stride + layout.Left;
+                            if (_wide) FlatWeightGradient<Simd512, Vector512<float>>(g, source, sourcePlane, stride, dyOrigin, dyPlane, sums);
+                            else FlatWeightGradient<Simd256, Vector256<float>>(g, source, sourcePlane, stride, dyOrigin, dyPlane, sums);
+                        }
                         for (int k = 0; k < g.Co; k++)
                             sums[weights + k] += SumOf(dyImage + k * (long)g.Ho * g.Wo, g.Ho * g.Wo);
                     }
@@ -170,8 +211,30 @@ internal sealed unsafe partial class CpuBackend
         finally
         {
             ArrayPool<double>.Shared.Return(partials);
+            if (packed != null) ArrayPool<float>.Shared.Return(packed);
         }
     }
+
+    /// <summary>
+    /// How <see cref="Conv2dBackward"/> pads each image's dy, from the shape alone (so dw is the same whether or not dx
+    /// is asked for): as the input gradient's correlation reads it (<c>InputGradient</c>: by (R−1−ph, S−1−pw) with
+    /// zeros, or by (R−1, S−1) for the gradient of an input padded by a mode), else by (R−1, S−1). Either way the flat
+    /// sums come out right. Padded by (·, S−1) or more, dy's rows leave S−1 zero columns or more between them, so an
+    /// output window that runs past the source's row only meets zero dy. Only zero padding can leave fewer
+    /// (pw &gt; (S−1)/2): then the row stride is W + S − 1 ≥ W + pw, so the copied row holds all of x and a window
+    /// that runs past it reads the next row's left padding, zeros, where x padded holds zeros too.
+    /// </summary>
+    private OutputGradientLayoutOf OutputGradientLayout(in Conv2dShape s)
+    {
+        Correlation? inputGradient = s.StrideH != 1 || s.StrideW != 1 ? null
+            : s.Mode != null ? InputGradientCorrelation(s.OnPaddedInput())
+            : s.PadH < s.R && s.PadW < s.S ? InputGradientCorrelation(s) : null;
+        return inputGradient is { } c
+            ? new(c.PadH, c.PadW, s.OutW + 2 * c.PadW, c)
+            : new(s.R - 1, s.S - 1, s.OutW + 2 * (s.S - 1), null);
+    }
+
+    private readonly record struct OutputGradientLayoutOf(int Top, int Left, int Stride, Correlation? InputGradient);
 
     /// <summary>The input gradient at stride 1 as a correlation: dy padded by (R−1−ph, S−1−pw), out onto x's shape.</summary>
     private static Correlation InputGradientCorrelation(in Conv2dShape s) =>
@@ -207,12 +270,7 @@ internal sealed unsafe partial class CpuBackend
                     int rows = endRow - firstRow;
                     int sourceRows = (rows - 1) * g.StrideH + g.R;
                     float* padded = PaddedSource(g, source + n * g.SourceLength, firstRow * g.StrideH, sourceRows, out long plane);
-                    if (g.StrideH == 1 && g.StrideW == 1 && g.Wo >= VectorLanes && rows >= 2)
-                    {
-                        if (_wide) CorrelateRowPairs<Simd512, Vector512<float>>(g, padded, plane, w, bias, relu, outRows, rows);
-                        else CorrelateRowPairs<Simd256, Vector256<float>>(g, padded, plane, w, bias, relu, outRows, rows);
-                    }
-                    else CorrelateRowsScalar(g, padded, plane, w, bias, relu, outRows, rows);
+                    CorrelateRows(g, padded, plane, w, bias, relu, outRows, rows);
                     if (fold is var (mode, shape))
                         FoldPadding(mode, shape, outRows, output + (long)n * shape.Planes * shape.H * shape.W);
                 }
@@ -222,6 +280,17 @@ internal sealed unsafe partial class CpuBackend
         {
             ArrayPool<float>.Shared.Return(packed);
         }
+    }
+
+    /// <summary>Output rows [0, rows) of one image from its padded source rows: in vectors where it can, else one output at a time.</summary>
+    private void CorrelateRows(in Correlation g, float* padded, long plane, float* w, float* bias, bool relu, float* outRows, int rows)
+    {
+        if (g.StrideH == 1 && g.StrideW == 1 && g.Wo >= VectorLanes && rows >= 2)
+        {
+            if (_wide) CorrelateRowPairs<Simd512, Vector512<float>>(g, padded, plane, w, bias, relu, outRows, rows);
+            else CorrelateRowPairs<Simd256, Vector256<float>>(g, padded, plane, w, bias, relu, outRows, rows);
+        }
+        else CorrelateRowsScalar(g, padded, plane, w, bias, relu, outRows, rows);
     }
 
     /// <summary>
@@ -447,134 +516,76 @@ internal sealed unsafe partial class CpuBackend
     }
 
     /// <summary>
-    /// sums[k,c,r,s] += Σ_{oh,ow} dy[k,oh,ow] · source[c, oh + r, ow + s] for one image at stride 1. A register
-    /// block is four channels (eight with AVX-512, whose 32 registers hold 24 accumulators) × three kernel columns
-    /// accumulated over output row vectors: each dy vector feeds three FMAs, each source vector four or eight. Rows go
-    /// in bands whose dy stays in L1 across all (c, r); between bands each register block waits in
-    /// <paramref name="blocks"/> (12 vectors per four channels, in loop order), and after the last band its lanes are
-    /// summed. The last vector of a row is shifted left to end at Wo and its dy lanes already counted are zeroed (in
-    /// <paramref name="tail"/>, a vector per channel). Channels past Co reread the last channel and columns past S the
-    /// last column; their sums are dropped. Each channel's sums take the same FMAs in the same order in either block.
+    /// sums[k,c,r,s] += Σ_j dy[k·dyPlane + j] · source[c·plane + r·stride + s + j] over j in [0, Ho·stride) rounded up
+    /// to a vector: one image at stride 1, dy and the source in rows of the same stride, dy's columns past Wo and its
+    /// rows past Ho zero. Each sum is one run of vectors over the whole image: no row ends, no tail vectors, and the
+    /// products of dy's zero columns add nothing. A register block is four output channels (eight with AVX-512, whose 32
+    /// registers hold 24 accumulators) × three kernel columns: each dy vector feeds three FMAs, each source vector four
+    /// or eight; the lanes are summed at the end. Channels past Co reread the last channel and columns past S the last
+    /// column; their sums are dropped.
     /// </summary>
-    private static void AccumulateWeightGradient<TS, TV>(in Correlation g, float* source, long plane, float* dy, float* blocks, float* tail, double* sums)
+    private static void FlatWeightGradient<TS, TV>(in Correlation g, float* source, long plane, int stride, float* dy, long dyPlane, double* sums)
         where TS : ISimd<TV> where TV : struct
     {
-        int bandRows = Math.Max(1, WeightGradientBandFloats / g.Wo);
         bool eight = TS.Lanes == Vector512<float>.Count;
-        new Span<float>(blocks, WeightGradientBlockFloats(g, TS.Lanes)).Clear();
-        for (int band = 0; band < g.Ho; band += bandRows)
+        for (int k0 = 0; k0 < g.Co;)
         {
-            int bandEnd = Math.Min(g.Ho, band + bandRows);
-            float* block = blocks;
-            for (int k0 = 0; k0 < g.Co;)
+            if (eight && k0 + ChannelBlock < g.Co)
             {
-                if (eight && k0 + ChannelBlock < g.Co)
-                {
-                    block = WeightGradientBlock<TS, TV, EightChannels>(g, source, plane, dy, block, tail, sums, band, bandEnd, k0);
-                    k0 += 2 * ChannelBlock;
-                }
-                else
-                {
-                    block = WeightGradientBlock<TS, TV, FourChannels>(g, source, plane, dy, block, tail, sums, band, bandEnd, k0);
-                    k0 += ChannelBlock;
-                }
+                FlatWeightGradientBlock<TS, TV, EightChannels>(g, source, plane, stride, dy, dyPlane, sums, k0);
+                k0 += 2 * ChannelBlock;
+            }
+            else
+            {
+                FlatWeightGradientBlock<TS, TV, FourChannels>(g, source, plane, stride, dy, dyPlane, sums, k0);
+                k0 += ChannelBlock;
             }
         }
     }
 
-    /// <summary>
-    /// Output channels k0… (four or eight, as TB says) of <see cref="AccumulateWeightGradient{TS,TV}"/> over rows
-    /// [band, bandEnd); returns where the next block's registers wait.
-    /// </summary>
+    /// <summary>Output channels k0… (four or eight, as TB says) of <see cref="FlatWeightGradient{TS,TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float* WeightGradientBlock<TS, TV, TB>(in Correlation g, float* source, long plane, float* dy, float* block, float* tail,
-        double* sums, int band, int bandEnd, int k0) where TS : ISimd<TV> where TV : struct where TB : IChannelBlock
+    private static void FlatWeightGradientBlock<TS, TV, TB>(in Correlation g, float* source, long plane, int stride, float* dy, long dyPlane,
+        double* sums, int k0) where TS : ISimd<TV> where TV : struct where TB : IChannelBlock
     {
-        int lanes = TS.Lanes, stride = g.PaddedWidth, outWidth = g.Wo, lastCol = outWidth - lanes;
-        int repeated = (outWidth + lanes - 1) / lanes * lanes - outWidth, vectors = TB.Eight ? 24 : 12;
-        long dyPlane = (long)g.Ho * outWidth, kStride = (long)g.Ci * g.R * g.S;
+        int lanes = TS.Lanes;
+        nint count = ((nint)g.Ho * stride + lanes - 1) / lanes * lanes;
+        long kStride = (long)g.Ci * g.R * g.S;
         int k1 = Math.Min(k0 + 1, g.Co - 1), k2 = Math.Min(k0 + 2, g.Co - 1), k3 = Math.Min(k0 + 3, g.Co - 1);
         int k4 = Math.Min(k0 + 4, g.Co - 1), k5 = Math.Min(k0 + 5, g.Co - 1), k6 = Math.Min(k0 + 6, g.Co - 1), k7 = Math.Min(k0 + 7, g.Co - 1);
-        float* dyBlock0 = dy + k0 * dyPlane, dyBlock1 = dy + k1 * dyPlane, dyBlock2 = dy + k2 * dyPlane, dyBlock3 = dy + k3 * dyPlane;
-        float* dyBlock4 = dy + k4 * dyPlane, dyBlock5 = dy + k5 * dyPlane, dyBlock6 = dy + k6 * dyPlane, dyBlock7 = dy + k7 * dyPlane;
+        float* e0 = dy + k0 * dyPlane, e1 = dy + k1 * dyPlane, e2 = dy + k2 * dyPlane, e3 = dy + k3 * dyPlane;
+        float* e4 = dy + k4 * dyPlane, e5 = dy + k5 * dyPlane, e6 = dy + k6 * dyPlane, e7 = dy + k7 * dyPlane;
         for (int c = 0; c < g.Ci; c++)
             for (int r = 0; r < g.R; r++)
-                for (int s0 = 0; s0 < g.S; s0 += 3, block += vectors * lanes)
+                for (int s0 = 0; s0 < g.S; s0 += 3)
                 {
                     int s1 = Math.Min(s0 + 1, g.S - 1), s2 = Math.Min(s0 + 2, g.S - 1);
-                    TV a00 = TS.Load(block), a01 = TS.Load(block + lanes), a02 = TS.Load(block + 2 * lanes);
-                    TV a10 = TS.Load(block + 3 * lanes), a11 = TS.Load(block + 4 * lanes), a12 = TS.Load(block + 5 * lanes);
-                    TV a20 = TS.Load(block + 6 * lanes), a21 = TS.Load(block + 7 * lanes), a22 = TS.Load(block + 8 * lanes);
-                    TV a30 = TS.Load(block + 9 * lanes), a31 = TS.Load(block + 10 * lanes), a32 = TS.Load(block + 11 * lanes);
+                    float* xRow = source + c * plane + (long)r * stride;
+                    float* x0 = xRow + s0, x1 = xRow + s1, x2 = xRow + s2;
+                    TV a00 = TS.Zero, a01 = TS.Zero, a02 = TS.Zero, a10 = TS.Zero, a11 = TS.Zero, a12 = TS.Zero;
+                    TV a20 = TS.Zero, a21 = TS.Zero, a22 = TS.Zero, a30 = TS.Zero, a31 = TS.Zero, a32 = TS.Zero;
                     TV a40 = TS.Zero, a41 = TS.Zero, a42 = TS.Zero, a50 = TS.Zero, a51 = TS.Zero, a52 = TS.Zero;
                     TV a60 = TS.Zero, a61 = TS.Zero, a62 = TS.Zero, a70 = TS.Zero, a71 = TS.Zero, a72 = TS.Zero;
-                    if (TB.Eight)
+                    for (nint j = 0; j < count; j += lanes)
                     {
-                        a40 = TS.Load(block + 12 * lanes); a41 = TS.Load(block + 13 * lanes); a42 = TS.Load(block + 14 * lanes);
-                        a50 = TS.Load(block + 15 * lanes); a51 = TS.Load(block + 16 * lanes); a52 = TS.Load(block + 17 * lanes);
-                        a60 = TS.Load(block + 18 * lanes); a61 = TS.Load(block + 19 * lanes); a62 = TS.Load(block + 20 * lanes);
-                        a70 = TS.Load(block + 21 * lanes); a71 = TS.Load(block + 22 * lanes); a72 = TS.Load(block + 23 * lanes);
-                    }
-                    for (int oh = band; oh < bandEnd; oh++)
-                    {
-                        float* xRow = source + c * plane + (long)(oh + r) * stride;
-                        float* x0 = xRow + s0, x1 = xRow + s1, x2 = xRow + s2;
-                        long dyRow = (long)oh * outWidth;
-                        float* e0 = dyBlock0 + dyRow, e1 = dyBlock1 + dyRow, e2 = dyBlock2 + dyRow, e3 = dyBlock3 + dyRow;
-                        float* e4 = dyBlock4 + dyRow, e5 = dyBlock5 + dyRow, e6 = dyBlock6 + dyRow, e7 = dyBlock7 + dyRow;
-                        for (nint col = 0; col < outWidth; col += lanes)
-                        {
-                            if (col > lastCol)
-                            {
-                                // The row's last vector, shifted left by `repeated` columns, with those dy lanes zeroed.
-                                TV lane = TS.LaneIndices, first = TS.Splat(repeated);
-                                TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e0 + lastCol)), tail);
-                                TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e1 + lastCol)), tail + lanes);
-                                TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e2 + lastCol)), tail + 2 * lanes);
-                                TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e3 + lastCol)), tail + 3 * lanes);
-                                e0 = tail - col; e1 = e0 + lanes; e2 = e0 + 2 * lanes; e3 = e0 + 3 * lanes;
-                                if (TB.Eight)
-                                {
-                                    TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e4 + lastCol)), tail + 4 * lanes);
-                                    TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e5 + lastCol)), tail + 5 * lanes);
-                                    TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e6 + lastCol)), tail + 6 * lanes);
-                                    TS.Store(TS.KeepWhereGreaterOrEqual(lane, first, TS.Load(e7 + lastCol)), tail + 7 * lanes);
-                                    e4 = e0 + 4 * lanes; e5 = e0 + 5 * lanes; e6 = e0 + 6 * lanes; e7 = e0 + 7 * lanes;
-                                }
-                                x0 -= repeated; x1 -= repeated; x2 -= repeated;
-                            }
-                            TV v0 = TS.Load(x0 + col), v1 = TS.Load(x1 + col), v2 = TS.Load(x2 + col);
-                            TV d = TS.Load(e0 + col);
-                            a00 = TS.MultiplyAdd(d, v0, a00); a01 = TS.MultiplyAdd(d, v1, a01); a02 = TS.MultiplyAdd(d, v2, a02);
-                            d = TS.Load(e1 + col);
-                            a10 = TS.MultiplyAdd(d, v0, a10); a11 = TS.MultiplyAdd(d, v1, a11); a12 = TS.MultiplyAdd(d, v2, a12);
-                            d = TS.Load(e2 + col);
-                            a20 = TS.MultiplyAdd(d, v0, a20); a21 = TS.MultiplyAdd(d, v1, a21); a22 = TS.MultiplyAdd(d, v2, a22);
-                            d = TS.Load(e3 + col);
-                            a30 = TS.MultiplyAdd(d, v0, a30); a31 = TS.MultiplyAdd(d, v1, a31); a32 = TS.MultiplyAdd(d, v2, a32);
-                            if (!TB.Eight) continue;
-                            d = TS.Load(e4 + col);
-                            a40 = TS.MultiplyAdd(d, v0, a40); a41 = TS.MultiplyAdd(d, v1, a41); a42 = TS.MultiplyAdd(d, v2, a42);
-                            d = TS.Load(e5 + col);
-                            a50 = TS.MultiplyAdd(d, v0, a50); a51 = TS.MultiplyAdd(d, v1, a51); a52 = TS.MultiplyAdd(d, v2, a52);
-                            d = TS.Load(e6 + col);
-                            a60 = TS.MultiplyAdd(d, v0, a60); a61 = TS.MultiplyAdd(d, v1, a61); a62 = TS.MultiplyAdd(d, v2, a62);
-                            d = TS.Load(e7 + col);
-                            a70 = TS.MultiplyAdd(d, v0, a70); a71 = TS.MultiplyAdd(d, v1, a71); a72 = TS.MultiplyAdd(d, v2, a72);
-                        }
-                    }
-                    if (bandEnd < g.Ho)
-                    {
-                        TS.Store(a00, block); TS.Store(a01, block + lanes); TS.Store(a02, block + 2 * lanes);
-                        TS.Store(a10, block + 3 * lanes); TS.Store(a11, block + 4 * lanes); TS.Store(a12, block + 5 * lanes);
-                        TS.Store(a20, block + 6 * lanes); TS.Store(a21, block + 7 * lanes); TS.Store(a22, block + 8 * lanes);
-                        TS.Store(a30, block + 9 * lanes); TS.Store(a31, block + 10 * lanes); TS.Store(a32, block + 11 * lanes);
+                        TV v0 = TS.Load(x0 + j), v1 = TS.Load(x1 + j), v2 = TS.Load(x2 + j);
+                        TV d = TS.Load(e0 + j);
+                        a00 = TS.MultiplyAdd(d, v0, a00); a01 = TS.MultiplyAdd(d, v1, a01); a02 = TS.MultiplyAdd(d, v2, a02);
+                        d = TS.Load(e1 + j);
+                        a10 = TS.MultiplyAdd(d, v0, a10); a11 = TS.MultiplyAdd(d, v1, a11); a12 = TS.MultiplyAdd(d, v2, a12);
+                        d = TS.Load(e2 + j);
+                        a20 = TS.MultiplyAdd(d, v0, a20); a21 = TS.MultiplyAdd(d, v1, a21); a22 = TS.MultiplyAdd(d, v2, a22);
+                        d = TS.Load(e3 + j);
+                        a30 = TS.MultiplyAdd(d, v0, a30); a31 = TS.MultiplyAdd(d, v1, a31); a32 = TS.MultiplyAdd(d, v2, a32);
                         if (!TB.Eight) continue;
-                        TS.Store(a40, block + 12 * lanes); TS.Store(a41, block + 13 * lanes); TS.Store(a42, block + 14 * lanes);
-                        TS.Store(a50, block + 15 * lanes); TS.Store(a51, block + 16 * lanes); TS.Store(a52, block + 17 * lanes);
-                        TS.Store(a60, block + 18 * lanes); TS.Store(a61, block + 19 * lanes); TS.Store(a62, block + 20 * lanes);
-                        TS.Store(a70, block + 21 * lanes); TS.Store(a71, block + 22 * lanes); TS.Store(a72, block + 23 * lanes);
-                        continue;
+                        d = TS.Load(e4 + j);
+                        a40 = TS.MultiplyAdd(d, v0, a40); a41 = TS.MultiplyAdd(d, v1, a41); a42 = TS.MultiplyAdd(d, v2, a42);
+                        d = TS.Load(e5 + j);
+                        a50 = TS.MultiplyAdd(d, v0, a50); a51 = TS.MultiplyAdd(d, v1, a51); a52 = TS.MultiplyAdd(d, v2, a52);
+                        d = TS.Load(e6 + j);
+                        a60 = TS.MultiplyAdd(d, v0, a60); a61 = TS.MultiplyAdd(d, v1, a61); a62 = TS.MultiplyAdd(d, v2, a62);
+                        d = TS.Load(e7 + j);
+                        a70 = TS.MultiplyAdd(d, v0, a70); a71 = TS.MultiplyAdd(d, v1, a71); a72 = TS.MultiplyAdd(d, v2, a72);
                     }
                     long tap = (c * g.R + r) * g.S;
                     AddBlockSums<TS, TV>(sums + k0 * kStride + tap, s0, s1, s2, a00, a01, a02);
@@ -587,15 +598,7 @@ internal sealed unsafe partial class CpuBackend
                     if (k6 > k5) AddBlockSums<TS, TV>(sums + k6 * kStride + tap, s0, s1, s2, a60, a61, a62);
                     if (k7 > k6) AddBlockSums<TS, TV>(sums + k7 * kStride + tap, s0, s1, s2, a70, a71, a72);
                 }
-        return block;
     }
-
-    /// <summary>dy floats of one channel per band of <see cref="AccumulateWeightGradient{TS,TV}"/>: four channels' take 16 KB.</summary>
-    private const int WeightGradientBandFloats = 1024;
-
-    /// <summary>Floats of the register blocks <see cref="AccumulateWeightGradient{TS,TV}"/> keeps between bands.</summary>
-    private static int WeightGradientBlockFloats(in Correlation g, int lanes) =>
-        (g.Co + ChannelBlock - 1) / ChannelBlock * g.Ci * g.R * ((g.S + 2) / 3) * 12 * lanes;
 
     /// <summary>Adds the lane sums of one channel's three kernel columns, skipping the repeated ones past S.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
