@@ -207,7 +207,10 @@ sealed class EngineBuild
     public Action Norm(string pass, int channels)
     {
         var shapeType = _engine.GetType("SimilarFaces.Engine.Backends.NormShape", throwOnError: true)!;
-        object shape = Activator.CreateInstance(shapeType, [64, channels, 100 * 100])!;
+        // later builds add optional parameters (the sub-batches): those take their defaults
+        var constructor = shapeType.GetConstructors().Single();
+        object?[] sizes = [64, channels, 100 * 100];
+        object shape = constructor.Invoke([.. sizes, .. constructor.GetParameters().Skip(sizes.Length).Select(p => p.DefaultValue)]);
         long length = 64L * channels * 100 * 100;
         object x = Buffer(length), y = Buffer(length), dx = Buffer(length);
         object gamma = Buffer(channels), beta = Buffer(channels), mean = Buffer(channels), invStd = Buffer(channels);
