@@ -294,10 +294,10 @@ internal sealed unsafe partial class CpuBackend
             if (rows < mr) new Span<float>(packed, mr * kc).Clear();
             if (g.TransA)
             {
-                // A is stored (k, m): op(A)[i, p] = A[p·m + i], contiguous in i.
+                // A is stored (k, m): op(A)[i, p] = A[p·m + i], contiguous in i: each p copies a run of rows floats.
                 float* source = a + (long)pc * g.M + ic + ir;
                 for (int p = 0; p < kc; p++, source += g.M)
-                    for (int i = 0; i < rows; i++) packed[p * mr + i] = source[i];
+                    new ReadOnlySpan<float>(source, rows).CopyTo(new Span<float>(packed + p * mr, rows));
             }
             else
             {
