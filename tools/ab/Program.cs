@@ -54,6 +54,9 @@ if (families.Contains("conv"))
     foreach (var (input, output) in new[] { (1, 4), (4, 8), (8, 8) })
         foreach (var pass in new[] { "Conv2dForward", "Conv2dBackwardInput", "Conv2dBackwardWeight" })
             Compare($"{pass} {input}→{output}", b => b.Conv(pass, input, output));
+if (families.Contains("conv"))
+    foreach (var (input, output) in new[] { (4, 8), (8, 8) })
+        Compare($"both gradients, reflection padding {input}→{output}", b => b.ConvBackward(input, output));
 if (families.Contains("norm"))
     foreach (int channels in new[] { 4, 8 })
         foreach (var pass in new[] { "BatchNormTrainForward", "BatchNormBackward" })
@@ -170,6 +173,29 @@ sealed class EngineBuild
         var constructor = shapeType.GetConstructors().Single();
         object?[] sizes = [128, inputChannels, 102, 102, outputChannels, 3, 3, 1, 1, 0, 0];
         object shape = constructor.Invoke([.. sizes, .. constructor.GetParameters().Skip(sizes.Length).Select(p => p.DefaultValue)]);
+        return Conv(pass, shape, shapeType, outputChannels);
+    }
+
+    /// <summary>
+    /// The input and weight gradients of a seed block's convolution as the step takes them: batch 128, 3×3 over
+    /// 100×100 padded by reflection; in one call where the build has one, else one call each.
+    /// </summary>
+    public Action ConvBackward(int inputChannels, int outputChannels)
+    {
+        var shapeType = _engine.GetType("SimilarFaces.Engine.Backends.Conv2dShape", throwOnError: true)!;
+        object reflection = Enum.Parse(_engine.GetType("SimilarFaces.Engine.Backends.PadMode", throwOnError: true)!, "Reflection");
+        object shape = shapeType.GetConstructors().Single().Invoke([128, inputChannels, 100, 100, outputChannels, 3, 3, 1, 1, 1, 1, reflection]);
+        if (!Has("Conv2dBackward", 7))
+        {
+            var input = Conv("Conv2dBackwardInput", shape, shapeType, outputChannels);
+            var weight = Conv("Conv2dBackwardWeight", shape, shapeType, outputChannels);
+            return () => { input(); weight(); };
+        }
+        return Conv("Conv2dBackward", shape, shapeType, outputChannels);
+    }
+
+    private Action Conv(string pass, object shape, Type shapeType, int outputChannels)
+    {
         long Length(string property) => (long)shapeType.GetProperty(property)!.GetValue(shape)!;
         object input = Buffer(Length("InputLength")), weight = Buffer(Length("WeightLength")), output = Buffer(Length("OutputLength"));
         object bias = Buffer(outputChannels), weightGradient = Buffer(Length("WeightLength"));
@@ -180,6 +206,7 @@ sealed class EngineBuild
             "Conv2dForward" => [shape, input, weight, bias, output],
             "Conv2dBackwardInput" => [shape, output, weight, input],
             "Conv2dBackwardWeight" => [shape, input, output, weightGradient, bias],
+            "Conv2dBackward" => [shape, input, output, weight, Buffer(Length("InputLength")), weightGradient, bias],
             _ => throw new ArgumentException($"unknown pass {pass}"),
         };
         return Kernel(pass, arguments);
