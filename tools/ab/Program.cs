@@ -55,8 +55,12 @@ if (families.Contains("conv"))
         foreach (var pass in new[] { "Conv2dForward", "Conv2dBackwardInput", "Conv2dBackwardWeight" })
             Compare($"{pass} {input}→{output}", b => b.Conv(pass, input, output));
 if (families.Contains("conv"))
+{
+    // the seed's first block needs no input gradient: its input is the image
+    Compare("weight gradient, reflection padding 1→4", b => b.ConvBackward(1, 4, inputGradient: false));
     foreach (var (input, output) in new[] { (4, 8), (8, 8) })
-        Compare($"both gradients, reflection padding {input}→{output}", b => b.ConvBackward(input, output));
+        Compare($"both gradients, reflection padding {input}→{output}", b => b.ConvBackward(input, output, inputGradient: true));
+}
 if (families.Contains("norm"))
     foreach (int channels in new[] { 4, 8 })
         foreach (var pass in new[] { "BatchNormTrainForward", "BatchNormBackward" })
@@ -177,14 +181,15 @@ sealed class EngineBuild
     }
 
     /// <summary>
-    /// The input and weight gradients of a seed block's convolution as the step takes them: batch 128, 3×3 over
-    /// 100×100 padded by reflection; in one call where the build has one, else one call each.
+    /// The weight gradient, and the input gradient when asked, of a seed block's convolution as the step takes them:
+    /// batch 128, 3×3 over 100×100 padded by reflection; both in one call where the build has one, else one call each.
     /// </summary>
-    public Action ConvBackward(int inputChannels, int outputChannels)
+    public Action ConvBackward(int inputChannels, int outputChannels, bool inputGradient)
     {
         var shapeType = _engine.GetType("SimilarFaces.Engine.Backends.Conv2dShape", throwOnError: true)!;
         object reflection = Enum.Parse(_engine.GetType("SimilarFaces.Engine.Backends.PadMode", throwOnError: true)!, "Reflection");
         object shape = shapeType.GetConstructors().Single().Invoke([128, inputChannels, 100, 100, outputChannels, 3, 3, 1, 1, 1, 1, reflection]);
+        if (!inputGradient) return Conv("Conv2dBackwardWeight", shape, shapeType, outputChannels);
         if (!Has("Conv2dBackward", 7))
         {
             var input = Conv("Conv2dBackwardInput", shape, shapeType, outputChannels);
