@@ -6,25 +6,26 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 /// The cpu backend's threads: one fixed set, started once per process, that every parallel kernel runs on
 /// (with the calling thread). Kernels keep packing and padding scratch per thread; on a fixed set of threads
 /// that scratch is allocated once, where the .NET thread pool would add threads under load and each new
-/// thread would allocate its own.
+/// thread would allocate its own. The thread that calls a loop runs a share of it, so the set holds one thread
+/// fewer than the cores (with one per core, three threads took turns on two cores).
 /// </summary>
 internal sealed class Workers : TaskScheduler
 {
     public static readonly Workers Shared = new(Environment.ProcessorCount);
 
     private readonly BlockingCollection<Task> _queue = new();
-    private readonly int _threads;
+    private readonly int _cores;
 
-    private Workers(int threads)
+    private Workers(int cores)
     {
-        _threads = threads;
-        for (int i = 0; i < threads; i++)
+        _cores = cores;
+        for (int i = 0; i < Math.Max(1, cores - 1); i++)
             new Thread(Run) { IsBackground = true, Name = $"cpu backend worker {i}" }.Start();
     }
 
     public ParallelOptions Options => new() { TaskScheduler = this };
 
-    public override int MaximumConcurrencyLevel => _threads;
+    public override int MaximumConcurrencyLevel => _cores;
 
     private void Run()
     {
