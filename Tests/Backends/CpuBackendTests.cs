@@ -68,6 +68,7 @@ internal sealed class CpuBackendTests(bool wideVectors)
             [13, 70, 5000],   // small C, long k: k is cut into parts added in order
             [40, 300, 3000],  // the same as A · Bᵀ with B the larger: parts of Cᵀ, B's rows read in place
             [5, 4200, 20],    // crosses the 2048-column B block (NC) twice
+            [20, 4200, 300],  // the same with deep panels: B stored (k, n) read in place, a last partial panel packed
             [3, 70, 5037],    // as A · Bᵀ: dot products of three rows, with a scalar tail of k
             [1, 300, 1000],   // as A · Bᵀ: one row
         }

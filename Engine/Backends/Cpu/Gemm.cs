@@ -7,9 +7,11 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 
 // C (m,n) = alpha · op(A) (m,k) · op(B) (k,n) + beta · C, blocked as in BLIS:
 //   for each NC-wide column block of C, for each KC-deep slice of k:
-//     pack op(B) (KC × NC) into NR-wide panels (lives in L3) — always: read in place, a panel's KC rows would lie
-//     n floats apart, and for a wide layer (n = 80000: 320,000 bytes, 8 L1 sets apart) they crowd into a few sets
-//     of L1 and are fetched again for every tile (a dense input gradient took 1.3–1.6× the packed time),
+//     pack op(B) (KC × NC) into NR-wide panels (lives in L3) — unless B is stored (k, n) and a packed panel would
+//     not stay in L1 anyway (kc · NR floats of InPlacePanelBytes or more): then the micro-kernel reads full panels in
+//     place, their rows n floats apart, and the first tile of each panel asks for the panel two ahead, row by row,
+//     which the hardware's prefetch does not follow (for a wide layer, n = 80000, the rows lie 320,000 bytes apart);
+//     only a last partial panel is packed,
 //     for each MC-tall row block: pack op(A) (MC × KC) into MR-tall panels (lives in L2) — unless A is stored
 //     (m, k): then the micro-kernel reads MR of its rows in place, and only a last partial panel is packed —
 //       for every MR × NR tile (MR 12 or 6 rows, NR two vectors): a register-blocked micro-kernel runs the KC
@@ -30,10 +32,14 @@ internal sealed unsafe partial class CpuBackend
     private const int MaxKParts = 16;
     private const int PartDepth = 1024;  // the least depth of a k part
     // Packing B stored (k, n) reads kc rows n floats apart, each nc wide; asking for the row PackAhead below keeps
-    // more lines in flight than the hardware's prefetch does (the seed's dense input gradient, which streams the
-    // 80000×500 weights through here, 0.92× the time).
+    // more lines in flight than the hardware's prefetch does (the seed's dense input gradient, 0.92× the time when it
+    // still packed the 80000×500 weights; the weight gradient's x packs here with AVX2).
     private const int PackAhead = 8;
     private const int DotRows = 4;  // A · Bᵀ with at most this many rows runs as dot products
+    // A B panel read in place crowds its rows, n floats apart, into a few sets of L1; a packed one stays in L1 while the
+    // tiles pass it only when it is small. In place from 16 KB, a third of L1: the seed's dense input gradient (kc = 500,
+    // 64 KB panels with AVX-512, 32 KB with AVX2) and weight gradient (kc = 128: 16 KB, 8 KB with AVX2).
+    private const int InPlacePanelBytes = 16 * 1024;
 
     [ThreadStatic] private static float[]? t_packedA;
     [ThreadStatic] private static float[]? t_packedB;
@@ -241,7 +247,9 @@ internal sealed unsafe partial class CpuBackend
             {
                 int kc = Math.Min(KC, p1 - pc);
                 float scale = pc == p0 ? beta : 1;
-                PackB<TS, TV>(g, b, pc, kc, jc, nc, packedB);
+                bool bInPlace = !g.TransB && (long)kc * nr * sizeof(float) >= InPlacePanelBytes;
+                int inPlaceColumns = bInPlace ? nc / nr * nr : 0;
+                if (inPlaceColumns < nc) PackB<TS, TV>(g, b, pc, kc, jc + inPlaceColumns, nc - inPlaceColumns, packedB);
                 for (int ic = i0; ic < i1; ic += MC)
                 {
                     int mc = Math.Min(MC, i1 - ic);
@@ -258,16 +266,26 @@ internal sealed unsafe partial class CpuBackend
                         {
                             var (ir, jr) = rowsOuter ? (outerAt, innerAt) : (innerAt, outerAt);
                             int rows = Math.Min(mr, mc - ir), cols = Math.Min(nr, nc - jr);
-                            float* panelB = packedB + (long)jr * kc;
+                            bool panelInPlace = jr < inPlaceColumns;
+                            float* panelB = panelInPlace ? b + (long)pc * g.N + jc + jr : packedB + (long)(jr - inPlaceColumns) * kc;
+                            long ldb = panelInPlace ? g.N : nr;
+                            bool fetchAhead = panelInPlace && ir == 0;
                             float* tile = c + (long)(ic + ir) * ldc + jc + jr;
                             // An edge tile runs the same kernel on a full-size copy, so its arithmetic is identical.
                             bool edge = rows < mr || cols < nr;
                             float* target = edge ? edgeTile : tile;
                             if (edge && scale != 0) CopyTile(tile, ldc, edgeTile, nr, rows, cols);
-                            if (ir < packedFrom)
-                                MicroKernel<TS, TV, RowsInPlace>(kc, a + (long)(ic + ir) * g.K + pc, g.K, panelB, target, edge ? nr : ldc, alpha, scale);
-                            else
-                                MicroKernel<TS, TV, PackedPanel>(kc, packedA + ir * kc, mr, panelB, target, edge ? nr : ldc, alpha, scale);
+                            bool aInPlace = ir < packedFrom;
+                            float* panelA = aInPlace ? a + (long)(ic + ir) * g.K + pc : packedA + ir * kc;
+                            long lda = aInPlace ? g.K : mr;
+                            long ldt = edge ? nr : ldc;
+                            switch (aInPlace, fetchAhead)
+                            {
+                                case (true, true): MicroKernel<TS, TV, RowsInPlace, FetchAhead>(kc, panelA, lda, panelB, ldb, target, ldt, alpha, scale); break;
+                                case (true, false): MicroKernel<TS, TV, RowsInPlace, NoFetch>(kc, panelA, lda, panelB, ldb, target, ldt, alpha, scale); break;
+                                case (false, true): MicroKernel<TS, TV, PackedPanel, FetchAhead>(kc, panelA, lda, panelB, ldb, target, ldt, alpha, scale); break;
+                                case (false, false): MicroKernel<TS, TV, PackedPanel, NoFetch>(kc, panelA, lda, panelB, ldb, target, ldt, alpha, scale); break;
+                            }
                             if (edge) CopyTile(edgeTile, nr, tile, ldc, rows, cols);
                         }
                 }
@@ -403,6 +421,11 @@ internal sealed unsafe partial class CpuBackend
     private readonly struct PackedPanel : IPanelLayout { public static bool InPlace => false; }
     private readonly struct RowsInPlace : IPanelLayout { public static bool InPlace => true; }
 
+    /// <summary>Whether the micro-kernel asks, for each p, for the B panel two ahead (a B read in place).</summary>
+    private interface IFetchAhead { static abstract bool Ahead { get; } }
+    private readonly struct FetchAhead : IFetchAhead { public static bool Ahead => true; }
+    private readonly struct NoFetch : IFetchAhead { public static bool Ahead => false; }
+
     /// <summary>
     /// MR, the rows of a register tile: 12 with 512-bit vectors, whose 32 registers hold its 24 accumulators, the two
     /// vectors of B and a broadcast of A; 6 with 256-bit vectors and their 16 registers. Each B vector loaded feeds MR
@@ -416,14 +439,15 @@ internal sealed unsafe partial class CpuBackend
     private const int MaxTileRows = 12;
 
     /// <summary>
-    /// c (MR × NR, row stride ldc) = alpha · Σ_p a[·, p] ⊗ b[p] + scale · c, with b (kc × NR) packed and a either a
-    /// packed panel (a[p·MR + i], lda = MR) or MR rows in place (a[i·lda + p]); scale 0 ignores c. The accumulators,
-    /// 2·MR vectors (NR = two vectors), stay in registers; rows 6–11 exist only where MR is 12, and the JIT drops their
-    /// code elsewhere.
+    /// c (MR × NR, row stride ldc) = alpha · Σ_p a[·, p] ⊗ b[p] + scale · c, with b (kc × NR, row stride ldb: NR
+    /// packed, n in place) and a either a packed panel (a[p·MR + i], lda = MR) or MR rows in place (a[i·lda + p]);
+    /// scale 0 ignores c. With <typeparamref name="TF"/> FetchAhead each p asks for row p of the B panel two to the
+    /// right. The accumulators, 2·MR vectors (NR = two vectors), stay in registers; rows 6–11 exist only where MR is 12,
+    /// and the JIT drops their code elsewhere.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroKernel<TS, TV, TA>(int kc, float* a, long lda, float* b, float* c, long ldc, float alpha, float scale)
-        where TS : ISimd<TV> where TV : struct where TA : IPanelLayout
+    private static void MicroKernel<TS, TV, TA, TF>(int kc, float* a, long lda, float* b, long ldb, float* c, long ldc, float alpha, float scale)
+        where TS : ISimd<TV> where TV : struct where TA : IPanelLayout where TF : IFetchAhead
     {
         int mr = TileRows<TS, TV>();
         bool twelve = mr == MaxTileRows;
@@ -444,8 +468,13 @@ internal sealed unsafe partial class CpuBackend
         long step = TA.InPlace ? 1 : mr, row = TA.InPlace ? lda : 1;
         float* a0 = a, a1 = a + row, a2 = a + 2 * row, a3 = a + 3 * row, a4 = a + 4 * row, a5 = a + 5 * row;
         float* a6 = a + 6 * row, a7 = a + 7 * row, a8 = a + 8 * row, a9 = a + 9 * row, aA = a + 10 * row, aB = a + 11 * row;
-        for (long p = 0; p < kc * step; p += step, b += 2 * lanes)
+        for (long p = 0; p < kc * step; p += step, b += ldb)
         {
+            if (TF.Ahead && Sse.IsSupported)
+            {
+                Sse.Prefetch0(b + 4 * lanes);
+                Sse.Prefetch0(b + 5 * lanes);
+            }
             TV b0 = TS.Load(b), b1 = TS.Load(b + lanes);
             TV ai = TS.Splat(a0[p]);
             c00 = TS.MultiplyAdd(ai, b0, c00); c01 = TS.MultiplyAdd(ai, b1, c01);
