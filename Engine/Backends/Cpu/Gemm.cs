@@ -464,42 +464,45 @@ internal sealed unsafe partial class CpuBackend
         TV c60 = TS.Zero, c61 = TS.Zero, c70 = TS.Zero, c71 = TS.Zero, c80 = TS.Zero, c81 = TS.Zero;
         TV c90 = TS.Zero, c91 = TS.Zero, cA0 = TS.Zero, cA1 = TS.Zero, cB0 = TS.Zero, cB1 = TS.Zero;
         int lanes = TS.Lanes;
-        // a0…aB: where rows 0…11 of the panel are read; a packed panel holds them next to each other.
-        long step = TA.InPlace ? 1 : mr, row = TA.InPlace ? lda : 1;
-        float* a0 = a, a1 = a + row, a2 = a + 2 * row, a3 = a + 3 * row, a4 = a + 4 * row, a5 = a + 5 * row;
-        float* a6 = a + 6 * row, a7 = a + 7 * row, a8 = a + 8 * row, a9 = a + 9 * row, aA = a + 10 * row, aB = a + 11 * row;
-        for (long p = 0; p < kc * step; p += step, b += ldb)
+        // Row i of the panel at p is read `row` floats after row i − 1 (next to it in a packed panel). Rows 0–3 are read
+        // from ap, 4–7 from ap4, 8–11 from ap8, each group's rows 0, 1, 2 and 3 rows on: three pointers and two strides,
+        // where twelve row pointers left four of them spilled to the stack and reloaded at every p (the dense GEMMs
+        // 0.95–0.99× with AVX-512).
+        long step = TA.InPlace ? 1 : mr, row = TA.InPlace ? lda : 1, row3 = 3 * row;
+        float* end = a + kc * step;
+        for (float* ap = a; ap < end; ap += step, b += ldb)
         {
             if (TF.Ahead && Sse.IsSupported)
             {
                 Sse.Prefetch0(b + 4 * lanes);
                 Sse.Prefetch0(b + 5 * lanes);
             }
+            float* ap4 = ap + 4 * row, ap8 = ap + 8 * row;
             TV b0 = TS.Load(b), b1 = TS.Load(b + lanes);
-            TV ai = TS.Splat(a0[p]);
+            TV ai = TS.Splat(ap[0]);
             c00 = TS.MultiplyAdd(ai, b0, c00); c01 = TS.MultiplyAdd(ai, b1, c01);
-            ai = TS.Splat(a1[p]);
+            ai = TS.Splat(ap[row]);
             c10 = TS.MultiplyAdd(ai, b0, c10); c11 = TS.MultiplyAdd(ai, b1, c11);
-            ai = TS.Splat(a2[p]);
+            ai = TS.Splat(ap[2 * row]);
             c20 = TS.MultiplyAdd(ai, b0, c20); c21 = TS.MultiplyAdd(ai, b1, c21);
-            ai = TS.Splat(a3[p]);
+            ai = TS.Splat(ap[row3]);
             c30 = TS.MultiplyAdd(ai, b0, c30); c31 = TS.MultiplyAdd(ai, b1, c31);
-            ai = TS.Splat(a4[p]);
+            ai = TS.Splat(ap4[0]);
             c40 = TS.MultiplyAdd(ai, b0, c40); c41 = TS.MultiplyAdd(ai, b1, c41);
-            ai = TS.Splat(a5[p]);
+            ai = TS.Splat(ap4[row]);
             c50 = TS.MultiplyAdd(ai, b0, c50); c51 = TS.MultiplyAdd(ai, b1, c51);
             if (!twelve) continue;
-            ai = TS.Splat(a6[p]);
+            ai = TS.Splat(ap4[2 * row]);
             c60 = TS.MultiplyAdd(ai, b0, c60); c61 = TS.MultiplyAdd(ai, b1, c61);
-            ai = TS.Splat(a7[p]);
+            ai = TS.Splat(ap4[row3]);
             c70 = TS.MultiplyAdd(ai, b0, c70); c71 = TS.MultiplyAdd(ai, b1, c71);
-            ai = TS.Splat(a8[p]);
+            ai = TS.Splat(ap8[0]);
             c80 = TS.MultiplyAdd(ai, b0, c80); c81 = TS.MultiplyAdd(ai, b1, c81);
-            ai = TS.Splat(a9[p]);
+            ai = TS.Splat(ap8[row]);
             c90 = TS.MultiplyAdd(ai, b0, c90); c91 = TS.MultiplyAdd(ai, b1, c91);
-            ai = TS.Splat(aA[p]);
+            ai = TS.Splat(ap8[2 * row]);
             cA0 = TS.MultiplyAdd(ai, b0, cA0); cA1 = TS.MultiplyAdd(ai, b1, cA1);
-            ai = TS.Splat(aB[p]);
+            ai = TS.Splat(ap8[row3]);
             cB0 = TS.MultiplyAdd(ai, b0, cB0); cB1 = TS.MultiplyAdd(ai, b1, cB1);
         }
         TV alphas = TS.Splat(alpha), scales = TS.Splat(scale);
