@@ -7,11 +7,11 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 
 // C (m,n) = alpha · op(A) (m,k) · op(B) (k,n) + beta · C, blocked as in BLIS:
 //   for each NC-wide column block of C, for each KC-deep slice of k:
-//     pack op(B) (KC × NC) into NR-wide panels (lives in L3) — unless B is stored (k, n) and a packed panel would
-//     not stay in L1 anyway (kc · NR floats of InPlacePanelBytes or more): then the micro-kernel reads full panels in
-//     place, their rows n floats apart, and the first tile of each panel asks for the panel two ahead, row by row,
-//     which the hardware's prefetch does not follow (for a wide layer, n = 80000, the rows lie 320,000 bytes apart);
-//     only a last partial panel is packed,
+//     pack op(B) (KC × NC) into NR-wide panels (lives in L3) — unless B is stored (k, n), a packed panel would not
+//     stay in L1 anyway (kc · NR floats of InPlacePanelBytes or more) and its rows spread over the sets of L2: then
+//     the micro-kernel reads full panels in place, their rows n floats apart, and the first tile of each panel asks
+//     for the panel two ahead, row by row, which the hardware's prefetch does not follow (for a wide layer,
+//     n = 80000, the rows lie 320,000 bytes apart); only a last partial panel is packed,
 //     for each MC-tall row block: pack op(A) (MC × KC) into MR-tall panels (lives in L2) — unless A is stored
 //     (m, k): then the micro-kernel reads MR of its rows in place, and only a last partial panel is packed —
 //       for every MR × NR tile (MR 12 or 6 rows, NR two vectors): a register-blocked micro-kernel runs the KC
@@ -38,8 +38,12 @@ internal sealed unsafe partial class CpuBackend
     private const int DotRows = 4;  // A · Bᵀ with at most this many rows runs as dot products
     // A B panel read in place crowds its rows, n floats apart, into a few sets of L1; a packed one stays in L1 while the
     // tiles pass it only when it is small. In place from 16 KB, a third of L1: the seed's dense input gradient (kc = 500,
-    // 64 KB panels with AVX-512, 32 KB with AVX2) and weight gradient (kc = 128: 16 KB, 8 KB with AVX2).
+    // 64 KB panels with AVX-512, 32 KB with AVX2) and weight gradient (kc = 128: 16 KB, 8 KB with AVX2). And only when
+    // n is not a multiple of InPlaceStrideSpread floats: rows 1 KB or a larger power of two apart share so few sets of
+    // L2 too (n = 4096: 4 of its 1024) that the panel no longer stays there (1.03–1.16× the packed time at n = 4096 and
+    // 8192); the seed's n = 80000 = 2⁷·625 spreads them over 128.
     private const int InPlacePanelBytes = 16 * 1024;
+    private const int InPlaceStrideSpread = 256;
 
     [ThreadStatic] private static float[]? t_packedA;
     [ThreadStatic] private static float[]? t_packedB;
@@ -247,7 +251,7 @@ internal sealed unsafe partial class CpuBackend
             {
                 int kc = Math.Min(KC, p1 - pc);
                 float scale = pc == p0 ? beta : 1;
-                bool bInPlace = !g.TransB && (long)kc * nr * sizeof(float) >= InPlacePanelBytes;
+                bool bInPlace = !g.TransB && (long)kc * nr * sizeof(float) >= InPlacePanelBytes && g.N % InPlaceStrideSpread != 0;
                 int inPlaceColumns = bInPlace ? nc / nr * nr : 0;
                 if (inPlaceColumns < nc) PackB<TS, TV>(g, b, pc, kc, jc + inPlaceColumns, nc - inPlaceColumns, packedB);
                 for (int ic = i0; ic < i1; ic += MC)
