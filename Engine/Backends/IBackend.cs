@@ -97,6 +97,27 @@ public interface IBackend : IDisposable
         Conv2dBackwardWeight(s, x, dy, dw, dbias);
     }
 
+    /// <summary>
+    /// The backward of a convolution whose output (activation, ReLU'd) went through BatchNorm in training: dgamma and
+    /// dbeta, and the convolution's dy, as <see cref="BatchNormBackward"/> with afterRelu from dz (the gradient of
+    /// BatchNorm's output); then dw, dbias and, when given, dx from that dy as <see cref="Conv2dBackward"/>. A backend
+    /// may make dy an image at a time where the convolution reads it, instead of writing it whole.
+    /// </summary>
+    internal void Conv2dReluBatchNormBackward(in Conv2dShape s, in NormShape norm, DeviceBuffer x, DeviceBuffer activation, DeviceBuffer dz,
+        DeviceBuffer gamma, DeviceBuffer mean, DeviceBuffer invStd, DeviceBuffer w, DeviceBuffer? dx, DeviceBuffer dw, DeviceBuffer? dbias,
+        DeviceBuffer dgamma, DeviceBuffer dbeta) =>
+        NormThenConv2dBackward(this, s, norm, x, activation, dz, gamma, mean, invStd, w, dx, dw, dbias, dgamma, dbeta);
+
+    /// <summary><see cref="Conv2dReluBatchNormBackward"/> as its two kernels, dy written whole in between.</summary>
+    internal static void NormThenConv2dBackward(IBackend backend, in Conv2dShape s, in NormShape norm, DeviceBuffer x, DeviceBuffer activation,
+        DeviceBuffer dz, DeviceBuffer gamma, DeviceBuffer mean, DeviceBuffer invStd, DeviceBuffer w, DeviceBuffer? dx, DeviceBuffer dw,
+        DeviceBuffer? dbias, DeviceBuffer dgamma, DeviceBuffer dbeta)
+    {
+        using var dy = backend.Allocate(activation.Length);
+        backend.BatchNormBackward(norm, activation, dz, gamma, mean, invStd, dy, dgamma, dbeta, afterRelu: true);
+        backend.Conv2dBackward(s, x, dy, w, dx, dw, dbias);
+    }
+
     /// <summary>y (planes, OH, OW) = pad(x (planes, H, W)).</summary>
     internal void Pad2dForward(PadMode mode, in Pad2dShape s, DeviceBuffer x, DeviceBuffer y);
 

@@ -17,8 +17,10 @@ namespace SimilarFaces.Engine;
 /// never written; the backward masks dy where y ≤ 0, which is where the convolution was ≤ 0 (and passes NaN, as ReLU),
 /// then runs the convolution's backward. Results equal Relu(Conv2d(...)) bit for bit.
 /// Fused further with a BatchNorm in training after the ReLU (Conv2dReluBatchNorm, the block of the seed's towers): the
-/// backward of BatchNorm writes dx already masked where its input ≤ 0, which is the ReLU's backward, so the mask takes no
-/// pass of its own. Results equal BatchNorm(Relu(Conv2d(...))) bit for bit.
+/// backward of BatchNorm makes its dx already masked where its input ≤ 0, which is the ReLU's backward, so the mask takes no
+/// pass of its own; and where the weight wants a gradient, one backend call takes BatchNorm's sums and then the
+/// convolution's backward, which may make that dx as it reads it (the cpu: an image at a time, never written whole).
+/// Results equal BatchNorm(Relu(Conv2d(...))) bit for bit.
 /// </summary>
 public static partial class Ops
 {
@@ -41,7 +43,7 @@ public static partial class Ops
     /// <summary>
     /// <see cref="BatchNorm"/> in training (with the batch's statistics, updating the running ones when given) of
     /// <see cref="Conv2dRelu"/>'s output, as one op. The backward takes the gradient through BatchNorm and the ReLU's
-    /// mask in one pass (the mask is where BatchNorm's input x ≤ 0), then through the convolution. With
+    /// mask (where BatchNorm's input x ≤ 0) into the convolution's backward, in one backend call. With
     /// <paramref name="batches"/> above 1, BatchNorm normalises each of that many equal batches of x by its own statistics
     /// (<see cref="BatchNorm"/>). Results equal BatchNorm(Conv2dRelu(...)) bit for bit.
     /// </summary>
@@ -58,8 +60,20 @@ public static partial class Ops
         Tensor[] inputs = bias == null ? [x, weight, gamma, beta] : [x, weight, bias, gamma, beta];
         return Tape.Record(y, op, inputs, dy =>
         {
-            using var preActivationGradient = BatchNormBackward(norm, activation, dy, gamma, beta, statistics, afterRelu: true);
-            ConvolutionBackward(s, x, weight, bias, preActivationGradient);
+            if (!NeedsParameterGradients(weight, bias))
+            {
+                using var preActivationGradient = BatchNormBackward(norm, activation, dy, gamma, beta, statistics, afterRelu: true);
+                ConvolutionBackward(s, x, weight, bias, preActivationGradient);
+                return;
+            }
+            var dgamma = Tensor.Empty(x, gamma.Shape);
+            var dbeta = Tensor.Empty(x, beta.Shape);
+            var (dx, dw, db) = ConvolutionGradients(x, weight, bias);
+            x.Backend.Conv2dReluBatchNormBackward(s, norm, x.Buffer, activation.Buffer, dy.Buffer, gamma.Buffer, statistics.Mean.Buffer,
+                statistics.InvStd.Buffer, weight.Buffer, dx?.Buffer, dw.Buffer, db?.Buffer, dgamma.Buffer, dbeta.Buffer);
+            Tape.Accumulate(gamma, dgamma);
+            Tape.Accumulate(beta, dbeta);
+            AccumulateConvolutionGradients(x, weight, bias, dx, dw, db);
         });
     }
 
@@ -125,20 +139,30 @@ public static partial class Ops
     private static void ConvolutionBackward(Conv2dShape s, Tensor x, Tensor weight, Tensor? bias, Tensor dy)
     {
         var backend = x.Backend;
-        var dx = Tape.Needs(x) ? Tensor.Empty(x, x.Shape) : null;
-        bool needW = Tape.Needs(weight), needB = bias != null && Tape.Needs(bias);
-        if (!needW && !needB)
+        if (!NeedsParameterGradients(weight, bias))
         {
-            if (dx == null) return;
-            backend.Conv2dBackwardInput(s, dy.Buffer, weight.Buffer, dx.Buffer);
-            Tape.Accumulate(x, dx);
+            if (!Tape.Needs(x)) return;
+            var dxOnly = Tensor.Empty(x, x.Shape);
+            backend.Conv2dBackwardInput(s, dy.Buffer, weight.Buffer, dxOnly.Buffer);
+            Tape.Accumulate(x, dxOnly);
             return;
         }
-        var dw = Tensor.Empty(x, weight.Shape);
-        var db = needB ? Tensor.Empty(x, bias!.Shape) : null;
+        var (dx, dw, db) = ConvolutionGradients(x, weight, bias);
         backend.Conv2dBackward(s, x.Buffer, dy.Buffer, weight.Buffer, dx?.Buffer, dw.Buffer, db?.Buffer);
+        AccumulateConvolutionGradients(x, weight, bias, dx, dw, db);
+    }
+
+    private static bool NeedsParameterGradients(Tensor weight, Tensor? bias) => Tape.Needs(weight) || bias != null && Tape.Needs(bias);
+
+    /// <summary>The tensors a backward with the weight's or the bias's gradient writes: dx only where x needs it, dw always.</summary>
+    private static (Tensor? Dx, Tensor Dw, Tensor? Db) ConvolutionGradients(Tensor x, Tensor weight, Tensor? bias) =>
+        (Tape.Needs(x) ? Tensor.Empty(x, x.Shape) : null, Tensor.Empty(x, weight.Shape),
+            bias != null && Tape.Needs(bias) ? Tensor.Empty(x, bias.Shape) : null);
+
+    private static void AccumulateConvolutionGradients(Tensor x, Tensor weight, Tensor? bias, Tensor? dx, Tensor dw, Tensor? db)
+    {
         if (dx != null) Tape.Accumulate(x, dx);
-        if (needW) Tape.Accumulate(weight, dw); else dw.Dispose();
+        if (Tape.Needs(weight)) Tape.Accumulate(weight, dw); else dw.Dispose();
         if (db != null) Tape.Accumulate(bias!, db);
     }
 }

@@ -194,6 +194,37 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
         Assert.That(Read(dbiasBoth), Is.EqualTo(Read(dbias)), "dbias from the call that also makes dx");
     }
 
+    /// <summary>
+    /// The backward of a convolution whose ReLU'd output went through BatchNorm in training, from the backend's one call,
+    /// against its two kernels one after the other (BatchNorm's, afterRelu, into a buffer; then the convolution's): every
+    /// gradient bit for bit. BatchNorm's input is a ReLU's output (about half of it zeros, where the mask cuts dy off).
+    /// </summary>
+    public void Conv2dReluBatchNormBackward(Conv2dShape s, int batches, bool inputGradient)
+    {
+        var norm = new NormShape(s.N, s.K, s.OutH * s.OutW, batches);
+        var x = Upload(Random((int)s.InputLength));
+        var activation = Upload(Random((int)s.OutputLength).Select(v => Math.Max(v, 0f)).ToArray());
+        var dz = Upload(Random((int)s.OutputLength));
+        var gamma = Upload(Random(s.K, 0.5, 1.5));
+        var mean = Upload(Random(batches * s.K, 0, 0.5));
+        var invStd = Upload(Random(batches * s.K, 0.5, 2));
+        var w = Upload(Random((int)s.WeightLength));
+        float[][] Gradients(bool oneCall)
+        {
+            var (dx, dw, dbias, dgamma, dbeta) = (inputGradient ? Output(s.InputLength) : null, Output(s.WeightLength), Output(s.K), Output(s.K), Output(s.K));
+            if (oneCall) backend.Conv2dReluBatchNormBackward(s, norm, x, activation, dz, gamma, mean, invStd, w, dx, dw, dbias, dgamma, dbeta);
+            else IBackend.NormThenConv2dBackward(backend, s, norm, x, activation, dz, gamma, mean, invStd, w, dx, dw, dbias, dgamma, dbeta);
+            return [.. new[] { dw, dbias, dgamma, dbeta, dx }.OfType<DeviceBuffer>().Select(Read)];
+        }
+        var (actual, expected) = (Gradients(oneCall: true), Gradients(oneCall: false));
+        string[] names = ["dw", "dbias", "dgamma", "dbeta", "dx"];
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.That(expected[i].Count(v => v != 0), Is.GreaterThan(expected[i].Length / 4), $"{names[i]} of the two kernels is mostly not zero");
+            Assert.That(actual[i], Is.EqualTo(expected[i]), names[i]);
+        }
+    }
+
     // ---- padding, pooling --------------------------------------------------------------------------
 
     public void Pad2d(PadMode mode, Pad2dShape s, double tolerance)

@@ -159,6 +159,24 @@ internal sealed class KernelTests(string device) : DeviceTest(device)
     [TestCaseSource(nameof(ConvCases))]
     public void Conv2d(Conv2dShape s) => _check.Conv2d(s, tolerance: 1e-6);
 
+    public static IEnumerable<TestCaseData> ConvNormCases()
+    {
+        // N, C, H, W, K, R, S, strideH, strideW, padH, padW: the cpu makes dy image by image where it pads dy itself
+        // (stride 1, not lowered), with zero padding or by a mode, two batches or one, with dx or without (a first
+        // block, whose input is the image); elsewhere it writes dy whole (stride 2; rows narrower than two vectors
+        // and deep patches, lowered)
+        yield return new TestCaseData(new Conv2dShape(4, 3, 9, 37, 8, 3, 3, 1, 1, 1, 1, PadMode.Reflection), 2, true).SetArgDisplayNames("reflect pad 1, 2 batches");
+        yield return new TestCaseData(new Conv2dShape(3, 2, 7, 40, 5, 3, 3, 1, 1, 1, 1), 1, true).SetArgDisplayNames("zero pad 1, K not a multiple of 4");
+        yield return new TestCaseData(new Conv2dShape(4, 1, 6, 35, 4, 3, 3, 1, 1, 1, 1, PadMode.Reflection), 2, false).SetArgDisplayNames("reflect pad 1, no dx");
+        yield return new TestCaseData(new Conv2dShape(2, 3, 11, 40, 4, 3, 3, 2, 2, 1, 1), 1, true).SetArgDisplayNames("stride 2");
+        yield return new TestCaseData(new Conv2dShape(2, 8, 6, 6, 4, 3, 3, 1, 1, 1, 1, PadMode.Replication), 2, true).SetArgDisplayNames("replicate, narrow and deep");
+    }
+
+    // one call bit for bit the two kernels one after the other
+    [TestCaseSource(nameof(ConvNormCases))]
+    public void Conv2dReluBatchNormBackward(Conv2dShape s, int batches, bool inputGradient) =>
+        _check.Conv2dReluBatchNormBackward(s, batches, inputGradient);
+
     // ---- padding, pooling --------------------------------------------------------------------------
 
     public static IEnumerable<TestCaseData> PadCases()

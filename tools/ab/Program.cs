@@ -61,6 +61,13 @@ if (families.Contains("conv"))
     foreach (var (input, output) in new[] { (4, 8), (8, 8) })
         Compare($"both gradients, reflection padding {input}→{output}", b => b.ConvBackward(input, output, inputGradient: true));
 }
+if (families.Contains("conv"))
+{
+    // a block's whole backward in training, through its BatchNorm: the first block's needs no input gradient
+    Compare("through BatchNorm, 1→4", b => b.ConvThroughNorm(1, 4, inputGradient: false));
+    foreach (var (input, output) in new[] { (4, 8), (8, 8) })
+        Compare($"through BatchNorm, {input}→{output}", b => b.ConvThroughNorm(input, output, inputGradient: true));
+}
 if (families.Contains("norm"))
     foreach (int channels in new[] { 4, 8 })
         foreach (var pass in new[] { "BatchNormTrainForward", "BatchNormBackward" })
@@ -233,6 +240,32 @@ sealed class EngineBuild
         var step = sessionType.GetMethod("Step")!;
         for (int i = 0; i < 25; i++) step.Invoke(session, null);
         return _trainingStep = () => step.Invoke(session, null);
+    }
+
+    /// <summary>
+    /// The backward of a seed block in training, BatchNorm's and the convolution's (batch 128 in two batches, 3×3 over
+    /// 100×100 padded by reflection), as the step takes it: in one call where the build has one, else BatchNorm's kernel
+    /// into a buffer and then the convolution's.
+    /// </summary>
+    public Action ConvThroughNorm(int inputChannels, int outputChannels, bool inputGradient)
+    {
+        const int images = 128, plane = 100 * 100;
+        var shapeType = _engine.GetType("SimilarFaces.Engine.Backends.Conv2dShape", throwOnError: true)!;
+        object reflection = Enum.Parse(_engine.GetType("SimilarFaces.Engine.Backends.PadMode", throwOnError: true)!, "Reflection");
+        object shape = shapeType.GetConstructors().Single().Invoke([images, inputChannels, 100, 100, outputChannels, 3, 3, 1, 1, 1, 1, reflection]);
+        object norm = _engine.GetType("SimilarFaces.Engine.Backends.NormShape", throwOnError: true)!.GetConstructors().Single()
+            .Invoke([images, outputChannels, plane, 2]);
+        long inputLength = (long)images * inputChannels * plane, outputLength = (long)images * outputChannels * plane;
+        object x = Buffer(inputLength), activation = Buffer(outputLength), dz = Buffer(outputLength), dy = Buffer(outputLength);
+        object? dx = inputGradient ? Buffer(inputLength) : null;
+        object w = Buffer(outputChannels * inputChannels * 9), dw = Buffer(outputChannels * inputChannels * 9), dbias = Buffer(outputChannels);
+        object gamma = Buffer(outputChannels), mean = Buffer(2 * outputChannels), invStd = Buffer(2 * outputChannels);
+        object dgamma = Buffer(outputChannels), dbeta = Buffer(outputChannels);
+        if (Has("Conv2dReluBatchNormBackward", 14))
+            return Kernel("Conv2dReluBatchNormBackward", [shape, norm, x, activation, dz, gamma, mean, invStd, w, dx, dw, dbias, dgamma, dbeta]);
+        var normBackward = Kernel("BatchNormBackward", [norm, activation, dz, gamma, mean, invStd, dy, dgamma, dbeta, true]);
+        var convBackward = Kernel("Conv2dBackward", [shape, x, dy, w, dx, dw, dbias]);
+        return () => { normBackward(); convBackward(); };
     }
 
     /// <summary>One pass of a seed batch norm in training: one tower's 64 images of 100×100 in each channel.</summary>

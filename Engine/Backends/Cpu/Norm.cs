@@ -10,7 +10,8 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //   mean = Σ_n (L·c_n + R_n)/M,  Σ(x − mean)² = Σ_n [D_n + 2·(c_n − mean)·R_n + L·(c_n − mean)²]
 //   y = gamma·x̂ + beta;   running ← (1 − momentum)·running + momentum·batch, with var·M/(M − 1) for runningVar
 //   backward: dbeta = Σdy,  dgamma = Σdy·x̂,  dx = gamma·invStd·(dy − dbeta/M − x̂·dgamma/M),
-//             then 0 where x ≤ 0 when x is a ReLU's output whose backward is folded in (a NaN x keeps dx, as ReLU's)
+//             then 0 where x ≤ 0 when x is a ReLU's output whose backward is folded in (a NaN x keeps dx, as ReLU's);
+//             dx row by row from the sums (NormGradient), here or where a convolution's backward reads it (Conv.cs)
 // Training works channel by channel: a channel's rows (one per n, L long; 2.5 MB for a tower of the seed) are read for
 // the sums and read again while they are still in cache (all channels' sums first, then all rows again: the seed's
 // step 1.01–1.03× the time). The backward's sums: each channel's rows are cut into groups fixed by N and L; a group
@@ -90,37 +91,61 @@ internal sealed unsafe partial class CpuBackend
     public void BatchNormBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer mean,
         DeviceBuffer invStd, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta, bool afterRelu)
     {
-        float[] xs = Data(x), dys = Data(dy), gammas = Data(gamma), means = Data(mean), invStds = Data(invStd);
+        var gradient = new NormGradient(_wide, s, Data(x), Data(dy), Data(gamma), Data(mean), Data(invStd), new float[s.Batches * s.C], new float[s.Batches * s.C]);
         float[] dxs = Data(dx), dgammas = Data(dgamma), dbetas = Data(dbeta);
         var shape = s;
-        var batch = s.Batch();
-        long count = (long)batch.N * batch.L;
-        int groups = NormGroups(batch);
-        var meanDys = new float[s.Batches];
-        var meanProjections = new float[s.Batches];
+        int groups = NormGroups(s.Batch());
         for (int c = 0; c < s.C; c++)
         {
-            var (dySums, projectionSums) = ChannelGradientSums(s, c, groups, xs, dys, means);
-            for (int b = 0; b < s.Batches; b++)
-            {
-                double projection = projectionSums[b] * invStds[b * s.C + c];
-                // Each batch's sums in float, added batch after batch, as a call per batch and the tape would add them.
-                dbetas[c] = b == 0 ? (float)dySums[b] : dbetas[c] + (float)dySums[b];
-                dgammas[c] = b == 0 ? (float)projection : dgammas[c] + (float)projection;
-                meanDys[b] = (float)(dySums[b] / count);
-                meanProjections[b] = (float)(projection / count);
-            }
+            ChannelGradientMeans(gradient, c, groups, dgammas, dbetas);
             ForEachGroup(s, groups, (group, first, end) =>
             {
-                int b = group / groups, statistic = b * shape.C + c;
-                fixed (float* x0 = xs, dy0 = dys, dx0 = dxs)
-                    for (int n = first; n < end; n++)
-                    {
-                        long row = Row(shape, n, c);
-                        if (_wide) RowInputGradient<Simd512, Vector512<float>>(x0 + row, dy0 + row, dx0 + row, shape.L, means[statistic], invStds[statistic], gammas[c], meanDys[b], meanProjections[b], afterRelu);
-                        else RowInputGradient<Simd256, Vector256<float>>(x0 + row, dy0 + row, dx0 + row, shape.L, means[statistic], invStds[statistic], gammas[c], meanDys[b], meanProjections[b], afterRelu);
-                    }
+                fixed (float* dx0 = dxs)
+                    for (int n = first; n < end; n++) gradient.Row(n, c, dx0 + Row(shape, n, c), afterRelu);
             });
+        }
+    }
+
+    /// <summary>
+    /// Training mode's backward, dx's part (512-bit vectors when Wide): x (N,C,L) BatchNorm's input, dy the gradient of its output, its mean and invStd
+    /// per batch and channel at [b·C + c]; MeanDy and MeanProjection, Σdy/M and Σdy·x̂/M at [b·C + c], are filled by
+    /// <see cref="ChannelGradientMeans"/> before <see cref="Row"/> reads them.
+    /// </summary>
+    private readonly record struct NormGradient(bool Wide, NormShape Shape, float[] X, float[] Dy, float[] Gamma, float[] Mean, float[] InvStd,
+        float[] MeanDy, float[] MeanProjection)
+    {
+        /// <summary>dx of row (n, c) into <paramref name="dx"/>, then 0 where x ≤ 0 when <paramref name="afterRelu"/>.</summary>
+        public void Row(int n, int c, float* dx, bool afterRelu)
+        {
+            int statistic = n / (Shape.N / Shape.Batches) * Shape.C + c;
+            long row = CpuBackend.Row(Shape, n, c);
+            fixed (float* x0 = X, dy0 = Dy)
+            {
+                if (Wide)
+                    RowInputGradient<Simd512, Vector512<float>>(x0 + row, dy0 + row, dx, Shape.L, Mean[statistic], InvStd[statistic], Gamma[c], MeanDy[statistic], MeanProjection[statistic], afterRelu);
+                else
+                    RowInputGradient<Simd256, Vector256<float>>(x0 + row, dy0 + row, dx, Shape.L, Mean[statistic], InvStd[statistic], Gamma[c], MeanDy[statistic], MeanProjection[statistic], afterRelu);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Channel c's sums: dbeta = Σdy and dgamma = Σdy·x̂ (each batch's in float, added batch after batch, as a call per
+    /// batch and the tape would add them), and each batch's Σdy/M and Σdy·x̂/M into the gradient's MeanDy and MeanProjection.
+    /// </summary>
+    private void ChannelGradientMeans(NormGradient gradient, int c, int groups, float[] dgammas, float[] dbetas)
+    {
+        var s = gradient.Shape;
+        long count = (long)s.Batch().N * s.L;
+        var (dySums, projectionSums) = ChannelGradientSums(s, c, groups, gradient.X, gradient.Dy, gradient.Mean);
+        for (int b = 0; b < s.Batches; b++)
+        {
+            int statistic = b * s.C + c;
+            double projection = projectionSums[b] * gradient.InvStd[statistic];
+            dbetas[c] = b == 0 ? (float)dySums[b] : dbetas[c] + (float)dySums[b];
+            dgammas[c] = b == 0 ? (float)projection : dgammas[c] + (float)projection;
+            gradient.MeanDy[statistic] = (float)(dySums[b] / count);
+            gradient.MeanProjection[statistic] = (float)(projection / count);
         }
     }
 
