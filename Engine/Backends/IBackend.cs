@@ -98,6 +98,19 @@ public interface IBackend : IDisposable
     }
 
     /// <summary>
+    /// A convolution with its ReLU (<see cref="Conv2dForward"/>) into activation, then BatchNorm in training of that
+    /// (<see cref="BatchNormTrainForward"/>) into y. A backend may sum each image's rows for BatchNorm's statistics as the
+    /// convolution writes them.
+    /// </summary>
+    internal void Conv2dReluBatchNormForward(in Conv2dShape s, in NormShape norm, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias,
+        DeviceBuffer activation, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer y, DeviceBuffer mean, DeviceBuffer invStd,
+        DeviceBuffer runningMean, DeviceBuffer runningVar, float eps, float momentum)
+    {
+        Conv2dForward(s, x, w, bias, relu: true, activation);
+        BatchNormTrainForward(norm, activation, gamma, beta, y, mean, invStd, runningMean, runningVar, eps, momentum);
+    }
+
+    /// <summary>
     /// The backward of a convolution whose output (activation, ReLU'd) went through BatchNorm in training: dgamma and
     /// dbeta, and the convolution's dy, as <see cref="BatchNormBackward"/> with afterRelu from dz (the gradient of
     /// BatchNorm's output); then dw, dbias and, when given, dx from that dy as <see cref="Conv2dBackward"/>. A backend

@@ -17,10 +17,11 @@ namespace SimilarFaces.Engine;
 /// never written; the backward masks dy where y ≤ 0, which is where the convolution was ≤ 0 (and passes NaN, as ReLU),
 /// then runs the convolution's backward. Results equal Relu(Conv2d(...)) bit for bit.
 /// Fused further with a BatchNorm in training after the ReLU (Conv2dReluBatchNorm, the block of the seed's towers): the
-/// backward of BatchNorm makes its dx already masked where its input ≤ 0, which is the ReLU's backward, so the mask takes no
-/// pass of its own; and where the weight wants a gradient, one backend call takes BatchNorm's sums and then the
-/// convolution's backward, which may make that dx as it reads it (the cpu: an image at a time, never written whole).
-/// Results equal BatchNorm(Relu(Conv2d(...))) bit for bit.
+/// forward is one backend call, which may sum the convolution's rows for BatchNorm's statistics as it writes them (the
+/// cpu: image by image); the backward of BatchNorm makes its dx already masked where its input ≤ 0, which is the ReLU's
+/// backward, so the mask takes no pass of its own; and where the weight wants a gradient, one backend call takes
+/// BatchNorm's sums and then the convolution's backward, which may make that dx as it reads it (the cpu: an image at a
+/// time, never written whole). Results equal BatchNorm(Relu(Conv2d(...))) bit for bit.
 /// </summary>
 public static partial class Ops
 {
@@ -55,8 +56,9 @@ public static partial class Ops
         var s = CheckConvolution(op, x, weight, bias, stride, padding, paddingMode);
         var activation = Tensor.Empty(x, s.N, s.K, s.OutH, s.OutW);
         var norm = CheckBatchNorm(op, activation, gamma, beta, runningMean, runningVar, training: true, batches);
-        x.Backend.Conv2dForward(s, x.Buffer, weight.Buffer, bias?.Buffer, relu: true, activation.Buffer);
-        var (y, statistics) = NormalizeByBatch(norm, activation, gamma, beta, runningMean, runningVar, momentum, eps);
+        var (y, statistics) = NormalizeByBatch(norm, activation, runningMean, runningVar, (normalized, mean, invStd, runningMeanOut, runningVarOut) =>
+            x.Backend.Conv2dReluBatchNormForward(s, norm, x.Buffer, weight.Buffer, bias?.Buffer, activation.Buffer, gamma.Buffer, beta.Buffer,
+                normalized, mean, invStd, runningMeanOut, runningVarOut, eps, momentum));
         Tensor[] inputs = bias == null ? [x, weight, gamma, beta] : [x, weight, bias, gamma, beta];
         return Tape.Record(y, op, inputs, dy =>
         {

@@ -86,7 +86,19 @@ public static partial class Ops
     /// 1/√(σ²+eps) (C each, per batch), which the backward reads.
     /// </summary>
     private static (Tensor Y, (Tensor Mean, Tensor InvStd) Statistics) NormalizeByBatch(NormShape s, Tensor x, Tensor gamma, Tensor beta,
-        Tensor? runningMean, Tensor? runningVar, float momentum, float eps)
+        Tensor? runningMean, Tensor? runningVar, float momentum, float eps) =>
+        NormalizeByBatch(s, x, runningMean, runningVar, (y, mean, invStd, runningMeanOut, runningVarOut) =>
+            x.Backend.BatchNormTrainForward(s, x.Buffer, gamma.Buffer, beta.Buffer, y, mean, invStd, runningMeanOut, runningVarOut, eps, momentum));
+
+    /// <summary>The kernel that writes BatchNorm's output and statistics in training and updates the running ones.</summary>
+    private delegate void TrainingNormKernel(DeviceBuffer y, DeviceBuffer mean, DeviceBuffer invStd, DeviceBuffer runningMean, DeviceBuffer runningVar);
+
+    /// <summary>
+    /// <see cref="NormalizeByBatch(NormShape, Tensor, Tensor, Tensor, Tensor?, Tensor?, float, float)"/>'s tensors, over x's
+    /// shape, written by <paramref name="kernel"/>.
+    /// </summary>
+    private static (Tensor Y, (Tensor Mean, Tensor InvStd) Statistics) NormalizeByBatch(NormShape s, Tensor x, Tensor? runningMean,
+        Tensor? runningVar, TrainingNormKernel kernel)
     {
         var backend = x.Backend;
         var y = Tensor.Empty(x, x.Shape);
@@ -95,14 +107,14 @@ public static partial class Ops
         // Without running statistics, scratch ones take the kernel's update and are dropped with the scope.
         runningMean ??= Tensor.Zeros(backend, s.C);
         runningVar ??= Tensor.Full(backend, 1f, s.C);
-        backend.BatchNormTrainForward(s, x.Buffer, gamma.Buffer, beta.Buffer, y.Buffer, mean.Buffer, invStd.Buffer,
-            runningMean.Buffer, runningVar.Buffer, eps, momentum);
+        kernel(y.Buffer, mean.Buffer, invStd.Buffer, runningMean.Buffer, runningVar.Buffer);
         return (y, (mean, invStd));
     }
 
     /// <summary>
-    /// The backward of <see cref="NormalizeByBatch"/>: accumulates dγ and dβ and returns dx, which is also taken through the
-    /// backward of the ReLU that produced x when <paramref name="afterRelu"/> (0 where x ≤ 0).
+    /// The backward of <see cref="NormalizeByBatch(NormShape, Tensor, Tensor, Tensor, Tensor?, Tensor?, float, float)"/>:
+    /// accumulates dγ and dβ and returns dx, which is also taken through the backward of the ReLU that produced x when
+    /// <paramref name="afterRelu"/> (0 where x ≤ 0).
     /// </summary>
     private static Tensor BatchNormBackward(NormShape s, Tensor x, Tensor dy, Tensor gamma, Tensor beta,
         (Tensor Mean, Tensor InvStd) statistics, bool afterRelu)

@@ -195,6 +195,38 @@ internal sealed class KernelChecks(IBackend backend) : IDisposable
     }
 
     /// <summary>
+    /// A convolution with its ReLU and then BatchNorm in training, from the backend's one call, against its two kernels
+    /// one after the other: the activation, y, the batch's statistics and the running ones bit for bit.
+    /// </summary>
+    public void Conv2dReluBatchNormForward(Conv2dShape s, int batches)
+    {
+        var norm = new NormShape(s.N, s.K, s.OutH * s.OutW, batches);
+        var x = Upload(Random((int)s.InputLength));
+        var w = Upload(Random((int)s.WeightLength));
+        var bias = Upload(Random(s.K, -0.2, 0.2));
+        var gamma = Upload(Random(s.K, 0.5, 1.5));
+        var beta = Upload(Random(s.K));
+        float[] runningMean = Random(s.K), runningVar = Random(s.K, 0.5, 2);
+        float[][] Outputs(bool oneCall)
+        {
+            var (activation, y, mean, invStd) = (Output(s.OutputLength), Output(s.OutputLength), Output(batches * s.K), Output(batches * s.K));
+            var (runningMeanb, runningVarb) = (Upload(runningMean), Upload(runningVar));
+            if (oneCall)
+                backend.Conv2dReluBatchNormForward(s, norm, x, w, bias, activation, gamma, beta, y, mean, invStd, runningMeanb, runningVarb, NormEps, NormMomentum);
+            else
+            {
+                backend.Conv2dForward(s, x, w, bias, relu: true, activation);
+                backend.BatchNormTrainForward(norm, activation, gamma, beta, y, mean, invStd, runningMeanb, runningVarb, NormEps, NormMomentum);
+            }
+            return [.. new[] { activation, y, mean, invStd, runningMeanb, runningVarb }.Select(Read)];
+        }
+        var (actual, expected) = (Outputs(oneCall: true), Outputs(oneCall: false));
+        string[] names = ["activation", "y", "mean", "invStd", "running mean", "running var"];
+        Assert.That(expected[0].Count(v => v > 0), Is.InRange(expected[0].Length / 4, 3 * expected[0].Length / 4), "the ReLU passes some of the activation");
+        for (int i = 0; i < expected.Length; i++) Assert.That(actual[i], Is.EqualTo(expected[i]), names[i]);
+    }
+
+    /// <summary>
     /// The backward of a convolution whose ReLU'd output went through BatchNorm in training, from the backend's one call,
     /// against its two kernels one after the other (BatchNorm's, afterRelu, into a buffer; then the convolution's): every
     /// gradient bit for bit. BatchNorm's input is a ReLU's output (about half of it zeros, where the mask cuts dy off).

@@ -159,6 +159,21 @@ internal sealed class KernelTests(string device) : DeviceTest(device)
     [TestCaseSource(nameof(ConvCases))]
     public void Conv2d(Conv2dShape s) => _check.Conv2d(s, tolerance: 1e-6);
 
+    public static IEnumerable<TestCaseData> ConvIntoNormCases()
+    {
+        // the cpu sums each image's rows for BatchNorm as the convolution writes them where every image is one piece:
+        // four images or more per core
+        int images = 4 * Environment.ProcessorCount;
+        yield return new TestCaseData(new Conv2dShape(images, 3, 5, 37, 8, 3, 3, 1, 1, 1, 1, PadMode.Reflection), 2).SetArgDisplayNames("reflect pad 1, 2 batches");
+        yield return new TestCaseData(new Conv2dShape(images, 1, 6, 20, 5, 3, 3, 1, 1, 1, 1), 1).SetArgDisplayNames("zero pad 1, K not a multiple of 4");
+        yield return new TestCaseData(new Conv2dShape(2, 2, 9, 36, 4, 3, 3, 1, 1, 1, 1, PadMode.Reflection), 2).SetArgDisplayNames("two images, cut into rows");
+        yield return new TestCaseData(new Conv2dShape(images, 8, 6, 6, 4, 3, 3, 1, 1, 1, 1, PadMode.Replication), 1).SetArgDisplayNames("replicate, narrow and deep");
+    }
+
+    // one call bit for bit the two kernels one after the other
+    [TestCaseSource(nameof(ConvIntoNormCases))]
+    public void Conv2dReluBatchNormForward(Conv2dShape s, int batches) => _check.Conv2dReluBatchNormForward(s, batches);
+
     public static IEnumerable<TestCaseData> ConvNormCases()
     {
         // N, C, H, W, K, R, S, strideH, strideW, padH, padW: the cpu makes dy image by image where it pads dy itself

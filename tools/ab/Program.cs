@@ -63,7 +63,10 @@ if (families.Contains("conv"))
 }
 if (families.Contains("conv"))
 {
-    // a block's whole backward in training, through its BatchNorm: the first block's needs no input gradient
+    // a block's forward in training into its BatchNorm, and its whole backward through it: the first block's needs no
+    // input gradient
+    foreach (var (input, output) in new[] { (1, 4), (4, 8), (8, 8) })
+        Compare($"into BatchNorm, {input}→{output}", b => b.ConvIntoNorm(input, output));
     Compare("through BatchNorm, 1→4", b => b.ConvThroughNorm(1, 4, inputGradient: false));
     foreach (var (input, output) in new[] { (4, 8), (8, 8) })
         Compare($"through BatchNorm, {input}→{output}", b => b.ConvThroughNorm(input, output, inputGradient: true));
@@ -163,7 +166,7 @@ sealed class EngineBuild
     private bool Has(string name, int parameters) => _methods.Any(m => m.Name == name && m.GetParameters().Length == parameters);
 
     /// <summary>One call of the backend's kernel <paramref name="name"/>, found once, not on every call.</summary>
-    private Action Kernel(string name, object[] arguments)
+    private Action Kernel(string name, object?[] arguments)
     {
         var kernel = Method(name, arguments.Length);
         return () => kernel.Invoke(_backend, arguments);
@@ -242,6 +245,23 @@ sealed class EngineBuild
         return _trainingStep = () => step.Invoke(session, null);
     }
 
+    private const int SeedBlockImages = 128;
+
+    /// <summary>
+    /// A seed block's convolution (3×3 over 100×100 padded by reflection) and its BatchNorm in training, batch 128 in two
+    /// batches.
+    /// </summary>
+    private (object Convolution, object Norm) SeedBlock(int inputChannels, int outputChannels)
+    {
+        var shapeType = _engine.GetType("SimilarFaces.Engine.Backends.Conv2dShape", throwOnError: true)!;
+        object reflection = Enum.Parse(_engine.GetType("SimilarFaces.Engine.Backends.PadMode", throwOnError: true)!, "Reflection");
+        object shape = shapeType.GetConstructors().Single()
+            .Invoke([SeedBlockImages, inputChannels, 100, 100, outputChannels, 3, 3, 1, 1, 1, 1, reflection]);
+        object norm = _engine.GetType("SimilarFaces.Engine.Backends.NormShape", throwOnError: true)!.GetConstructors().Single()
+            .Invoke([SeedBlockImages, outputChannels, 100 * 100, 2]);
+        return (shape, norm);
+    }
+
     /// <summary>
     /// The backward of a seed block in training, BatchNorm's and the convolution's (batch 128 in two batches, 3×3 over
     /// 100×100 padded by reflection), as the step takes it: in one call where the build has one, else BatchNorm's kernel
@@ -249,12 +269,8 @@ sealed class EngineBuild
     /// </summary>
     public Action ConvThroughNorm(int inputChannels, int outputChannels, bool inputGradient)
     {
-        const int images = 128, plane = 100 * 100;
-        var shapeType = _engine.GetType("SimilarFaces.Engine.Backends.Conv2dShape", throwOnError: true)!;
-        object reflection = Enum.Parse(_engine.GetType("SimilarFaces.Engine.Backends.PadMode", throwOnError: true)!, "Reflection");
-        object shape = shapeType.GetConstructors().Single().Invoke([images, inputChannels, 100, 100, outputChannels, 3, 3, 1, 1, 1, 1, reflection]);
-        object norm = _engine.GetType("SimilarFaces.Engine.Backends.NormShape", throwOnError: true)!.GetConstructors().Single()
-            .Invoke([images, outputChannels, plane, 2]);
+        const int images = SeedBlockImages, plane = 100 * 100;
+        var (shape, norm) = SeedBlock(inputChannels, outputChannels);
         long inputLength = (long)images * inputChannels * plane, outputLength = (long)images * outputChannels * plane;
         object x = Buffer(inputLength), activation = Buffer(outputLength), dz = Buffer(outputLength), dy = Buffer(outputLength);
         object? dx = inputGradient ? Buffer(inputLength) : null;
@@ -266,6 +282,27 @@ sealed class EngineBuild
         var normBackward = Kernel("BatchNormBackward", [norm, activation, dz, gamma, mean, invStd, dy, dgamma, dbeta, true]);
         var convBackward = Kernel("Conv2dBackward", [shape, x, dy, w, dx, dw, dbias]);
         return () => { normBackward(); convBackward(); };
+    }
+
+    /// <summary>
+    /// The forward of a seed block in training, the convolution with its ReLU and BatchNorm (batch 128 in two batches, 3×3
+    /// over 100×100 padded by reflection): in one call where the build has one, else the convolution's kernel and then
+    /// BatchNorm's.
+    /// </summary>
+    public Action ConvIntoNorm(int inputChannels, int outputChannels)
+    {
+        const int images = SeedBlockImages, plane = 100 * 100;
+        var (shape, norm) = SeedBlock(inputChannels, outputChannels);
+        long outputLength = (long)images * outputChannels * plane;
+        object x = Buffer((long)images * inputChannels * plane), activation = Buffer(outputLength), y = Buffer(outputLength);
+        object w = Buffer(outputChannels * inputChannels * 9), bias = Buffer(outputChannels);
+        object gamma = Buffer(outputChannels), beta = Buffer(outputChannels), mean = Buffer(2 * outputChannels), invStd = Buffer(2 * outputChannels);
+        object runningMean = Buffer(outputChannels), runningVar = Buffer(outputChannels);
+        if (Has("Conv2dReluBatchNormForward", 15))
+            return Kernel("Conv2dReluBatchNormForward", [shape, norm, x, w, bias, activation, gamma, beta, y, mean, invStd, runningMean, runningVar, 1e-5f, 0.1f]);
+        var convolution = Kernel("Conv2dForward", [shape, x, w, bias, true, activation]);
+        var normalization = Kernel("BatchNormTrainForward", [norm, activation, gamma, beta, y, mean, invStd, runningMean, runningVar, 1e-5f, 0.1f]);
+        return () => { convolution(); normalization(); };
     }
 
     /// <summary>One pass of a seed batch norm in training: one tower's 64 images of 100×100 in each channel.</summary>

@@ -24,7 +24,8 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // gradient, plane by plane in a per-thread buffer, after all channels' sums: dy is never written whole and read back
 // (the seed's three blocks 0.84–0.96× the time of the two kernels). The weight gradient is summed per group of images
 // (groups fixed by the shape) and the groups added in order. Outputs narrower than two vectors whose patches are deep
-// take the lowered path instead (ConvLowered.cs).
+// take the lowered path instead (ConvLowered.cs). In training's forward, a BatchNorm after the convolution (and its
+// ReLU) takes each row's sums from the convolution, summed as each image is written, while it is in the cache.
 internal sealed unsafe partial class CpuBackend
 {
     private const int ChannelBlock = 4;   // output channels per register block
@@ -64,6 +65,25 @@ internal sealed unsafe partial class CpuBackend
         float[]? biases = bias == null ? null : Data(bias);
         var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW, s.Mode);
         Correlate(g, s.N, xs, ws, flipped: false, biases, relu, ys);
+    }
+
+    /// <summary>
+    /// Where each image's correlation is one piece (enough images for every core), its rows are summed for BatchNorm's
+    /// statistics right after, while they are in the cache, and BatchNorm takes those sums instead of reading every row
+    /// once more: the same values as the two kernels one after the other.
+    /// </summary>
+    public void Conv2dReluBatchNormForward(in Conv2dShape s, in NormShape norm, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias,
+        DeviceBuffer activation, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer y, DeviceBuffer mean, DeviceBuffer invStd,
+        DeviceBuffer runningMean, DeviceBuffer runningVar, float eps, float momentum)
+    {
+        RowSums? rows = Lowered(s) || RowBlocks(s.N, s.OutH, fold: false) > 1 ? null : new RowSums(_wide, norm);
+        if (rows == null) Conv2dForward(s, x, w, bias, relu: true, activation);
+        else
+        {
+            var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW, s.Mode);
+            Correlate(g, s.N, Data(x), Data(w), flipped: false, bias == null ? null : Data(bias), relu: true, Data(activation), rowsOut: rows);
+        }
+        BatchNormTrainForward(norm, activation, gamma, beta, y, mean, invStd, runningMean, runningVar, eps, momentum, rows);
     }
 
     public void Conv2dBackwardInput(in Conv2dShape s, DeviceBuffer dy, DeviceBuffer w, DeviceBuffer dx)
@@ -295,14 +315,13 @@ internal sealed unsafe partial class CpuBackend
     /// per-thread buffer and folded back, as the padding's backward, onto an image of <c>fold.Shape</c> in outputs.
     /// </summary>
     private void Correlate(Correlation g, int images, float[] sources, float[] weights, bool flipped, float[]? biases, bool relu, float[] outputs,
-        (PadMode Mode, Pad2dShape Shape)? fold = null)
+        (PadMode Mode, Pad2dShape Shape)? fold = null, RowSums? rowsOut = null)
     {
         float[] packed = ArrayPool<float>.Shared.Rent(g.PackedWeightLength);
         try
         {
             PackConvWeights(g, weights, flipped, packed);
-            // Pieces of two rows or more: the vector path computes rows in pairs. A fold needs whole images.
-            int rowBlocks = fold != null ? 1 : Math.Clamp((4 * Environment.ProcessorCount + images - 1) / images, 1, Math.Max(1, g.Ho / 2));
+            int rowBlocks = RowBlocks(images, g.Ho, fold != null);
             ForEachPiece(images * rowBlocks, piece =>
             {
                 int n = piece / rowBlocks;
@@ -318,6 +337,8 @@ internal sealed unsafe partial class CpuBackend
                     CorrelateRows(g, padded, plane, w, bias, relu, outRows, rows);
                     if (fold is var (mode, shape))
                         FoldPadding(mode, shape, outRows, output + (long)n * shape.Planes * shape.H * shape.W);
+                    if (rowsOut != null)
+                        for (int k = 0; k < g.Co; k++) rowsOut.Take(n, k, outRows + k * (long)g.Ho * g.Wo);
                 }
             });
         }
@@ -326,6 +347,13 @@ internal sealed unsafe partial class CpuBackend
             ArrayPool<float>.Shared.Return(packed);
         }
     }
+
+    /// <summary>
+    /// How many pieces of its output rows each image's correlation is cut into: enough pieces for every core, of two rows
+    /// or more (the vector path computes rows in pairs); a fold needs whole images.
+    /// </summary>
+    private static int RowBlocks(int images, int outputRows, bool fold) =>
+        fold ? 1 : Math.Clamp((4 * Environment.ProcessorCount + images - 1) / images, 1, Math.Max(1, outputRows / 2));
 
     /// <summary>Output rows [0, rows) of one image from its padded source rows: in vectors where it can, else one output at a time.</summary>
     private void CorrelateRows(in Correlation g, float* padded, long plane, float* w, float* bias, bool relu, float* outRows, int rows)

@@ -14,7 +14,8 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //             dx row by row from the sums (NormGradient), here or where a convolution's backward reads it (Conv.cs)
 // Training works channel by channel: a channel's rows (one per n, L long; 2.5 MB for a tower of the seed) are read for
 // the sums and read again while they are still in cache (all channels' sums first, then all rows again: the seed's
-// step 1.01–1.03× the time). The backward's sums: each channel's rows are cut into groups fixed by N and L; a group
+// step 1.01–1.03× the time); behind a convolution the rows' sums may come from it, taken as it wrote each image
+// (Conv2dReluBatchNormForward in Conv.cs), and the rows are read once. The backward's sums: each channel's rows are cut into groups fixed by N and L; a group
 // sums its rows in vectors, Σdy and Σdy·(x − mean) in one pass over a row, each row's totals are added in double,
 // and the group totals are added in order. Several batches in one shape (NormShape.Batches) run in the same loops, each
 // batch cut into the groups its own shape gives: each merges into its own statistics, and its dγ, dβ (in float) are
@@ -22,7 +23,16 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 internal sealed unsafe partial class CpuBackend
 {
     public void BatchNormTrainForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer y,
-        DeviceBuffer mean, DeviceBuffer invStd, DeviceBuffer runningMean, DeviceBuffer runningVar, float eps, float momentum)
+        DeviceBuffer mean, DeviceBuffer invStd, DeviceBuffer runningMean, DeviceBuffer runningVar, float eps, float momentum) =>
+        BatchNormTrainForward(s, x, gamma, beta, y, mean, invStd, runningMean, runningVar, eps, momentum, rowsTaken: null);
+
+    /// <summary>
+    /// <see cref="BatchNormTrainForward(in NormShape, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, float, float)"/>
+    /// with every row's sums taken already (<paramref name="rowsTaken"/>, by the convolution that wrote x) or taken here.
+    /// </summary>
+    private void BatchNormTrainForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer y,
+        DeviceBuffer mean, DeviceBuffer invStd, DeviceBuffer runningMean, DeviceBuffer runningVar, float eps, float momentum,
+        RowSums? rowsTaken)
     {
         float[] xs = Data(x), gammas = Data(gamma), betas = Data(beta), ys = Data(y), means = Data(mean), invStds = Data(invStd);
         float[] runningMeans = Data(runningMean), runningVars = Data(runningVar);
@@ -30,31 +40,25 @@ internal sealed unsafe partial class CpuBackend
         var batch = s.Batch();
         long count = (long)batch.N * batch.L;
         int groups = NormGroups(batch);
-        var rowCenters = new float[s.N];
-        var rowResiduals = new double[s.N];
-        var rowDeviations = new double[s.N];
+        var rows = rowsTaken ?? new RowSums(_wide, s);
         for (int c = 0; c < s.C; c++)
         {
-            ForEachGroup(s, groups, (group, first, end) =>
-            {
-                fixed (float* x0 = xs)
-                    for (int n = first; n < end; n++)
-                    {
-                        float* row = x0 + Row(shape, n, c);
-                        rowCenters[n] = (float)(SumOf(row, shape.L) / shape.L);
-                        (rowResiduals[n], rowDeviations[n]) = RowDeviations(row, shape.L, rowCenters[n]);
-                    }
-            });
+            if (rowsTaken == null)
+                ForEachGroup(s, groups, (group, first, end) =>
+                {
+                    fixed (float* x0 = xs)
+                        for (int n = first; n < end; n++) rows.Take(n, c, x0 + Row(shape, n, c));
+                });
             for (int b = 0; b < s.Batches; b++)
             {
                 int from = b * batch.N, to = from + batch.N;
                 double sum = 0;
-                for (int n = from; n < to; n++) sum += (double)s.L * rowCenters[n] + rowResiduals[n];
+                for (int n = from; n < to; n++) sum += (double)s.L * rows.Center(n, c) + rows.Residual(n, c);
                 double batchMean = sum / count, deviation = 0;
                 for (int n = from; n < to; n++)
                 {
-                    double offset = rowCenters[n] - batchMean;
-                    deviation += rowDeviations[n] + 2 * offset * rowResiduals[n] + s.L * offset * offset;
+                    double offset = rows.Center(n, c) - batchMean;
+                    deviation += rows.Deviation(n, c) + 2 * offset * rows.Residual(n, c) + s.L * offset * offset;
                 }
                 double variance = deviation / count;
                 means[b * s.C + c] = (float)batchMean;
@@ -71,6 +75,32 @@ internal sealed unsafe partial class CpuBackend
                         RowAffine(x0 + Row(shape, n, c), y0 + Row(shape, n, c), shape.L, means[statistic], gammas[c] * invStds[statistic], betas[c]);
             });
         }
+    }
+
+    /// <summary>
+    /// Each row (n, c) of x (N,C,L) summed around its own mean rounded to float, c_n: Σ(x − c_n) and Σ(x − c_n)², the
+    /// row read again while it is in the cache (512-bit vectors when Wide).
+    /// </summary>
+    private sealed class RowSums(bool wide, NormShape shape)
+    {
+        private readonly float[] _centers = new float[shape.N * shape.C];
+        private readonly double[] _residuals = new double[shape.N * shape.C], _deviations = new double[shape.N * shape.C];
+
+        public void Take(int n, int c, float* row)
+        {
+            if (wide) Take<Simd512, Vector512<float>>(n * shape.C + c, row);
+            else Take<Simd256, Vector256<float>>(n * shape.C + c, row);
+        }
+
+        private void Take<TS, TV>(int i, float* row) where TS : ISimd<TV> where TV : struct
+        {
+            _centers[i] = (float)(SumRange<TS, TV>(row, shape.L) / shape.L);
+            (_residuals[i], _deviations[i]) = Deviations<TS, TV>(row, shape.L, _centers[i]);
+        }
+
+        public float Center(int n, int c) => _centers[n * shape.C + c];
+        public double Residual(int n, int c) => _residuals[n * shape.C + c];
+        public double Deviation(int n, int c) => _deviations[n * shape.C + c];
     }
 
     public void BatchNormEvalForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta,
@@ -243,9 +273,6 @@ internal sealed unsafe partial class CpuBackend
         });
 
     /// <summary>Σ (x − center) and Σ (x − center)² over one row, each in two vector accumulators.</summary>
-    private (double Sum, double SumOfSquares) RowDeviations(float* x, int n, float center) =>
-        _wide ? Deviations<Simd512, Vector512<float>>(x, n, center) : Deviations<Simd256, Vector256<float>>(x, n, center);
-
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (double Sum, double SumOfSquares) Deviations<TS, TV>(float* x, int n, float center) where TS : ISimd<TV> where TV : struct
     {
