@@ -15,11 +15,11 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // Training works channel by channel: a channel's rows (one per n, L long; 2.5 MB for a tower of the seed) are read for
 // the sums and read again while they are still in cache (all channels' sums first, then all rows again: the seed's
 // step 1.01–1.03× the time); behind a convolution the rows' sums may come from it, taken as it wrote each image
-// (Conv2dReluBatchNormForward in Conv.cs), and the rows are read once. The backward's sums: each channel's rows are cut into groups fixed by N and L; a group
-// sums its rows in vectors, Σdy and Σdy·(x − mean) in one pass over a row, each row's totals are added in double,
-// and the group totals are added in order. Several batches in one shape (NormShape.Batches) run in the same loops, each
-// batch cut into the groups its own shape gives: each merges into its own statistics, and its dγ, dβ (in float) are
-// added batch after batch.
+// (Conv2dReluBatchNormForward in Conv.cs), and the rows are read once. The backward's sums: each channel's rows are cut
+// into groups fixed by N and L; a group sums its rows in vectors, Σdy and Σdy·(x − mean) in one pass over a row, each
+// row's totals are added in double, and the group totals are added in order. Several batches in one shape
+// (NormShape.Batches) run in the same loops, each batch cut into the groups its own shape gives: each merges into its
+// own statistics, and its dγ, dβ (in float) are added batch after batch.
 internal sealed unsafe partial class CpuBackend
 {
     public void BatchNormTrainForward(in NormShape s, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer y,
@@ -121,7 +121,8 @@ internal sealed unsafe partial class CpuBackend
     public void BatchNormBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer mean,
         DeviceBuffer invStd, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta, bool afterRelu)
     {
-        var gradient = new NormGradient(_wide, s, Data(x), Data(dy), Data(gamma), Data(mean), Data(invStd), new float[s.Batches * s.C], new float[s.Batches * s.C]);
+        var gradient = new NormGradient(_wide, s, Data(x), Data(dy), Data(gamma), Data(mean), Data(invStd),
+            new float[s.Batches * s.C], new float[s.Batches * s.C]);
         float[] dxs = Data(dx), dgammas = Data(dgamma), dbetas = Data(dbeta);
         var shape = s;
         int groups = NormGroups(s.Batch());
@@ -137,9 +138,9 @@ internal sealed unsafe partial class CpuBackend
     }
 
     /// <summary>
-    /// Training mode's backward, dx's part (512-bit vectors when Wide): x (N,C,L) BatchNorm's input, dy the gradient of its output, its mean and invStd
-    /// per batch and channel at [b·C + c]; MeanDy and MeanProjection, Σdy/M and Σdy·x̂/M at [b·C + c], are filled by
-    /// <see cref="ChannelGradientMeans"/> before <see cref="Row"/> reads them.
+    /// Training mode's backward, dx's part (512-bit vectors when Wide): x (N,C,L) BatchNorm's input, dy the gradient of
+    /// its output, its mean and invStd per batch and channel at [b·C + c]; MeanDy and MeanProjection, Σdy/M and Σdy·x̂/M
+    /// at [b·C + c], are filled by <see cref="ChannelGradientMeans"/> before <see cref="Row"/> reads them.
     /// </summary>
     private readonly record struct NormGradient(bool Wide, NormShape Shape, float[] X, float[] Dy, float[] Gamma, float[] Mean, float[] InvStd,
         float[] MeanDy, float[] MeanProjection)
@@ -151,10 +152,9 @@ internal sealed unsafe partial class CpuBackend
             long row = CpuBackend.Row(Shape, n, c);
             fixed (float* x0 = X, dy0 = Dy)
             {
-                if (Wide)
-                    RowInputGradient<Simd512, Vector512<float>>(x0 + row, dy0 + row, dx, Shape.L, Mean[statistic], InvStd[statistic], Gamma[c], MeanDy[statistic], MeanProjection[statistic], afterRelu);
-                else
-                    RowInputGradient<Simd256, Vector256<float>>(x0 + row, dy0 + row, dx, Shape.L, Mean[statistic], InvStd[statistic], Gamma[c], MeanDy[statistic], MeanProjection[statistic], afterRelu);
+                var (mean, invStd, meanDy, meanProjection) = (Mean[statistic], InvStd[statistic], MeanDy[statistic], MeanProjection[statistic]);
+                if (Wide) RowInputGradient<Simd512, Vector512<float>>(x0 + row, dy0 + row, dx, Shape.L, mean, invStd, Gamma[c], meanDy, meanProjection, afterRelu);
+                else RowInputGradient<Simd256, Vector256<float>>(x0 + row, dy0 + row, dx, Shape.L, mean, invStd, Gamma[c], meanDy, meanProjection, afterRelu);
             }
         }
     }
