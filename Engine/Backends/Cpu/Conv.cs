@@ -42,6 +42,10 @@ internal sealed unsafe partial class CpuBackend
     private readonly record struct Correlation(int Ci, int Hs, int Ws, int PadH, int PadW, int Co, int R, int S, int StrideH, int StrideW, int Ho, int Wo,
         PadMode? Mode = null)
     {
+        /// <summary>The correlation a convolution of shape <paramref name="s"/> runs over each image.</summary>
+        public static Correlation Of(in Conv2dShape s) =>
+            new(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW, s.Mode);
+
         public int PaddedWidth => Ws + 2 * PadW;
         public long SourceLength => (long)Ci * Hs * Ws;
         public long OutputLength => (long)Co * Ho * Wo;
@@ -49,23 +53,8 @@ internal sealed unsafe partial class CpuBackend
         public int PackedWeightLength => (Co + ChannelBlock - 1) / ChannelBlock * ChannelBlock * Ci * R * S;
     }
 
-    public void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, bool relu, DeviceBuffer y)
-    {
-        if (Lowered(s))
-        {
-            if (s.Mode is { } mode)
-            {
-                using var padded = this.PaddedInput(s, mode, x);
-                Conv2dForwardLowered(s.OnPaddedInput(), padded, w, bias, relu, y);
-            }
-            else Conv2dForwardLowered(s, x, w, bias, relu, y);
-            return;
-        }
-        float[] xs = Data(x), ws = Data(w), ys = Data(y);
-        float[]? biases = bias == null ? null : Data(bias);
-        var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW, s.Mode);
-        Correlate(g, s.N, xs, ws, flipped: false, biases, relu, ys);
-    }
+    public void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, bool relu, DeviceBuffer y) =>
+        Conv2dForward(s, x, w, bias, relu, y, rowsOut: null);
 
     /// <summary>
     /// Where each image's correlation is one piece (enough images for every core), its rows are summed for BatchNorm's
@@ -77,13 +66,27 @@ internal sealed unsafe partial class CpuBackend
         DeviceBuffer runningMean, DeviceBuffer runningVar, float eps, float momentum)
     {
         RowSums? rows = Lowered(s) || RowBlocks(s.N, s.OutH, fold: false) > 1 ? null : new RowSums(_wide, norm);
-        if (rows == null) Conv2dForward(s, x, w, bias, relu: true, activation);
-        else
-        {
-            var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW, s.Mode);
-            Correlate(g, s.N, Data(x), Data(w), flipped: false, bias == null ? null : Data(bias), relu: true, Data(activation), rowsOut: rows);
-        }
+        Conv2dForward(s, x, w, bias, relu: true, activation, rows);
         BatchNormTrainForward(norm, activation, gamma, beta, y, mean, invStd, runningMean, runningVar, eps, momentum, rows);
+    }
+
+    /// <summary>
+    /// <see cref="Conv2dForward(in Conv2dShape, DeviceBuffer, DeviceBuffer, DeviceBuffer?, bool, DeviceBuffer)"/>, each
+    /// image's rows summed into <paramref name="rowsOut"/> when given (only where an image is one piece, not lowered).
+    /// </summary>
+    private void Conv2dForward(in Conv2dShape s, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, bool relu, DeviceBuffer y, RowSums? rowsOut)
+    {
+        if (Lowered(s))
+        {
+            if (s.Mode is { } mode)
+            {
+                using var padded = this.PaddedInput(s, mode, x);
+                Conv2dForwardLowered(s.OnPaddedInput(), padded, w, bias, relu, y);
+            }
+            else Conv2dForwardLowered(s, x, w, bias, relu, y);
+            return;
+        }
+        Correlate(Correlation.Of(s), s.N, Data(x), Data(w), flipped: false, bias == null ? null : Data(bias), relu, Data(y), rowsOut: rowsOut);
     }
 
     public void Conv2dBackwardInput(in Conv2dShape s, DeviceBuffer dy, DeviceBuffer w, DeviceBuffer dx)
@@ -169,8 +172,7 @@ internal sealed unsafe partial class CpuBackend
             IBackend.NormThenConv2dBackward(this, s, norm, x, activation, dz, gamma, mean, invStd, w, dx, dw, dbias, dgamma, dbeta);
             return;
         }
-        var gradient = new NormGradient(_wide, norm, Data(activation), Data(dz), Data(gamma), Data(mean), Data(invStd),
-            new float[norm.Batches * norm.C], new float[norm.Batches * norm.C]);
+        var gradient = NormGradientOf(norm, activation, dz, gamma, mean, invStd);
         float[] dgammas = Data(dgamma), dbetas = Data(dbeta);
         int groups = NormGroups(norm.Batch());
         for (int c = 0; c < norm.C; c++) ChannelGradientMeans(gradient, c, groups, dgammas, dbetas);
@@ -204,7 +206,7 @@ internal sealed unsafe partial class CpuBackend
         float[] xs = Data(x), dws = Data(dw);
         float[]? dys = dy == null ? null : Data(dy);
         float[]? dxs = dx == null ? null : Data(dx), dbiases = dbias == null ? null : Data(dbias);
-        var g = new Correlation(s.C, s.H, s.W, s.PadH, s.PadW, s.K, s.R, s.S, s.StrideH, s.StrideW, s.OutH, s.OutW, s.Mode);
+        var g = Correlation.Of(s);
         int weights = (int)s.WeightLength, partialLength = weights + s.K;
         int groups = (int)Math.Clamp((1 << 22) / partialLength, 1, Math.Min(s.N, 64));
         double[] partials = ArrayPool<double>.Shared.Rent(groups * partialLength);
@@ -282,8 +284,9 @@ internal sealed unsafe partial class CpuBackend
     /// <summary>
     /// How the convolution's backward
     /// (<see cref="Conv2dBackward(in Conv2dShape, DeviceBuffer, DeviceBuffer?, NormGradient?, DeviceBuffer?, DeviceBuffer?, DeviceBuffer, DeviceBuffer?)"/>)
-    /// pads each image's dy, from the shape alone (so dw is the same whether or not dx is asked for): as the input gradient's correlation reads it (<c>InputGradient</c>: by (R−1−ph, S−1−pw) with
-    /// zeros, or by (R−1, S−1) for the gradient of an input padded by a mode), else by (R−1, S−1). Either way the flat
+    /// pads each image's dy, from the shape alone (so dw is the same whether or not dx is asked for): as the input
+    /// gradient's correlation reads it (<c>InputGradient</c>: by (R−1−ph, S−1−pw) with zeros, or by (R−1, S−1) for the
+    /// gradient of an input padded by a mode), else by (R−1, S−1). Either way the flat
     /// sums come out right. Padded by (·, S−1) or more, dy's rows leave S−1 zero columns or more between them, so an
     /// output window that runs past the source's row only meets zero dy. Only zero padding can leave fewer
     /// (pw &gt; (S−1)/2): then the row stride is W + S − 1 ≥ W + pw, so the copied row holds all of x and a window

@@ -121,8 +121,7 @@ internal sealed unsafe partial class CpuBackend
     public void BatchNormBackward(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer mean,
         DeviceBuffer invStd, DeviceBuffer dx, DeviceBuffer dgamma, DeviceBuffer dbeta, bool afterRelu)
     {
-        var gradient = new NormGradient(_wide, s, Data(x), Data(dy), Data(gamma), Data(mean), Data(invStd),
-            new float[s.Batches * s.C], new float[s.Batches * s.C]);
+        var gradient = NormGradientOf(s, x, dy, gamma, mean, invStd);
         float[] dxs = Data(dx), dgammas = Data(dgamma), dbetas = Data(dbeta);
         var shape = s;
         int groups = NormGroups(s.Batch());
@@ -158,6 +157,10 @@ internal sealed unsafe partial class CpuBackend
             }
         }
     }
+
+    /// <summary>BatchNorm's backward over x, dy and the saved statistics, its means not yet taken.</summary>
+    private NormGradient NormGradientOf(in NormShape s, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer gamma, DeviceBuffer mean, DeviceBuffer invStd) =>
+        new(_wide, s, Data(x), Data(dy), Data(gamma), Data(mean), Data(invStd), new float[s.Batches * s.C], new float[s.Batches * s.C]);
 
     /// <summary>
     /// Channel c's sums: dbeta = Σdy and dgamma = Σdy·x̂ (each batch's in float, added batch after batch, as a call per
