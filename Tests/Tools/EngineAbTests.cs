@@ -28,19 +28,20 @@ public sealed class EngineAbTests
     {
         var run = Run(Engine, Engine, "gemm,pool");
         Assert.That(run.ExitCode, Is.EqualTo(2), run.Error);
-        Assert.That(run.Error.Trim(), Is.EqualTo("unknown kernel family 'pool': gemm, conv, norm or step"));
+        Assert.That(run.Error.Trim(), Is.EqualTo("unknown kernel family 'pool': gemm, conv, norm, step or inference"));
     }
 
-    [Test]
-    public void TheStepFamilyNamesAnEngineWithoutItsBenchmarksBuild()
+    [TestCase("conv,step")]
+    [TestCase("inference")]
+    public void TheStepAndInferenceFamiliesNameAnEngineWithoutItsBenchmarksBuild(string families)
     {
         var folder = Fixtures.NewScratchFolder();
         var engine = Path.Combine(folder, "SimilarFaces.Engine.dll");
         File.Copy(Engine, engine);
-        var run = Run(engine, engine, "conv,step");
+        var run = Run(engine, engine, families);
         Assert.That(run.ExitCode, Is.EqualTo(2), run.Error);
         Assert.That(run.Error.Trim(), Is.EqualTo(
-            $"the step family needs SimilarFaces.Benchmarks.dll beside {engine}: give the engine in a Benchmarks build's folder"));
+            $"the step and inference families need SimilarFaces.Benchmarks.dll beside {engine}: give the engine in a Benchmarks build's folder"));
     }
 
     [TestCase("x")]

@@ -2,15 +2,16 @@
 // loaded into its own AssemblyLoadContext, and every round runs both (their order alternating), so the two see
 // the same machine at nearly the same moment. On a shared machine whose speed drifts by 10–20 % between runs,
 // the per-round ratio B/A is what a change is judged by. The step family runs the seed's whole training step (64
-// pairs, Adam) of each build, through the Benchmarks build beside the engine, after 25 steps of warm-up.
-//   dotnet SimilarFaces.EngineAb.dll A.dll B.dll [gemm,conv,norm,step] [ROUNDS]
+// pairs, Adam) of each build, through the Benchmarks build beside the engine, after 25 steps of warm-up; the inference
+// family embeds 128 images through the folded tower that `embed` and `eval` run, after 30 batches of warm-up.
+//   dotnet SimilarFaces.EngineAb.dll A.dll B.dll [gemm,conv,norm,step,inference] [ROUNDS]
 using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.Loader;
 
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: SimilarFaces.EngineAb A/SimilarFaces.Engine.dll B/SimilarFaces.Engine.dll [gemm,conv,norm,step] [ROUNDS]");
+    Console.Error.WriteLine("usage: SimilarFaces.EngineAb A/SimilarFaces.Engine.dll B/SimilarFaces.Engine.dll [gemm,conv,norm,step,inference] [ROUNDS]");
     return 2;
 }
 foreach (var path in args.Take(2))
@@ -20,9 +21,9 @@ foreach (var path in args.Take(2))
         return 2;
     }
 var families = (args.Length > 2 ? args[2] : "gemm,conv").Split(',');
-if (families.Except(["gemm", "conv", "norm", "step"]).FirstOrDefault() is { } unknown)
+if (families.Except(["gemm", "conv", "norm", "step", "inference"]).FirstOrDefault() is { } unknown)
 {
-    Console.Error.WriteLine($"unknown kernel family '{unknown}': gemm, conv, norm or step");
+    Console.Error.WriteLine($"unknown kernel family '{unknown}': gemm, conv, norm, step or inference");
     return 2;
 }
 if (!int.TryParse(args.Length > 3 ? args[3] : "11", out int rounds) || rounds < 2)
@@ -30,11 +31,11 @@ if (!int.TryParse(args.Length > 3 ? args[3] : "11", out int rounds) || rounds < 
     Console.Error.WriteLine($"ROUNDS must be a whole number of at least 2, not '{args[3]}'");
     return 2;
 }
-if (families.Contains("step"))
+if (families.Contains("step") || families.Contains("inference"))
     foreach (var path in args.Take(2))
         if (!File.Exists(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, EngineBuild.BenchmarksFile)))
         {
-            Console.Error.WriteLine($"the step family needs {EngineBuild.BenchmarksFile} beside {path}: give the engine in a Benchmarks build's folder");
+            Console.Error.WriteLine($"the step and inference families need {EngineBuild.BenchmarksFile} beside {path}: give the engine in a Benchmarks build's folder");
             return 2;
         }
 var builds = args.Take(2).Select(path => new EngineBuild(path)).ToArray();
@@ -77,6 +78,8 @@ if (families.Contains("norm"))
             Compare($"{pass} {channels} channels", b => b.Norm(pass, channels));
 if (families.Contains("step"))
     Compare("training step, 64 pairs", b => b.TrainingStep(64));
+if (families.Contains("inference"))
+    Compare("inference, 128 images", b => b.Inference(128));
 return 0;
 
 void Compare(string name, Func<EngineBuild, Action> kernel)
@@ -131,7 +134,7 @@ sealed class EngineBuild
     private readonly Assembly _engine;
     private readonly object _backend;
     private readonly MethodInfo[] _methods;
-    private Action? _trainingStep;
+    private Action? _trainingStep, _inference;
 
     public EngineBuild(string path)
     {
@@ -235,14 +238,33 @@ sealed class EngineBuild
     public Action TrainingStep(int pairs)
     {
         if (_trainingStep != null) return _trainingStep;
+        var session = Session("TrainingSession", pairs);
+        var step = session.GetType().GetMethod("Step")!;
+        for (int i = 0; i < 25; i++) step.Invoke(session, null);
+        return _trainingStep = () => step.Invoke(session, null);
+    }
+
+    /// <summary>
+    /// One batch of eval-mode embeddings of the seed (Benchmarks' InferenceSession: the folded tower and a fixed batch of
+    /// random images), after 30 batches for the JIT's tiers to settle.
+    /// </summary>
+    public Action Inference(int images)
+    {
+        if (_inference != null) return _inference;
+        var session = Session("InferenceSession", images);
+        var embed = session.GetType().GetMethod("Embed")!;
+        for (int i = 0; i < 30; i++) embed.Invoke(session, null);
+        return _inference = () => embed.Invoke(session, null);
+    }
+
+    /// <summary>A session of the Benchmarks build beside the engine, made for the seed's architecture and a batch size.</summary>
+    private object Session(string type, int size)
+    {
         var benchmarks = _context.LoadFromAssemblyName(new AssemblyName(Path.GetFileNameWithoutExtension(BenchmarksFile)));
         var model = _context.LoadFromAssemblyName(new AssemblyName("SimilarFaces.Model"));
         object architecture = model.GetType("SimilarFaces.Model.SiameseArchitecture", throwOnError: true)!.GetProperty("Seed")!.GetValue(null)!;
-        var sessionType = benchmarks.GetType("SimilarFaces.Benchmarks.TrainingSession", throwOnError: true)!;
-        object session = Activator.CreateInstance(sessionType, [_backend, architecture, pairs])!;
-        var step = sessionType.GetMethod("Step")!;
-        for (int i = 0; i < 25; i++) step.Invoke(session, null);
-        return _trainingStep = () => step.Invoke(session, null);
+        var sessionType = benchmarks.GetType($"SimilarFaces.Benchmarks.{type}", throwOnError: true)!;
+        return Activator.CreateInstance(sessionType, [_backend, architecture, size])!;
     }
 
     private const int SeedBlockImages = 128;
