@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SimilarFaces.Engine.Backends.Cpu;
 
@@ -25,7 +26,8 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 // (the seed's three blocks 0.84–0.96× the time of the two kernels). The weight gradient is summed per group of images
 // (groups fixed by the shape) and the groups added in order. Outputs narrower than two vectors whose patches are deep
 // take the lowered path instead (ConvLowered.cs). In training's forward, a BatchNorm after the convolution (and its
-// ReLU) takes each row's sums from the convolution, summed as each image is written, while it is in the cache.
+// ReLU) takes each row's sums from the convolution, summed as each image is written, while it is in the cache. A plain
+// forward (as the folded tower runs it) asks for the next image's source into L2, spread over this image's tiles.
 internal sealed unsafe partial class CpuBackend
 {
     private const int ChannelBlock = 4;   // output channels per register block
@@ -337,7 +339,11 @@ internal sealed unsafe partial class CpuBackend
                     int rows = endRow - firstRow;
                     int sourceRows = (rows - 1) * g.StrideH + g.R;
                     float* padded = PaddedSource(g, source + n * g.SourceLength, firstRow * g.StrideH, sourceRows, out long plane);
-                    CorrelateRows(g, padded, plane, w, bias, relu, outRows, rows);
+                    // A plain forward asks for the next image's source while it computes this one (pieces run in
+                    // order on each worker, so the next image is most often this thread's next piece).
+                    var ahead = rowBlocks == 1 && !flipped && fold == null && rowsOut == null && n + 1 < images
+                        ? new Lookahead(source + (n + 1) * g.SourceLength, g.SourceLength / CacheLineFloats) : default;
+                    CorrelateRows(g, padded, plane, w, bias, relu, outRows, rows, ahead);
                     if (fold is var (mode, shape))
                         FoldPadding(mode, shape, outRows, output + (long)n * shape.Planes * shape.H * shape.W);
                     if (rowsOut != null)
@@ -359,12 +365,13 @@ internal sealed unsafe partial class CpuBackend
         fold ? 1 : Math.Clamp((4 * Environment.ProcessorCount + images - 1) / images, 1, Math.Max(1, outputRows / 2));
 
     /// <summary>Output rows [0, rows) of one image from its padded source rows: in vectors where it can, else one output at a time.</summary>
-    private void CorrelateRows(in Correlation g, float* padded, long plane, float* w, float* bias, bool relu, float* outRows, int rows)
+    private void CorrelateRows(in Correlation g, float* padded, long plane, float* w, float* bias, bool relu, float* outRows, int rows,
+        Lookahead ahead = default)
     {
         if (g.StrideH == 1 && g.StrideW == 1 && g.Wo >= VectorLanes && rows >= 2)
         {
-            if (_wide) CorrelateRowPairs<Simd512, Vector512<float>>(g, padded, plane, w, bias, relu, outRows, rows);
-            else CorrelateRowPairs<Simd256, Vector256<float>>(g, padded, plane, w, bias, relu, outRows, rows);
+            if (_wide) CorrelateRowPairs<Simd512, Vector512<float>>(g, padded, plane, w, bias, relu, outRows, rows, ahead);
+            else CorrelateRowPairs<Simd256, Vector256<float>>(g, padded, plane, w, bias, relu, outRows, rows, ahead);
         }
         else CorrelateRowsScalar(g, padded, plane, w, bias, relu, outRows, rows);
     }
@@ -445,8 +452,8 @@ internal sealed unsafe partial class CpuBackend
     /// identically.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CorrelateRowPairs<TS, TV>(in Correlation g, float* source, long plane, float* w, float* bias, bool relu, float* output, int rows)
-        where TS : ISimd<TV> where TV : struct
+    private static void CorrelateRowPairs<TS, TV>(in Correlation g, float* source, long plane, float* w, float* bias, bool relu, float* output, int rows,
+        Lookahead ahead) where TS : ISimd<TV> where TV : struct
     {
         // Eight channels take 16 accumulators plus the two source vectors and a weight: past the 16 registers of
         // AVX2, within the 32 of AVX-512. Packed weights run to the next multiple of four channels, so an
@@ -457,14 +464,30 @@ internal sealed unsafe partial class CpuBackend
         {
             if (eight && kb + ChannelBlock < g.Co)
             {
-                CorrelateRowPairBlock<TS, TV, EightChannels>(g, source, tapOffsets, w, bias, relu, output, rows, kb);
+                CorrelateRowPairBlock<TS, TV, EightChannels>(g, source, tapOffsets, w, bias, relu, output, rows, kb, kb == 0 ? ahead : default);
                 kb += 2 * ChannelBlock;
             }
             else
             {
-                CorrelateRowPairBlock<TS, TV, FourChannels>(g, source, tapOffsets, w, bias, relu, output, rows, kb);
+                CorrelateRowPairBlock<TS, TV, FourChannels>(g, source, tapOffsets, w, bias, relu, output, rows, kb, kb == 0 ? ahead : default);
                 kb += ChannelBlock;
             }
+        }
+    }
+
+    /// <summary>
+    /// Lines of memory to ask for into L2 while a kernel computes (none by default): each of a kernel's tiles asks for
+    /// its share, so that the requests spread over the work instead of queueing at once.
+    /// </summary>
+    private readonly struct Lookahead(float* start, long lines)
+    {
+        /// <summary>Asks for tile <paramref name="tile"/>'s share of the lines, of <paramref name="tiles"/> tiles.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Ask(long tile, long tiles)
+        {
+            if (start == null || !Sse.IsSupported) return;
+            for (long line = lines * tile / tiles, end = lines * (tile + 1) / tiles; line < end; line++)
+                Sse.Prefetch1(start + line * CacheLineFloats);
         }
     }
 
@@ -493,17 +516,19 @@ internal sealed unsafe partial class CpuBackend
     /// <summary>Output channels kb… (four or eight, as TB says) of <see cref="CorrelateRowPairs{TS,TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CorrelateRowPairBlock<TS, TV, TB>(in Correlation g, float* source, nint* tapOffsets, float* w, float* bias, bool relu,
-        float* output, int rows, int kb) where TS : ISimd<TV> where TV : struct where TB : IChannelBlock
+        float* output, int rows, int kb, Lookahead ahead) where TS : ISimd<TV> where TV : struct where TB : IChannelBlock
     {
         int lanes = TS.Lanes, stride = g.PaddedWidth, taps = g.Ci * g.R * g.S, wo = g.Wo;
         long outPlane = (long)g.Ho * wo;
         float* block = w + (long)kb * taps;   // packed [Ci][R][S][4]; the next four channels follow at + 4·taps
+        long tile = 0, tiles = (rows + 1) / 2 * ((wo + lanes - 1) / lanes);
         for (int row0 = 0; row0 < rows; row0 += 2)
         {
             int row = Math.Min(row0, rows - 2);
-            for (int col0 = 0; col0 < wo; col0 += lanes)
+            for (int col0 = 0; col0 < wo; col0 += lanes, tile++)
             {
                 int col = Math.Min(col0, wo - lanes);
+                ahead.Ask(tile, tiles);
                 TV a00 = TS.Zero, a01 = TS.Zero, a10 = TS.Zero, a11 = TS.Zero, a20 = TS.Zero, a21 = TS.Zero, a30 = TS.Zero, a31 = TS.Zero;
                 TV a40 = TS.Zero, a41 = TS.Zero, a50 = TS.Zero, a51 = TS.Zero, a60 = TS.Zero, a61 = TS.Zero, a70 = TS.Zero, a71 = TS.Zero;
                 float* wk = block, origin = source + (long)row * stride + col;
