@@ -235,26 +235,20 @@ sealed class EngineBuild
     /// after 25 steps for the JIT's tiers to settle. One session per build, whichever order the rounds run in: it holds
     /// 1.2 GB.
     /// </summary>
-    public Action TrainingStep(int pairs)
-    {
-        if (_trainingStep != null) return _trainingStep;
-        var session = Session("TrainingSession", pairs);
-        var step = session.GetType().GetMethod("Step")!;
-        for (int i = 0; i < 25; i++) step.Invoke(session, null);
-        return _trainingStep = () => step.Invoke(session, null);
-    }
+    public Action TrainingStep(int pairs) => _trainingStep ??= Warmed(Session("TrainingSession", pairs), "Step", 25);
 
     /// <summary>
     /// One batch of eval-mode embeddings of the seed (Benchmarks' InferenceSession: the folded tower and a fixed batch of
     /// random images), after 30 batches for the JIT's tiers to settle.
     /// </summary>
-    public Action Inference(int images)
+    public Action Inference(int images) => _inference ??= Warmed(Session("InferenceSession", images), "Embed", 30);
+
+    /// <summary>The session's method <paramref name="name"/>, called <paramref name="warmUps"/> times first.</summary>
+    private static Action Warmed(object session, string name, int warmUps)
     {
-        if (_inference != null) return _inference;
-        var session = Session("InferenceSession", images);
-        var embed = session.GetType().GetMethod("Embed")!;
-        for (int i = 0; i < 30; i++) embed.Invoke(session, null);
-        return _inference = () => embed.Invoke(session, null);
+        var method = session.GetType().GetMethod(name)!;
+        for (int i = 0; i < warmUps; i++) method.Invoke(session, null);
+        return () => method.Invoke(session, null);
     }
 
     /// <summary>A session of the Benchmarks build beside the engine, made for the seed's architecture and a batch size.</summary>
