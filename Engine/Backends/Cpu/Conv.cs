@@ -479,14 +479,17 @@ internal sealed unsafe partial class CpuBackend
     /// Lines of memory to ask for into L2 while a kernel computes (none by default): each of a kernel's tiles asks for
     /// its share, so that the requests spread over the work instead of queueing at once.
     /// </summary>
-    private readonly struct Lookahead(float* start, long lines)
+    private readonly struct Lookahead(float* start, long lines, long perTile = 0)
     {
-        /// <summary>Asks for tile <paramref name="tile"/>'s share of the lines, of <paramref name="tiles"/> tiles.</summary>
+        /// <summary>The same lines shared out over <paramref name="tiles"/> tiles.</summary>
+        public Lookahead Over(long tiles) => new(start, lines, (lines + tiles - 1) / tiles);
+
+        /// <summary>Asks for tile <paramref name="tile"/>'s share of the lines.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Ask(long tile, long tiles)
+        public void Ask(long tile)
         {
             if (start == null || !Sse.IsSupported) return;
-            for (long line = lines * tile / tiles, end = lines * (tile + 1) / tiles; line < end; line++)
+            for (long line = tile * perTile, end = Math.Min(lines, line + perTile); line < end; line++)
                 Sse.Prefetch1(start + line * CacheLineFloats);
         }
     }
@@ -521,14 +524,15 @@ internal sealed unsafe partial class CpuBackend
         int lanes = TS.Lanes, stride = g.PaddedWidth, taps = g.Ci * g.R * g.S, wo = g.Wo;
         long outPlane = (long)g.Ho * wo;
         float* block = w + (long)kb * taps;   // packed [Ci][R][S][4]; the next four channels follow at + 4·taps
-        long tile = 0, tiles = (rows + 1) / 2 * ((wo + lanes - 1) / lanes);
+        long tile = 0;
+        ahead = ahead.Over((rows + 1) / 2 * ((wo + lanes - 1) / lanes));
         for (int row0 = 0; row0 < rows; row0 += 2)
         {
             int row = Math.Min(row0, rows - 2);
             for (int col0 = 0; col0 < wo; col0 += lanes, tile++)
             {
                 int col = Math.Min(col0, wo - lanes);
-                ahead.Ask(tile, tiles);
+                ahead.Ask(tile);
                 TV a00 = TS.Zero, a01 = TS.Zero, a10 = TS.Zero, a11 = TS.Zero, a20 = TS.Zero, a21 = TS.Zero, a30 = TS.Zero, a31 = TS.Zero;
                 TV a40 = TS.Zero, a41 = TS.Zero, a50 = TS.Zero, a51 = TS.Zero, a60 = TS.Zero, a61 = TS.Zero, a70 = TS.Zero, a71 = TS.Zero;
                 float* wk = block, origin = source + (long)row * stride + col;
