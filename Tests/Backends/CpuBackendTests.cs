@@ -78,6 +78,32 @@ internal sealed class CpuBackendTests(bool wideVectors)
     [TestCaseSource(nameof(BlockedGemmCases))]
     public void GemmAcrossBlocks(bool transA, bool transB, int m, int n, int k) => _check.Gemm(transA, transB, m, n, k, tolerance: 1e-6);
 
+    /// <summary>
+    /// The first m rows of a 24-row product, whose rows all lie in full register tiles (12 or 6 rows), against the
+    /// product of those m rows alone, whose last rows form a bottom edge (8, 4 or 2 rows: a kernel of that height; 10:
+    /// the full kernel on a copy), bit for bit; B stored (k, n) is read in place and the one-tile product asks ahead.
+    /// </summary>
+    [TestCase(false, 20), TestCase(false, 16), TestCase(false, 14), TestCase(false, 10), TestCase(false, 8)]
+    [TestCase(true, 20), TestCase(true, 16), TestCase(true, 14), TestCase(true, 10), TestCase(true, 8)]
+    public void GemmRowsAreTheSameInAnEdgeTileAsInAFullOne(bool transA, int m)
+    {
+        const int full = 24, n = 200, k = 300;
+        var random = new SeededRandom(11);
+        float[] a = Enumerable.Range(0, full * k).Select(_ => random.NextSymmetric(1)).ToArray();
+        float[] b = Enumerable.Range(0, k * n).Select(_ => random.NextSymmetric(1)).ToArray();
+        // op(A)'s first m rows: a prefix of A stored (m, k); the first m of each row of A stored (k, m)
+        float[] rows = transA ? Enumerable.Range(0, k).SelectMany(p => a.Skip(p * full).Take(m)).ToArray() : a[..(m * k)];
+        foreach (var (alpha, beta) in new[] { (1.5f, 0f), (-0.5f, 2f) })
+        {
+            float[] c = Enumerable.Range(0, full * n).Select(_ => random.NextSymmetric(1)).ToArray();
+            DeviceBuffer wholeC = _check.Upload(c), edgeC = _check.Upload(c[..(m * n)]);
+            _cpu.Gemm(transA, false, full, n, k, alpha, _check.Upload(a), _check.Upload(b), beta, wholeC);
+            _cpu.Gemm(transA, false, m, n, k, alpha, _check.Upload(rows), _check.Upload(b), beta, edgeC);
+            Assert.That(_check.Read(edgeC).Select(BitConverter.SingleToInt32Bits),
+                Is.EqualTo(_check.Read(wholeC)[..(m * n)].Select(BitConverter.SingleToInt32Bits)), $"alpha {alpha} beta {beta}");
+        }
+    }
+
     // ---- row pieces, channel groups, the other vector width -----------------------------------------
 
     // 150 rows of 1001 columns: several row pieces and a scalar tail; |error| ≤ 1e-6·Σ|terms|

@@ -15,7 +15,8 @@ namespace SimilarFaces.Engine.Backends.Cpu;
 //     for each MC-tall row block: pack op(A) (MC × KC) into MR-tall panels (lives in L2) — unless A is stored
 //     (m, k): then the micro-kernel reads MR of its rows in place, and only a last partial panel is packed —
 //       for every MR × NR tile (MR 12 or 6 rows, NR two vectors): a register-blocked micro-kernel runs the KC
-//       rank-1 updates (B panel in L1 or L2).
+//       rank-1 updates (B panel in L1 or L2); a bottom edge of 8, 4 or 2 rows, a kernel of that height (the seed's
+//       m = 128, 500 and 80000 leave 8 rows with MR = 12, 2 with MR = 6).
 // Each element of C is a fixed sequence of FMAs over k in order, whatever the tile or thread that computes it,
 // so splitting C between threads cannot change a bit. When C is small and k long (the forward pass of a wide
 // Linear) k is cut into parts whose count depends on the shape only; the parts are added in order. A few rows of
@@ -275,20 +276,33 @@ internal sealed unsafe partial class CpuBackend
                             long ldb = panelInPlace ? g.N : nr;
                             bool fetchAhead = panelInPlace && ir == 0;
                             float* tile = c + (long)(ic + ir) * ldc + jc + jr;
-                            // An edge tile runs the same kernel on a full-size copy, so its arithmetic is identical.
-                            bool edge = rows < mr || cols < nr;
-                            float* target = edge ? edgeTile : tile;
-                            if (edge && scale != 0) CopyTile(tile, ldc, edgeTile, nr, rows, cols);
                             bool aInPlace = ir < packedFrom;
                             float* panelA = aInPlace ? a + (long)(ic + ir) * g.K + pc : packedA + ir * kc;
                             long lda = aInPlace ? g.K : mr;
+                            // A bottom edge of 8, 4 or 2 rows (from a packed panel) runs a kernel of that height on C in
+                            // place; another edge runs the full kernel on a full-size copy. Either way each element is
+                            // the same FMAs in the same order.
+                            bool shortTile = rows < mr && cols == nr && !fetchAhead && rows is 8 or 4 or 2;
+                            if (shortTile)
+                            {
+                                switch (rows)
+                                {
+                                    case 8: MicroKernel<TS, TV, PackedPanel, NoFetch, EightRows>(kc, panelA, lda, panelB, ldb, tile, ldc, alpha, scale); break;
+                                    case 4: MicroKernel<TS, TV, PackedPanel, NoFetch, FourRows>(kc, panelA, lda, panelB, ldb, tile, ldc, alpha, scale); break;
+                                    default: MicroKernel<TS, TV, PackedPanel, NoFetch, TwoRows>(kc, panelA, lda, panelB, ldb, tile, ldc, alpha, scale); break;
+                                }
+                                continue;
+                            }
+                            bool edge = rows < mr || cols < nr;
+                            float* target = edge ? edgeTile : tile;
+                            if (edge && scale != 0) CopyTile(tile, ldc, edgeTile, nr, rows, cols);
                             long ldt = edge ? nr : ldc;
                             switch (aInPlace, fetchAhead)
                             {
-                                case (true, true): MicroKernel<TS, TV, RowsInPlace, FetchAhead>(kc, panelA, lda, panelB, ldb, target, ldt, alpha, scale); break;
-                                case (true, false): MicroKernel<TS, TV, RowsInPlace, NoFetch>(kc, panelA, lda, panelB, ldb, target, ldt, alpha, scale); break;
-                                case (false, true): MicroKernel<TS, TV, PackedPanel, FetchAhead>(kc, panelA, lda, panelB, ldb, target, ldt, alpha, scale); break;
-                                case (false, false): MicroKernel<TS, TV, PackedPanel, NoFetch>(kc, panelA, lda, panelB, ldb, target, ldt, alpha, scale); break;
+                                case (true, true): MicroKernel<TS, TV, RowsInPlace, FetchAhead, FullTile>(kc, panelA, lda, panelB, ldb, target, ldt, alpha, scale); break;
+                                case (true, false): MicroKernel<TS, TV, RowsInPlace, NoFetch, FullTile>(kc, panelA, lda, panelB, ldb, target, ldt, alpha, scale); break;
+                                case (false, true): MicroKernel<TS, TV, PackedPanel, FetchAhead, FullTile>(kc, panelA, lda, panelB, ldb, target, ldt, alpha, scale); break;
+                                case (false, false): MicroKernel<TS, TV, PackedPanel, NoFetch, FullTile>(kc, panelA, lda, panelB, ldb, target, ldt, alpha, scale); break;
                             }
                             if (edge) CopyTile(edgeTile, nr, tile, ldc, rows, cols);
                         }
@@ -430,6 +444,13 @@ internal sealed unsafe partial class CpuBackend
     private readonly struct FetchAhead : IFetchAhead { public static bool Ahead => true; }
     private readonly struct NoFetch : IFetchAhead { public static bool Ahead => false; }
 
+    /// <summary>How many of the tile's MR rows the micro-kernel computes: all, or a bottom edge's 8, 4 or 2.</summary>
+    private interface ITileHeight { static abstract int Rows(int tileRows); }
+    private readonly struct FullTile : ITileHeight { public static int Rows(int tileRows) => tileRows; }
+    private readonly struct EightRows : ITileHeight { public static int Rows(int tileRows) => 8; }
+    private readonly struct FourRows : ITileHeight { public static int Rows(int tileRows) => 4; }
+    private readonly struct TwoRows : ITileHeight { public static int Rows(int tileRows) => 2; }
+
     /// <summary>
     /// MR, the rows of a register tile: 12 with 512-bit vectors, whose 32 registers hold its 24 accumulators, the two
     /// vectors of B and a broadcast of A; 6 with 256-bit vectors and their 16 registers. Each B vector loaded feeds MR
@@ -443,22 +464,21 @@ internal sealed unsafe partial class CpuBackend
     private const int MaxTileRows = 12;
 
     /// <summary>
-    /// c (MR × NR, row stride ldc) = alpha · Σ_p a[·, p] ⊗ b[p] + scale · c, with b (kc × NR, row stride ldb: NR
+    /// c (rows × NR, row stride ldc) = alpha · Σ_p a[·, p] ⊗ b[p] + scale · c, with b (kc × NR, row stride ldb: NR
     /// packed, n in place) and a either a packed panel (a[p·MR + i], lda = MR) or MR rows in place (a[i·lda + p]);
-    /// scale 0 ignores c. With <typeparamref name="TF"/> FetchAhead each p asks for row p of the B panel two to the
-    /// right. The accumulators, 2·MR vectors (NR = two vectors), stay in registers; rows 6–11 exist only where MR is 12,
-    /// and the JIT drops their code elsewhere.
+    /// scale 0 ignores c. The rows are MR, or fewer (<typeparamref name="TH"/>) for a bottom edge from a packed panel.
+    /// With <typeparamref name="TF"/> FetchAhead each p asks for row p of the B panel two to the right. The accumulators,
+    /// two vectors a row (NR = two vectors), stay in registers; the JIT drops the code of rows past the height.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroKernel<TS, TV, TA, TF>(int kc, float* a, long lda, float* b, long ldb, float* c, long ldc, float alpha, float scale)
-        where TS : ISimd<TV> where TV : struct where TA : IPanelLayout where TF : IFetchAhead
+    private static void MicroKernel<TS, TV, TA, TF, TH>(int kc, float* a, long lda, float* b, long ldb, float* c, long ldc, float alpha, float scale)
+        where TS : ISimd<TV> where TV : struct where TA : IPanelLayout where TF : IFetchAhead where TH : ITileHeight
     {
-        int mr = TileRows<TS, TV>();
-        bool twelve = mr == MaxTileRows;
+        int mr = TileRows<TS, TV>(), rows = TH.Rows(mr);
         // The tile of C is read or written only after the kc updates: fetch its lines now, so that the misses (C of
         // a wide product lies far beyond the caches) overlap the arithmetic instead of following it.
         if (Sse.IsSupported)
-            for (int i = 0; i < mr; i++)
+            for (int i = 0; i < rows; i++)
             {
                 Sse.Prefetch0(c + i * ldc);
                 Sse.Prefetch0(c + i * ldc + 2 * TS.Lanes - 1);
@@ -487,19 +507,22 @@ internal sealed unsafe partial class CpuBackend
             c00 = TS.MultiplyAdd(ai, b0, c00); c01 = TS.MultiplyAdd(ai, b1, c01);
             ai = TS.Splat(ap[row]);
             c10 = TS.MultiplyAdd(ai, b0, c10); c11 = TS.MultiplyAdd(ai, b1, c11);
+            if (rows == 2) continue;
             ai = TS.Splat(ap[2 * row]);
             c20 = TS.MultiplyAdd(ai, b0, c20); c21 = TS.MultiplyAdd(ai, b1, c21);
             ai = TS.Splat(ap[row3]);
             c30 = TS.MultiplyAdd(ai, b0, c30); c31 = TS.MultiplyAdd(ai, b1, c31);
+            if (rows == 4) continue;
             ai = TS.Splat(ap4[0]);
             c40 = TS.MultiplyAdd(ai, b0, c40); c41 = TS.MultiplyAdd(ai, b1, c41);
             ai = TS.Splat(ap4[row]);
             c50 = TS.MultiplyAdd(ai, b0, c50); c51 = TS.MultiplyAdd(ai, b1, c51);
-            if (!twelve) continue;
+            if (rows == 6) continue;
             ai = TS.Splat(ap4[2 * row]);
             c60 = TS.MultiplyAdd(ai, b0, c60); c61 = TS.MultiplyAdd(ai, b1, c61);
             ai = TS.Splat(ap4[row3]);
             c70 = TS.MultiplyAdd(ai, b0, c70); c71 = TS.MultiplyAdd(ai, b1, c71);
+            if (rows == 8) continue;
             ai = TS.Splat(ap8[0]);
             c80 = TS.MultiplyAdd(ai, b0, c80); c81 = TS.MultiplyAdd(ai, b1, c81);
             ai = TS.Splat(ap8[row]);
@@ -512,15 +535,21 @@ internal sealed unsafe partial class CpuBackend
         TV alphas = TS.Splat(alpha), scales = TS.Splat(scale);
         bool overwrite = scale == 0;
         UpdateC<TS, TV>(c, c00, c01, alphas, scales, overwrite); c += ldc;
-        UpdateC<TS, TV>(c, c10, c11, alphas, scales, overwrite); c += ldc;
+        UpdateC<TS, TV>(c, c10, c11, alphas, scales, overwrite);
+        if (rows == 2) return;
+        c += ldc;
         UpdateC<TS, TV>(c, c20, c21, alphas, scales, overwrite); c += ldc;
-        UpdateC<TS, TV>(c, c30, c31, alphas, scales, overwrite); c += ldc;
+        UpdateC<TS, TV>(c, c30, c31, alphas, scales, overwrite);
+        if (rows == 4) return;
+        c += ldc;
         UpdateC<TS, TV>(c, c40, c41, alphas, scales, overwrite); c += ldc;
         UpdateC<TS, TV>(c, c50, c51, alphas, scales, overwrite);
-        if (!twelve) return;
+        if (rows == 6) return;
         c += ldc;
         UpdateC<TS, TV>(c, c60, c61, alphas, scales, overwrite); c += ldc;
-        UpdateC<TS, TV>(c, c70, c71, alphas, scales, overwrite); c += ldc;
+        UpdateC<TS, TV>(c, c70, c71, alphas, scales, overwrite);
+        if (rows == 8) return;
+        c += ldc;
         UpdateC<TS, TV>(c, c80, c81, alphas, scales, overwrite); c += ldc;
         UpdateC<TS, TV>(c, c90, c91, alphas, scales, overwrite); c += ldc;
         UpdateC<TS, TV>(c, cA0, cA1, alphas, scales, overwrite); c += ldc;
