@@ -3,8 +3,8 @@ using NUnit.Framework;
 namespace SimilarFaces.Tests.Tools;
 
 /// <summary>
-/// The benchmark suite's own options (the step timer's): what it is given wrong must end it at once with exit code 2
-/// and a line that names the option, before it builds a network or runs a benchmark.
+/// The benchmark suite's own options (the step timer's) and its scripts' arguments: what they are given wrong must end
+/// them at once with exit code 2 and a line that names the option, before they build or run anything.
 /// </summary>
 [TestFixture]
 public sealed class BenchmarksArgumentTests
@@ -31,5 +31,15 @@ public sealed class BenchmarksArgumentTests
         var run = Run("--memory", "--warmup");
         Assert.That(run.ExitCode, Is.EqualTo(2), run.Error);
         Assert.That(run.Error.Trim(), Is.EqualTo("--warmup needs a value"));
+    }
+
+    [TestCase("0")]
+    [TestCase("three")]
+    public void TheSharesScriptNamesARoundCountItCannotRun(string rounds)
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) Assert.Ignore("the script is for bash");
+        var run = ChildProcess.Run("bash", [Path.Combine(Fixtures.RepositoryRoot, "Benchmarks", "shares.sh"), rounds], TimeSpan.FromMinutes(1));
+        Assert.That(run.ExitCode, Is.EqualTo(2), run.Error);
+        Assert.That(run.Error.Trim(), Is.EqualTo($"Benchmarks/shares.sh: ROUNDS must be a whole number of 1 or more, not '{rounds}'"));
     }
 }
