@@ -48,7 +48,7 @@ public static class Checkpoint
         long stored = contents.Tensors.Values.Where(t => t.DType == "F32").Sum(t => t.Count);
         if (architecture.StateValues > stored)
             throw new InvalidDataException($"{path}: its architecture needs {architecture.StateValues:N0} parameter and buffer values, the file holds {stored:N0}");
-        var model = new SiameseNetwork(backend, architecture, new SeededRandom(0));
+        var model = new SiameseNetwork(backend, architecture, rng: null);
         try
         {
             StateDict.Load(model, contents, path);

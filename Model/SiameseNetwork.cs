@@ -14,7 +14,9 @@ namespace SimilarFaces.Model;
 /// </summary>
 public sealed class SiameseNetwork : Module
 {
-    public SiameseNetwork(IBackend backend, SiameseArchitecture architecture, SeededRandom rng)
+    /// <summary>The network <paramref name="architecture"/> describes, its layers initialised from <paramref name="rng"/>
+    /// as PyTorch's, or zero without it (for a state loaded next).</summary>
+    public SiameseNetwork(IBackend backend, SiameseArchitecture architecture, SeededRandom? rng)
     {
         Architecture = architecture;
         Backend = backend;

@@ -5,8 +5,11 @@ namespace SimilarFaces.Engine.Nn;
 /// <summary>y = x·Wᵀ + b; W (out,in), b (out), PyTorch's init U(±1/√in).</summary>
 public sealed class Linear : Module
 {
-    /// <summary>A layer of <paramref name="outFeatures"/> outputs over <paramref name="inFeatures"/> inputs, initialised from <paramref name="rng"/>.</summary>
-    public Linear(IBackend backend, int inFeatures, int outFeatures, SeededRandom rng, bool bias = true)
+    /// <summary>
+    /// A layer of <paramref name="outFeatures"/> outputs over <paramref name="inFeatures"/> inputs, initialised from
+    /// <paramref name="rng"/>, or zero without it (for a state loaded next).
+    /// </summary>
+    public Linear(IBackend backend, int inFeatures, int outFeatures, SeededRandom? rng, bool bias = true)
     {
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
@@ -32,10 +35,11 @@ public sealed class Conv2d : Module
 {
     /// <summary>
     /// A convolution from <paramref name="inChannels"/> to <paramref name="outChannels"/> channels with a
-    /// <paramref name="kernel"/> window, initialised from <paramref name="rng"/>; stride (1,1) and padding (0,0) by
-    /// default, the padding filled as <paramref name="paddingMode"/> says (zeros by default, as nn.Conv2d's padding_mode).
+    /// <paramref name="kernel"/> window, initialised from <paramref name="rng"/> (zero without it, for a state loaded
+    /// next); stride (1,1) and padding (0,0) by default, the padding filled as <paramref name="paddingMode"/> says (zeros
+    /// by default, as nn.Conv2d's padding_mode).
     /// </summary>
-    public Conv2d(IBackend backend, int inChannels, int outChannels, (int H, int W) kernel, SeededRandom rng,
+    public Conv2d(IBackend backend, int inChannels, int outChannels, (int H, int W) kernel, SeededRandom? rng,
         (int H, int W)? stride = null, (int H, int W)? padding = null, bool bias = true, PaddingMode paddingMode = PaddingMode.Zeros)
     {
         Stride = stride ?? (1, 1);

@@ -10,6 +10,41 @@ namespace SimilarFaces.Tests.Model;
 public sealed class SiameseNetworkTests
 {
     /// <summary>
+    /// A network built without a random source draws no initial values: its convolutions' and dense layers' weights
+    /// and biases are zero; and a checkpoint loads into such a network every parameter and buffer as saved, bit for bit.
+    /// </summary>
+    [Test]
+    public void ACheckpointLoadsIntoANetworkBuiltWithoutInitialValues()
+    {
+        using var backend = new CpuBackend();
+        var architecture = SiameseArchitecture.Seed with { ImageSize = 12, Channels = [3, 4], Hidden = [6], EmbeddingSize = 5 };
+        using (var blank = new SiameseNetwork(backend, architecture, rng: null))
+        {
+            var drawn = blank.Modules().OfType<Conv2d>().SelectMany(c => new[] { c.Weight, c.Bias! })
+                .Concat(blank.Modules().OfType<Linear>().SelectMany(l => new[] { l.Weight, l.Bias! })).ToList();
+            Assert.That(drawn, Has.Count.EqualTo(2 * (2 + 2)));
+            foreach (var parameter in drawn) Assert.That(parameter.ToArray(), Is.All.Zero, parameter.ShapeText);
+        }
+
+        using var saved = new SiameseNetwork(backend, architecture, new SeededRandom(5));
+        using (var scope = new TensorScope())
+        {
+            saved.Train();   // a training pass, so that the running statistics and the batch counts are not their initial values
+            var images = Enumerable.Range(0, 3 * 12 * 12).Select(i => (float)Math.Sin(i)).ToArray();
+            saved.Embed(Tensor.FromArray(backend, images, 3, 1, 12, 12));
+        }
+        var path = Path.Combine(Fixtures.NewScratchFolder(), "model.safetensors");
+        Checkpoint.Save(path, saved);
+        using var loaded = Checkpoint.Load(path, backend).Model;
+        var expected = saved.NamedParameters().Concat(saved.NamedBuffers()).ToDictionary(p => p.Name, p => p.Tensor.ToArray());
+        var actual = loaded.NamedParameters().Concat(loaded.NamedBuffers()).ToList();
+        Assert.That(actual.Select(p => p.Name), Is.EquivalentTo(expected.Keys));
+        foreach (var (name, tensor) in actual)
+            Assert.That(tensor.ToArray().Select(BitConverter.SingleToInt32Bits), Is.EqualTo(expected[name].Select(BitConverter.SingleToInt32Bits)), name);
+        Assert.That(loaded.NamedCounters(), Is.EqualTo(saved.NamedCounters()));
+    }
+
+    /// <summary>
     /// Both towers run as one pass of twice the batch, BatchNorm normalising each tower's images by their own
     /// statistics: the embeddings, the running statistics and the batches counted are those of one tower after the
     /// other, as the seed's forward_once(a), forward_once(b) gives them, bit for bit (five images a tower: the dense

@@ -58,8 +58,9 @@ int Run()
     Console.WriteLine($"data: {TrainCount} training and {TestCount} test images of {Size}×{Size}, {Classes} classes ({string.Join(", ", classNames)})");
 
     // <define-network>
-    // Images (N,1,16,16) → logits (N,Classes = 4). Each layer draws its initial weights from rng (PyTorch's init).
-    Sequential NewNetwork(SeededRandom rng) => new(
+    // Images (N,1,16,16) → logits (N,Classes = 4). Each layer draws its initial weights from rng (PyTorch's init),
+    // or starts at zero without one, for weights loaded next.
+    Sequential NewNetwork(SeededRandom? rng) => new(
         new Conv2d(device, 1, 8, (3, 3), rng, padding: (1, 1)),   // → (N,8,16,16)
         new ReLU(),
         new MaxPool2d((2, 2)),                                      // → (N,8,8,8)
@@ -120,7 +121,7 @@ int Run()
         string weightsFile = Path.Combine(folder, "classifier.safetensors");
         SafeTensors.Write(weightsFile, StateDict.Of(network)); // names as PyTorch's state_dict: "0.weight", "0.bias", ...
 
-        using var reloaded = NewNetwork(new SeededRandom(Seed + 2)); // other initial weights, all overwritten by Load
+        using var reloaded = NewNetwork(rng: null); // no initial weights drawn: Load fills them all
         StateDict.Load(reloaded, SafeTensors.Read(weightsFile), weightsFile);
         // </save-load>
 
