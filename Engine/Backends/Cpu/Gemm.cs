@@ -282,7 +282,7 @@ internal sealed unsafe partial class CpuBackend
                             // A bottom edge of 8, 4 or 2 rows (from a packed panel) runs a kernel of that height on C in
                             // place; another edge runs the full kernel on a full-size copy. Either way each element is
                             // the same FMAs in the same order.
-                            bool shortTile = rows < mr && cols == nr && !fetchAhead && rows is 8 or 4 or 2;
+                            bool shortTile = rows is 8 or 4 or 2 && cols == nr && !fetchAhead;
                             if (shortTile)
                             {
                                 switch (rows)
