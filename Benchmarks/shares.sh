@@ -24,20 +24,24 @@ figures() {
          END { if (ms == "" || beside == "" || highest == "") exit 1; printf "%s|%s|%s|%s|%s", width, ms, beside, highest, rate }'
 }
 
-wide="$(dotnet "$bench" --memory --inference --warmup 0 --steps 1 | grep -c '512-bit SIMD' || true)"
-settings=("")
-[[ "$wide" -gt 0 ]] && settings+=("DOTNET_EnableAVX512=0")
+# One row: the step's and inference's figures with the given setting ("" for the machine's own vectors).
+row() {
+    local round="$1" load="$2" setting="$3" step inference width sms sbeside shighest ims ibeside ihighest irate
+    step="$(env $setting dotnet "$bench" --memory --warmup 25 --steps 30 | figures)" \
+        || { echo "Benchmarks/shares.sh: the step's run printed no median (round $round, ${setting:-default vectors})" >&2; exit 1; }
+    inference="$(env $setting dotnet "$bench" --memory --inference --warmup 30 --steps 40 | figures)" \
+        || { echo "Benchmarks/shares.sh: the inference run printed no median (round $round, ${setting:-default vectors})" >&2; exit 1; }
+    IFS='|' read -r width sms sbeside shighest _ <<<"$step"
+    IFS='|' read -r _ ims ibeside ihighest irate <<<"$inference"
+    echo "| $round | $load | $width${setting:+ ($setting)} | $sms ms | $sbeside / $shighest % | $ims ms ($irate /s) | $ibeside / $ihighest % |"
+}
+
 echo "| round | load | vectors | step | beside / of the run's highest | inference | beside / of the run's highest |"
 echo "|--:|--:|---|--:|--:|--:|--:|"
 for round in $(seq "$rounds"); do
     load="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo '?')"
-    for setting in "${settings[@]}"; do
-        step="$(env $setting dotnet "$bench" --memory --warmup 25 --steps 30 | figures)" \
-            || { echo "Benchmarks/shares.sh: the step's run printed no median (round $round, ${setting:-default vectors})" >&2; exit 1; }
-        inference="$(env $setting dotnet "$bench" --memory --inference --warmup 30 --steps 40 | figures)" \
-            || { echo "Benchmarks/shares.sh: the inference run printed no median (round $round, ${setting:-default vectors})" >&2; exit 1; }
-        IFS='|' read -r width sms sbeside shighest _ <<<"$step"
-        IFS='|' read -r _ ims ibeside ihighest irate <<<"$inference"
-        echo "| $round | $load | $width${setting:+ ($setting)} | $sms ms | $sbeside / $shighest % | $ims ms ($irate /s) | $ibeside / $ihighest % |"
-    done
+    default="$(row "$round" "$load" "")"
+    echo "$default"
+    # the machine's own vectors are 512 bits wide: the AVX2 path too
+    if [[ "$default" == *"| 512-bit |"* ]]; then row "$round" "$load" "DOTNET_EnableAVX512=0"; fi
 done

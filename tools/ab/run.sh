@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The seed's cpu kernels, or its whole training step, in the engine of commit REV (A) against the working tree's (B),
-# interleaved in one process.
+# The seed's cpu kernels, or its whole training step or inference, in the engine of commit REV (A) against the working
+# tree's (B), interleaved in one process.
 #   bash tools/ab/run.sh REV [gemm,conv,norm,step,inference] [ROUNDS]     e.g. bash tools/ab/run.sh HEAD~2 conv 21
 # With DOTNET_EnableAVX512=0 in front it compares the AVX2 path on an AVX-512 machine (.NET 10 ignores the older
 # DOTNET_EnableAVX512F=0); with DOTNET_PROCESSOR_COUNT=1, one core.
