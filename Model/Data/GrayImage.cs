@@ -1,3 +1,6 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
 namespace SimilarFaces.Model.Data;
 
 /// <summary>An 8-bit grayscale image, PIL mode "L": pixels row-major, top row first.</summary>
@@ -19,11 +22,24 @@ public sealed class GrayImage
     public byte[] Pixels { get; }
 
     /// <summary>torchvision's ToTensor: each byte divided by 255 in float32, into (Height, Width).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ToUnitRange(Span<float> destination)
     {
         if (destination.Length != Pixels.Length)
             throw new ArgumentException($"destination holds {destination.Length} values, image has {Pixels.Length}", nameof(destination));
-        for (int i = 0; i < Pixels.Length; i++)
+        int lanes = Vector<float>.Count, i = 0;
+        var divisor = new Vector<float>(255f);
+        for (; i <= Pixels.Length - Vector<byte>.Count; i += Vector<byte>.Count)
+        {
+            Vector.Widen(new Vector<byte>(Pixels.AsSpan(i)), out var low, out var high);
+            Vector.Widen(low, out var first, out var second);
+            Vector.Widen(high, out var third, out var fourth);
+            (Vector.ConvertToSingle(first) / divisor).CopyTo(destination[i..]);
+            (Vector.ConvertToSingle(second) / divisor).CopyTo(destination[(i + lanes)..]);
+            (Vector.ConvertToSingle(third) / divisor).CopyTo(destination[(i + 2 * lanes)..]);
+            (Vector.ConvertToSingle(fourth) / divisor).CopyTo(destination[(i + 3 * lanes)..]);
+        }
+        for (; i < Pixels.Length; i++)
             destination[i] = Pixels[i] / 255f;
     }
 }

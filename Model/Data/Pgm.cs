@@ -63,8 +63,21 @@ public static class Pgm
                 ? $"truncated data in {name}: {width}x{height} needs {needed} samples, only {available} bytes follow the header"
                 : $"truncated data in {name}: {width}x{height} needs {needed} raster bytes, found {available}");
 
-        var toByte = ScaleTable((int)maxval);
         var samples = new byte[sampleCount];
+        if (!plain && bytesPerSample == 1)
+        {
+            var raster = data.Slice(reader.Position, samples.Length);
+            if (maxval < 255 && raster.IndexOfAnyInRange((byte)(maxval + 1), byte.MaxValue) is int over and >= 0)
+                throw new InvalidDataException($"sample {raster[over]} exceeds maxval {maxval} in {name} (row {over / channels / width}, column {over / channels % width})");
+            if (maxval == 255) raster.CopyTo(samples);
+            else
+            {
+                var scale = ScaleTable((int)maxval);
+                for (int i = 0; i < samples.Length; i++) samples[i] = scale[raster[i]];
+            }
+            return new NetpbmImage((int)width, (int)height, channels, samples);
+        }
+        var toByte = ScaleTable((int)maxval);
         for (long i = 0; i < sampleCount; i++)
         {
             long value;

@@ -1,3 +1,7 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace SimilarFaces.Model.Data;
 
 /// <summary>
@@ -36,45 +40,96 @@ public static class Resize
     }
 
     // source (H, W) rows [firstRow, firstRow + rows) → (rows, weights.Outputs)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static GrayImage ResampleRows(GrayImage source, Weights weights, int firstRow, int rows)
     {
-        int width = weights.Outputs;
+        int width = weights.Outputs, stride = weights.Stride;
+        int[] starts = weights.Start, counts = weights.Count;
         var output = new byte[rows * width];
-        var input = source.Pixels;
+        ref int fixedWeights = ref MemoryMarshal.GetArrayDataReference(weights.Fixed);
         for (int y = 0; y < rows; y++)
         {
-            int row = (firstRow + y) * source.Width;
-            for (int x = 0; x < width; x++)
+            // Weights.For keeps every output's taps inside the input row: Start[x] + Count[x] ≤ source.Width
+            ref byte input = ref source.Pixels[(firstRow + y) * source.Width];
+            var outputRow = output.AsSpan(y * width, width);
+            for (int x = 0; x < outputRow.Length; x++)
             {
-                int start = weights.Start[x], taps = weights.Count[x], k = x * weights.Stride;
+                ref byte taps = ref Unsafe.Add(ref input, starts[x]);
+                ref int weight = ref Unsafe.Add(ref fixedWeights, x * stride);
                 int sum = 1 << (PrecisionBits - 1);
-                for (int t = 0; t < taps; t++)
-                    sum += input[row + start + t] * weights.Fixed[k + t];
-                output[y * width + x] = Clip8(sum);
+                for (int t = 0, count = counts[x]; t < count; t++)
+                    sum += Unsafe.Add(ref taps, t) * Unsafe.Add(ref weight, t);
+                outputRow[x] = Clip8(sum);
             }
         }
         return new GrayImage(width, rows, output);
     }
 
-    // source (H, W) → (weights.Outputs, W)
+    // source (H, W) → (weights.Outputs, W): each output row a weighted sum of whole input rows, a vector of columns at a time
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static GrayImage ResampleColumns(GrayImage source, Weights weights)
     {
         int width = source.Width, height = weights.Outputs;
         var output = new byte[height * width];
-        var input = source.Pixels;
+        var widened = new int[source.Height * width];   // the input's bytes as ints
+        Widen(source.Pixels, widened);
+        var sums = new int[width];
         for (int y = 0; y < height; y++)
         {
-            int start = weights.Start[y], taps = weights.Count[y], k = y * weights.Stride;
-            for (int x = 0; x < width; x++)
-            {
-                int sum = 1 << (PrecisionBits - 1);
-                for (int t = 0; t < taps; t++)
-                    sum += input[(start + t) * width + x] * weights.Fixed[k + t];
-                output[y * width + x] = Clip8(sum);
-            }
+            sums.AsSpan().Fill(1 << (PrecisionBits - 1));
+            for (int t = 0; t < weights.Count[y]; t++)
+                AddScaled(sums, widened.AsSpan((weights.Start[y] + t) * width, width), weights.Fixed[y * weights.Stride + t]);
+            ClipToBytes(sums, output.AsSpan(y * width, width));
         }
         return new GrayImage(width, height, output);
     }
+
+    // sums += weight · row
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddScaled(Span<int> sums, ReadOnlySpan<int> row, int weight)
+    {
+        int x = 0;
+        for (; x <= sums.Length - Vector<int>.Count; x += Vector<int>.Count)
+            (new Vector<int>(sums[x..]) + new Vector<int>(row[x..]) * weight).CopyTo(sums[x..]);
+        for (; x < sums.Length; x++)
+            sums[x] += row[x] * weight;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Widen(ReadOnlySpan<byte> bytes, Span<int> ints)
+    {
+        int i = 0;
+        for (; i <= bytes.Length - Vector<byte>.Count; i += Vector<byte>.Count)
+        {
+            Vector.Widen(new Vector<byte>(bytes[i..]), out var low, out var high);
+            Vector.Widen(low, out var first, out var second);
+            Vector.Widen(high, out var third, out var fourth);
+            int lanes = Vector<int>.Count;
+            Vector.AsVectorInt32(first).CopyTo(ints[i..]);
+            Vector.AsVectorInt32(second).CopyTo(ints[(i + lanes)..]);
+            Vector.AsVectorInt32(third).CopyTo(ints[(i + 2 * lanes)..]);
+            Vector.AsVectorInt32(fourth).CopyTo(ints[(i + 3 * lanes)..]);
+        }
+        for (; i < bytes.Length; i++) ints[i] = bytes[i];
+    }
+
+    // each fixed-point sum as Clip8 makes it: clamped to [0, 2^30 − 1], then its top 8 bits
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ClipToBytes(ReadOnlySpan<int> sums, Span<byte> bytes)
+    {
+        int lanes = Vector<int>.Count, x = 0;
+        var top = new Vector<int>((1 << PrecisionBits << 8) - 1);
+        for (; x <= sums.Length - 4 * lanes; x += 4 * lanes)
+        {
+            var low = Vector.Narrow(Scaled(sums[x..], top), Scaled(sums[(x + lanes)..], top));
+            var high = Vector.Narrow(Scaled(sums[(x + 2 * lanes)..], top), Scaled(sums[(x + 3 * lanes)..], top));
+            Vector.Narrow(low, high).CopyTo(bytes[x..]);
+        }
+        for (; x < sums.Length; x++) bytes[x] = Clip8(sums[x]);
+    }
+
+    private static Vector<uint> Scaled(ReadOnlySpan<int> sums, Vector<int> top) =>
+        Vector.AsVectorUInt32(Vector.ShiftRightArithmetic(Vector.Min(Vector.Max(new Vector<int>(sums), Vector<int>.Zero), top), PrecisionBits));
 
     private static byte Clip8(int sum) =>
         sum >= 1 << PrecisionBits << 8 ? (byte)255 : sum <= 0 ? (byte)0 : (byte)(sum >> PrecisionBits);
