@@ -5,6 +5,7 @@ using System.Text;
 using SimilarFaces.Engine;
 using SimilarFaces.Engine.IO;
 using SimilarFaces.Model;
+using SimilarFaces.Model.Data;
 using Spectre.Console;
 
 namespace SimilarFaces.Cli;
@@ -29,8 +30,8 @@ public static class EmbedCommand
             var loaded = ModelOptions.Load(parse.GetValue(model)!, backend);
             using var network = loaded.Model;
             long start = Stopwatch.GetTimestamp();
-            var dataset = Datasets.Load(parse.GetValue(data)!, network.Architecture.ImageSize);
-            var reading = Stopwatch.GetElapsedTime(start);
+            var dataset = Datasets.Load(parse.GetValue(data)!, network.Architecture.ImageSize, ImageDecoding.OnDemand);
+            var listing = Stopwatch.GetElapsedTime(start);
             start = Stopwatch.GetTimestamp();
             var embeddings = Embedder.Embed(network, dataset, parse.GetValue(batchNorm));
             var embedding = Stopwatch.GetElapsedTime(start);
@@ -45,7 +46,7 @@ public static class EmbedCommand
             }
             Atomic.WriteAllText(path, csv.ToString());
             CommandLine.Console.MarkupLine($"wrote {dataset.Count} embeddings to {Markup.Escape(path)}");
-            CommandLine.Console.MarkupLine(Datasets.Timing(dataset.Count, reading, embedding));
+            CommandLine.Console.MarkupLine(Datasets.Timing(dataset.Count, listing, embedding));
             return 0;
         });
         return command;

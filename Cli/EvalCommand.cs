@@ -43,8 +43,8 @@ public static class EvalCommand
             using var network = loaded.Model;
             var folders = parse.GetValue(data)!;
             long start = Stopwatch.GetTimestamp();
-            var dataset = new CombinedDataset(folders.Select(f => (IFaceDataset)Datasets.Load(f, network.Architecture.ImageSize)).ToList());
-            var reading = Stopwatch.GetElapsedTime(start);
+            var dataset = new CombinedDataset(folders.Select(f => (IFaceDataset)Datasets.Load(f, network.Architecture.ImageSize, ImageDecoding.OnDemand)).ToList());
+            var listing = Stopwatch.GetElapsedTime(start);
             var mode = parse.GetValue(batchNorm);
             start = Stopwatch.GetTimestamp();
             var embeddings = Embedder.Embed(network, dataset, mode);
@@ -67,7 +67,7 @@ public static class EvalCommand
             table.AddRow("best accuracy (threshold)", $"{report.BestAccuracy.ToString("P2", CultureInfo.InvariantCulture)} ({report.BestThreshold.ToString("F4", CultureInfo.InvariantCulture)})");
             table.AddRow("BatchNorm at inference", mode.ToString());
             console.Write(table);
-            console.MarkupLine(Datasets.Timing(dataset.Count, reading, embedding) +
+            console.MarkupLine(Datasets.Timing(dataset.Count, listing, embedding) +
                 string.Create(CultureInfo.InvariantCulture, $"; {report.Pairs:N0} pairs compared in {comparing.TotalSeconds:F2} s"));
 
             if (jsonPath != null)

@@ -22,7 +22,8 @@ public sealed record Verification(VerificationReport Report, float[] Distances, 
 public static class Embedder
 {
     /// <summary>
-    /// The embedding of every image, in batches, recording no graph; with running statistics, through the
+    /// The embedding of every image, in batches, recording no graph (a batch's images are copied, or decoded, on all cores; a
+    /// failure is that of the batch's first failing image); with running statistics, through the
     /// <see cref="FoldedTower"/> (BatchNorm folded into the layers around it). When the architecture averages with the mirror
     /// image, each image is also embedded flipped left to right and the two embeddings are summed (then scaled back to
     /// unit length when the architecture normalises, else halved).
@@ -47,7 +48,8 @@ public static class Embedder
             for (int start = 0; start < data.Count; start += batchSize)
             {
                 int n = Math.Min(batchSize, data.Count - start);
-                for (int i = 0; i < n; i++) data.Image(start + i).CopyTo(pixels.AsSpan(i * size, size));
+                // on all cores, as the images may be decoded from their files here (ImageDecoding.OnDemand)
+                OrderedParallel.For(n, i => data.CopyImage(start + i, pixels.AsSpan(i * size, size)));
                 var embeddings = EmbedBatch(model.Backend, tower, pixels.AsSpan(0, n * size), n, data.Height, data.Width);
                 if (model.Architecture.FlipAverage)
                 {

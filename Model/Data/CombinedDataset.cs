@@ -43,6 +43,7 @@ public sealed class CombinedDataset : IFaceDataset
     public IReadOnlyList<string> Identities { get; }
     public int Label(int index) => _labels[index];
     public ReadOnlySpan<float> Image(int index) => _parts[_items[index].Part].Image(_items[index].Index);
+    public void CopyImage(int index, Span<float> destination) => _parts[_items[index].Part].CopyImage(_items[index].Index, destination);
 
     public string RelativePath(int index)
     {

@@ -14,6 +14,10 @@ public interface IFaceDataset
     int Label(int index);
     ReadOnlySpan<float> Image(int index);
 
+    /// <summary>Writes image <paramref name="index"/> into <paramref name="destination"/> (Height·Width floats); safe to
+    /// call from several threads at once.</summary>
+    void CopyImage(int index, Span<float> destination) => Image(index).CopyTo(destination);
+
     /// <summary>Where the image came from, relative to the dataset root, '/'-separated.</summary>
     string RelativePath(int index);
 }

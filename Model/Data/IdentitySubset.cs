@@ -42,6 +42,7 @@ public sealed class IdentitySubset : IFaceDataset
     public IReadOnlyList<string> Identities { get; }
     public int Label(int index) => _labels[index];
     public ReadOnlySpan<float> Image(int index) => _source.Image(_images[index]);
+    public void CopyImage(int index, Span<float> destination) => _source.CopyImage(_images[index], destination);
     public string RelativePath(int index) => _source.RelativePath(_images[index]);
 
     /// <summary>

@@ -1,12 +1,11 @@
-using System.Runtime.ExceptionServices;
-
 namespace SimilarFaces.Model.Data;
 
 /// <summary>
 /// A dataset laid out like torchvision's ImageFolder: one sub-folder per identity under the root,
 /// identities sorted by ordinal name, and within an identity every image in it or its sub-folders,
 /// sorted by path (as sorted(os.walk) and sorted file names give). Each image is decoded and put
-/// through the seed notebook's input transform (<see cref="ImageLoader.LoadResized"/>) once, at load, on all cores.
+/// through the seed notebook's input transform (<see cref="ImageLoader.LoadResized"/>) once, at load, on all cores,
+/// or, with <see cref="ImageDecoding.OnDemand"/>, each time it is asked for.
 /// Hidden files and folders (leading '.') are ignored; files without an image extension are
 /// skipped with a warning. An identity with one image is allowed, with a warning: it can only be
 /// paired with itself or with other identities.
@@ -17,11 +16,11 @@ namespace SimilarFaces.Model.Data;
 /// </summary>
 public sealed class ImageFolder : IFaceDataset
 {
-    private readonly float[] _pixels;
+    private readonly float[]? _pixels;
     private readonly int[] _labels;
     private readonly string[] _paths;
 
-    public ImageFolder(string root, int width = 100, int height = 100)
+    public ImageFolder(string root, int width = 100, int height = 100, ImageDecoding decoding = ImageDecoding.AtLoad)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
@@ -54,34 +53,13 @@ public sealed class ImageFolder : IFaceDataset
         _paths = files.SelectMany(f => f).ToArray();
         _labels = files.SelectMany((f, label) => Enumerable.Repeat(label, f.Count)).ToArray();
         int size = checked(width * height);
+        if (decoding == ImageDecoding.OnDemand) return;
         if ((long)_paths.Length * size > Array.MaxLength)
             throw new InvalidDataException($"image folder '{root}': {_paths.Length} images of {width}x{height} are more than one array of pixels holds ({Array.MaxLength:N0} values)");
-        _pixels = new float[(long)_paths.Length * size];
-        DecodeAll(size);
-    }
-
-    /// <summary>
-    /// Decodes every image into its own slice of the pixels, on all cores. When files fail, the error thrown is that
-    /// of the first failing file in the dataset's order, as one file after another would report it: the loop breaks
-    /// at a failure, which still lets every earlier file be tried.
-    /// </summary>
-    private void DecodeAll(int size)
-    {
-        var failures = new Exception?[_paths.Length];
-        var result = Parallel.For(0, _paths.Length, (i, loop) =>
-        {
-            try
-            {
-                ImageLoader.LoadResized(Path.Combine(Root, _paths[i]), Width, Height, _pixels.AsSpan(i * size, size));
-            }
-            catch (Exception e)
-            {
-                failures[i] = e;
-                loop.Break();
-            }
-        });
-        if (result.LowestBreakIteration is long first)
-            ExceptionDispatchInfo.Throw(failures[first]!);
+        var pixels = new float[(long)_paths.Length * size];
+        // When files fail, the error is that of the first failing file in the dataset's order.
+        OrderedParallel.For(_paths.Length, i => Decode(i, pixels.AsSpan(i * size, size)));
+        _pixels = pixels;
     }
 
     public string Root { get; }
@@ -94,7 +72,23 @@ public sealed class ImageFolder : IFaceDataset
     public IReadOnlyList<string> Warnings { get; }
 
     public int Label(int index) => _labels[index];
-    public ReadOnlySpan<float> Image(int index) => _pixels.AsSpan(index * Width * Height, Width * Height);
+
+    public ReadOnlySpan<float> Image(int index)
+    {
+        if (_pixels != null) return _pixels.AsSpan(index * Width * Height, Width * Height);
+        var image = new float[Width * Height];
+        Decode(index, image);
+        return image;
+    }
+
+    public void CopyImage(int index, Span<float> destination)
+    {
+        if (_pixels != null) Image(index).CopyTo(destination);
+        else Decode(index, destination);
+    }
+
+    private void Decode(int index, Span<float> destination) =>
+        ImageLoader.LoadResized(Path.Combine(Root, _paths[index]), Width, Height, destination);
     public string RelativePath(int index) => _paths[index];
 
     // image paths relative to the root, '/'-separated: folders in sorted path order, files sorted within

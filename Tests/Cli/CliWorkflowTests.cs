@@ -101,7 +101,7 @@ public sealed class CliWorkflowTests
         Assert.That(lines[0], Is.EqualTo("path,identity,e0,e1,e2,e3,e4"));
         Assert.That(lines, Has.Length.EqualTo(13));
         Assert.That(lines[1], Does.StartWith("id000/0.pgm,id000,"));
-        Assert.That(r.Output, Does.Match(@"images read in \d+\.\d\d s, embedded in \d+\.\d\d s \([\d,]+ embeddings/s\)"));
+        Assert.That(r.Output, Does.Match(@"images listed in \d+\.\d\d s, read and embedded in \d+\.\d\d s \([\d,]+ images/s\)"));
     }
 
     [Test]
@@ -118,7 +118,7 @@ public sealed class CliWorkflowTests
         foreach (var file in new[] { "roc.png", "distances.png", "pairs.png" })
             Assert.That(new FileInfo(Path.Combine(pictures, file)).Length, Is.GreaterThan(1000), file);
         Assert.That(r.Output, Does.Contain("ROC AUC"));
-        Assert.That(r.Output, Does.Match(@"images read in \d+\.\d\d s, embedded in \d+\.\d\d s \([\d,]+ embeddings/s\); 66 pairs compared\s+in \d+\.\d\d s"), "the console wraps lines at 80 columns");
+        Assert.That(r.Output, Does.Match(@"images listed in \d+\.\d\d s, read and embedded in \d+\.\d\d s \([\d,]+ images/s\); 66 pairs\s+compared\s+in \d+\.\d\d s"), "the console wraps lines at 80 columns");
     }
 
     [Test]

@@ -93,6 +93,35 @@ public class ImageFolderTests
     }
 
     [Test]
+    public void OnDemandImagesAreTheImagesDecodedAtLoad()
+    {
+        for (int i = 0; i < 120; i++) Image($"p{i / 10:D2}/{i % 10}.pgm", (byte)(2 * i + 1));
+        var atLoad = new ImageFolder(_root, 4, 3);
+        var onDemand = new ImageFolder(_root, 4, 3, ImageDecoding.OnDemand);
+        Assert.That((onDemand.Count, onDemand.Identities), Is.EqualTo((atLoad.Count, atLoad.Identities)));
+        var copied = new float[12];
+        for (int i = 0; i < atLoad.Count; i++)
+        {
+            Assert.That(onDemand.RelativePath(i), Is.EqualTo(atLoad.RelativePath(i)));
+            Assert.That(onDemand.Image(i).ToArray(), Is.EqualTo(atLoad.Image(i).ToArray()), atLoad.RelativePath(i));
+            onDemand.CopyImage(i, copied);
+            Assert.That(copied, Is.EqualTo(atLoad.Image(i).ToArray()), atLoad.RelativePath(i));
+        }
+    }
+
+    [Test]
+    public void OnDemandABrokenFileIsNamedWhenItIsAskedFor()
+    {
+        Image("a/1.pgm", 51);
+        File.WriteAllBytes(Place("b/1.pgm"), [.. "P5 92 112 255\n"u8, 1, 2, 3]);
+        var data = new ImageFolder(_root, 4, 3, ImageDecoding.OnDemand);
+        Assert.That(data.Image(0).ToArray(), Is.All.EqualTo(0.2f));
+        string broken = Path.Combine(_root, "b", "1.pgm");
+        Assert.That(Assert.Throws<InvalidDataException>(() => data.Image(1))!.Message, Does.StartWith($"truncated data in {broken}:"));
+        Assert.That(Assert.Throws<InvalidDataException>(() => data.CopyImage(1, new float[12]))!.Message, Does.StartWith($"truncated data in {broken}:"));
+    }
+
+    [Test]
     public void OfManyBrokenFilesTheFirstInOrderIsNamed()
     {
         // Ten slow images (600×600) come first, then sixty truncated files. Another core reaches a broken file long

@@ -37,6 +37,59 @@ public sealed class EmbedderTests
     }
 
     [Test]
+    public void AFolderDecodedOnDemandEmbedsAsOneDecodedAtLoad()
+    {
+        string root = Fixtures.NewScratchFolder();
+        try
+        {
+            var random = new Random(11);
+            for (int i = 0; i < 150; i++)   // more than a batch: the last batch is partial
+            {
+                Directory.CreateDirectory(Path.Combine(root, $"p{i % 7}"));
+                File.WriteAllBytes(Path.Combine(root, $"p{i % 7}", $"{i}.pgm"), [.. "P5 18 14 255\n"u8, .. Enumerable.Range(0, 18 * 14).Select(_ => (byte)random.Next(256))]);
+            }
+            using var backend = new CpuBackend();
+            using var model = new SiameseNetwork(backend, SiameseArchitecture.Seed with { ImageSize = 16, Channels = [4, 8], Hidden = [16], EmbeddingSize = 8 }, new SeededRandom(3));
+            var atLoad = Embedder.Embed(model, new ImageFolder(root, 16, 16));
+            var onDemand = Embedder.Embed(model, new ImageFolder(root, 16, 16, ImageDecoding.OnDemand));
+            Assert.That(onDemand, Is.EqualTo(atLoad));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Test]
+    public void OfABatchsBrokenFilesTheFirstInOrderIsNamed()
+    {
+        // As ImageFolderTests.OfManyBrokenFilesTheFirstInOrderIsNamed, with the files decoded in the embedding's batch:
+        // slow images first, so another core reaches a broken file before the first core gets past them.
+        string root = Fixtures.NewScratchFolder();
+        try
+        {
+            byte[] large = [.. "P5 600 600 255\n"u8, .. new byte[600 * 600]];
+            void Write(string relative, byte[] bytes)
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(root, relative))!);
+                File.WriteAllBytes(Path.Combine(root, relative), bytes);
+            }
+            for (int i = 0; i < 10; i++) Write($"a/{i:D2}.pgm", large);
+            for (int i = 10; i < 70; i++) Write($"{(i < 20 ? "a" : "b")}/{i:D2}.pgm", [.. "P5 92 112 255\n"u8, 1, 2, 3]);
+            using var backend = new CpuBackend();
+            using var model = new SiameseNetwork(backend, SiameseArchitecture.Seed with { ImageSize = 16, Channels = [4], Hidden = [], EmbeddingSize = 4 }, new SeededRandom(3));
+            var data = new ImageFolder(root, 16, 16, ImageDecoding.OnDemand);
+            for (int attempt = 0; attempt < 5; attempt++)
+                Assert.That(Assert.Throws<InvalidDataException>(() => Embedder.Embed(model, data))!.Message,
+                    Does.StartWith($"truncated data in {Path.Combine(root, "a", "10.pgm")}:"));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Test]
     public void FlipAveragingGivesAnImageAndItsMirrorOneEmbedding()
     {
         var e = Embed(flipAverage: true);
