@@ -195,7 +195,7 @@ public static class CrossValCommand
     private static bool Finished(string modelPath, TrainingSettings settings, SiameseArchitecture architecture)
     {
         if (!File.Exists(modelPath)) return false;
-        var metadata = SafeTensors.Read(modelPath).Metadata;
+        var metadata = SafeTensors.ReadMetadata(modelPath);
         return metadata.GetValueOrDefault("epoch") == settings.Epochs.ToString(CultureInfo.InvariantCulture)
             && metadata.GetValueOrDefault("step_in_epoch") == "0"
             && metadata.GetValueOrDefault(Checkpoint.TrainingKey) == settings.ToJson()

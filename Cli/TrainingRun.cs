@@ -173,7 +173,7 @@ public sealed class TrainingRun(Trainer trainer, string outDir)
     }
 
     private static double EarlierSeconds(string modelPath) =>
-        File.Exists(modelPath) && SafeTensors.Read(modelPath).Metadata.TryGetValue(TrainingSecondsKey, out var text)
+        File.Exists(modelPath) && SafeTensors.ReadMetadata(modelPath).TryGetValue(TrainingSecondsKey, out var text)
             && double.TryParse(text, CultureInfo.InvariantCulture, out double seconds) ? seconds : 0;
 
     private static string FormatValidation(IReadOnlyList<ValidationPoint> points)

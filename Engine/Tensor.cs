@@ -158,6 +158,14 @@ public sealed class Tensor : IDisposable
         Backend.Upload(values, Buffer);
     }
 
+    /// <summary>Overwrites elements [<paramref name="start"/>, start + values.Length) from host values (no graph).</summary>
+    internal void CopyFrom(ReadOnlySpan<float> values, long start)
+    {
+        if (start < 0 || start + values.Length > Length)
+            throw new ArgumentException($"CopyFrom: {values.Length} values from element {start} do not fit tensor {ShapeText} of {Length} elements", nameof(values));
+        Backend.Upload(values, Buffer, start);
+    }
+
     /// <summary>The value of a one-element tensor.</summary>
     public float Item()
     {

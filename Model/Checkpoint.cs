@@ -39,7 +39,7 @@ public static class Checkpoint
 
     public static Loaded Load(string path, IBackend backend)
     {
-        var contents = SafeTensors.Read(path);
+        using var contents = SafeTensors.Open(path);
         var architecture = contents.Metadata.TryGetValue(ArchitectureKey, out var json)
             ? SiameseArchitecture.FromJson(json, path)
             : SiameseArchitecture.Seed;

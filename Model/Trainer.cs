@@ -264,8 +264,8 @@ public sealed class Trainer : IDisposable
         var statePath = Path.Combine(directory, StateFile);
         if (!File.Exists(modelPath) || !File.Exists(statePath))
             throw new FileNotFoundException($"{directory} has no checkpoint to resume ({ModelFile} and {StateFile} are needed)");
-        var model = SafeTensors.Read(modelPath);
-        var state = SafeTensors.Read(statePath);
+        using var model = SafeTensors.Open(modelPath);
+        using var state = SafeTensors.Open(statePath);
         string trainedWith = state.Metadata.GetValueOrDefault("recipe") ?? "{}";
         if (trainedWith != Settings.ResumeKey)
             throw new ArgumentException($"{statePath} was trained with other settings ({TrainingSettings.Differences(trainedWith, Settings.ResumeKey)}); resume with the same options");
@@ -279,7 +279,7 @@ public sealed class Trainer : IDisposable
         Optimizer.RestoreSteps(counters[2]);
         SamplerState = unchecked((ulong)counters[3]);
         _losses.Clear();
-        _losses.AddRange(state.Get("loss_history", statePath).Floats!);
+        _losses.AddRange(state.Get("loss_history", statePath).ReadFloats());
         var restored = AdamState().ToList();
         if (_classVectors != null) restored.Add((ClassVectorsName, _classVectors));
         foreach (var (key, tensor) in restored)
@@ -287,7 +287,7 @@ public sealed class Trainer : IDisposable
             var stored = state.Get(key, statePath);
             if (!stored.Shape.AsSpan().SequenceEqual(tensor.Shape))
                 throw new InvalidDataException($"{statePath}: '{key}' has shape ({string.Join(",", stored.Shape)}), expected {tensor.ShapeText}");
-            tensor.CopyFrom(stored.Floats);
+            stored.CopyTo(tensor);
         }
     }
 

@@ -24,7 +24,8 @@ public interface IBackend : IDisposable
     /// <summary>Statistics of the buffer pool (for tests that assert no allocation after warm-up).</summary>
     internal PoolStatistics PoolStatistics { get; }
 
-    internal void Upload(ReadOnlySpan<float> source, DeviceBuffer destination);
+    /// <summary>destination[destinationStart + i] = source[i].</summary>
+    internal void Upload(ReadOnlySpan<float> source, DeviceBuffer destination, long destinationStart = 0);
     internal void Download(DeviceBuffer source, Span<float> destination);
 
     /// <summary>Waits until every launched kernel has finished.</summary>

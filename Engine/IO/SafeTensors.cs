@@ -1,15 +1,19 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
 
 namespace SimilarFaces.Engine.IO;
 
 /// <summary>
 /// One named array of a safetensors file: float32 or int64 values with a shape. A tensor to write may also
 /// name a device tensor (<see cref="Source"/>), whose values are downloaded only when the file is written,
-/// one tensor at a time, so a checkpoint never holds a second copy of the whole model in memory.
+/// one tensor at a time, so a checkpoint never holds a second copy of the whole model in memory. A float32
+/// tensor of a file opened with <see cref="SafeTensors.Open"/> leaves its values in the file (<see cref="Stored"/>)
+/// until they are copied into a device tensor, for the same reason when loading.
 /// </summary>
-public sealed record SafeTensor(string Name, string DType, int[] Shape, float[]? Floats, long[]? Longs, Tensor? Source = null)
+public sealed record SafeTensor(string Name, string DType, int[] Shape, float[]? Floats, long[]? Longs, Tensor? Source = null, StoredValues? Stored = null)
 {
     /// <summary>A float32 array to write.</summary>
     public static SafeTensor F32(string name, int[] shape, float[] values) => new(name, "F32", shape, values, null);
@@ -20,6 +24,59 @@ public sealed record SafeTensor(string Name, string DType, int[] Shape, float[]?
 
     /// <summary>The number of elements.</summary>
     public long Count => Shape.Aggregate(1L, (a, d) => a * d);
+
+    /// <summary>Float32 values read from a file a piece at a time: 4 MiB.</summary>
+    private const int PieceFloats = 1 << 20;
+
+    /// <summary>The float32 values: those held, or those left in the file, read now.</summary>
+    public float[] ReadFloats()
+    {
+        if (Floats != null) return Floats;
+        var stored = Stored ?? throw new InvalidOperationException($"tensor '{Name}' holds no float32 values");
+        var values = new float[Count];
+        stored.Read(values, 0);
+        return values;
+    }
+
+    /// <summary>Copies the float32 values into <paramref name="destination"/>, which has as many elements; values left in
+    /// the file go into it a piece at a time, never all in host memory at once.</summary>
+    public void CopyTo(Tensor destination)
+    {
+        if (destination.Length != Count)
+            throw new ArgumentException($"tensor '{Name}' has {Count} values, the destination {destination.ShapeText} {destination.Length}", nameof(destination));
+        if (Stored == null)
+        {
+            destination.CopyFrom(Floats ?? throw new InvalidOperationException($"tensor '{Name}' holds no float32 values"));
+            return;
+        }
+        var piece = new float[Math.Min(Count, PieceFloats)];
+        for (long start = 0; start < Count; start += piece.Length)
+        {
+            var values = piece.AsSpan(0, (int)Math.Min(piece.Length, Count - start));
+            Stored.Read(values, start);
+            destination.CopyFrom(values, start);
+        }
+    }
+}
+
+/// <summary>Where a float32 tensor's values lie in a file held open: <paramref name="File"/> (named <paramref name="Name"/>
+/// in errors) from byte <paramref name="Offset"/>. The open handle keeps reading the file that was validated, even if
+/// another is renamed over its path meanwhile.</summary>
+public sealed record StoredValues(SafeFileHandle File, string Name, long Offset)
+{
+    /// <summary>Values [<paramref name="first"/>, first + values.Length) of the tensor.</summary>
+    public void Read(Span<float> values, long first)
+    {
+        var bytes = MemoryMarshal.AsBytes(values);
+        long at = Offset + first * sizeof(float);
+        while (bytes.Length > 0)
+        {
+            int read = RandomAccess.Read(File, bytes, at);
+            if (read == 0) throw new InvalidDataException($"{Name}: the file ended while its values were read (was it changed meanwhile?)");
+            bytes = bytes[read..];
+            at += read;
+        }
+    }
 }
 
 /// <summary>
@@ -33,24 +90,62 @@ public static class SafeTensors
 {
     private const long MaxHeaderBytes = 100 * 1024 * 1024;
 
-    /// <summary>What a file holds: its tensors by name and its string metadata.</summary>
-    public sealed record Contents(IReadOnlyDictionary<string, SafeTensor> Tensors, IReadOnlyDictionary<string, string> Metadata)
+    /// <summary>What a file holds: its tensors by name and its string metadata; disposing it closes the file that an
+    /// <see cref="Open"/>ed one reads its float32 values from.</summary>
+    public sealed record Contents(IReadOnlyDictionary<string, SafeTensor> Tensors, IReadOnlyDictionary<string, string> Metadata) : IDisposable
     {
+        /// <summary>The file the float32 values are left in, for contents that <see cref="Open"/> gave.</summary>
+        internal FileStream? File { get; init; }
+
         /// <summary>The tensor named <paramref name="name"/>; a missing one is an error naming <paramref name="file"/>.</summary>
         public SafeTensor Get(string name, string file) =>
             Tensors.TryGetValue(name, out var t) ? t : throw new InvalidDataException($"{file}: tensor '{name}' is missing");
+
+        /// <summary>Closes the file the float32 values are left in, if any.</summary>
+        public void Dispose() => File?.Dispose();
     }
 
     /// <summary>Reads and validates a file; any defect is an <see cref="InvalidDataException"/> naming it.</summary>
     public static Contents Read(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
-        using var stream = File.OpenRead(path);
+        using var stream = OpenFile(path);
         return Read(stream, path);
     }
 
+    /// <summary>
+    /// Reads and validates a file's header, and its int64 values, leaving the float32 values in the file, which stays
+    /// open until the contents are disposed: <see cref="SafeTensor.CopyTo"/> then reads them straight into device
+    /// tensors, and a caller after the metadata reads nothing more. Defects are <see cref="InvalidDataException"/>s naming the file.
+    /// </summary>
+    public static Contents Open(string path)
+    {
+        var stream = OpenFile(path);
+        try
+        {
+            return Read(stream, path, stream.SafeFileHandle) with { File = stream };
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A file's metadata, its header validated, no values read.</summary>
+    public static IReadOnlyDictionary<string, string> ReadMetadata(string path)
+    {
+        using var contents = Open(path);
+        return contents.Metadata;
+    }
+
+    private static FileStream OpenFile(string path) =>
+        File.Exists(path) ? File.OpenRead(path) : throw new FileNotFoundException($"{path}: no such file", path);
+
     /// <summary>Reads and validates a stream; errors name it as <paramref name="name"/>.</summary>
-    public static Contents Read(Stream stream, string name)
+    public static Contents Read(Stream stream, string name) => Read(stream, name, leaveFloatsIn: null);
+
+    // with leaveFloatsIn, float32 values are not read but located in that file (the stream's own)
+    private static Contents Read(Stream stream, string name, SafeFileHandle? leaveFloatsIn)
     {
         long fileLength = stream.Length;
         Span<byte> lengthBytes = stackalloc byte[8];
@@ -114,9 +209,9 @@ public static class SafeTensors
             long count = (e.End - e.Begin) / (e.DType == "F32" ? 4 : 8);
             if (count > Array.MaxLength)
                 throw new InvalidDataException($"{name}: tensor '{e.Name}' has {count} values, more than one array holds");
-            tensors[e.Name] = e.DType == "F32"
-                ? SafeTensor.F32(e.Name, e.Shape, ReadValues<float>(stream, count))
-                : SafeTensor.I64(e.Name, e.Shape, ReadValues<long>(stream, count));
+            tensors[e.Name] = e.DType != "F32" ? SafeTensor.I64(e.Name, e.Shape, ReadValues<long>(stream, count))
+                : leaveFloatsIn != null ? new SafeTensor(e.Name, "F32", e.Shape, null, null, Stored: new StoredValues(leaveFloatsIn, name, dataStart + e.Begin))
+                : SafeTensor.F32(e.Name, e.Shape, ReadValues<float>(stream, count));
         }
         return new Contents(tensors, metadata);
     }

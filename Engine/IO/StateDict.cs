@@ -34,7 +34,7 @@ public static class StateDict
             if (stored.DType != "F32") throw new InvalidDataException($"{file}: tensor '{key}' is {stored.DType}, expected F32");
             if (!stored.Shape.AsSpan().SequenceEqual(t.Shape))
                 throw new InvalidDataException($"{file}: tensor '{key}' has shape ({string.Join(",", stored.Shape)}), the model needs {t.ShapeText}");
-            t.CopyFrom(stored.Floats);
+            stored.CopyTo(t);
         }
         foreach (var (name, _) in module.NamedCounters().ToList())
         {

@@ -42,6 +42,16 @@ internal sealed class KernelTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    public void AnUploadFromAnOffsetWritesOnlyItsOwnElements()
+    {
+        var y = _check.Upload(Enumerable.Range(0, Length).Select(i => (float)i).ToArray());
+        Backend.Upload([-1f, -2f, -3f], y, 1000);
+        Backend.Upload([], y, Length);
+        var expected = Enumerable.Range(0, Length).Select(i => i is >= 1000 and < 1003 ? -(i - 999f) : i).ToArray();
+        Assert.That(_check.Read(y), Is.EqualTo(expected));
+    }
+
+    [Test]
     public void KernelsRejectForeignAndDisposedBuffersBeforeWriting()
     {
         var y = _check.Upload(new float[10]);

@@ -51,7 +51,8 @@ internal sealed unsafe partial class CpuBackend : IBackend
 
     public PoolStatistics PoolStatistics => _pool.Statistics;
 
-    public void Upload(ReadOnlySpan<float> source, DeviceBuffer destination) => source.CopyTo(Data(destination));
+    public void Upload(ReadOnlySpan<float> source, DeviceBuffer destination, long destinationStart = 0) =>
+        source.CopyTo(Data(destination).AsSpan(checked((int)destinationStart)));
     public void Download(DeviceBuffer source, Span<float> destination) => Data(source).CopyTo(destination);
 
     /// <summary>Kernels run synchronously on the calling thread (and the pool threads it waits for).</summary>

@@ -62,10 +62,10 @@ internal sealed partial class IlgpuBackend : IBackend
         return new IlgpuBuffer(this, length, _pool.Rent(length));
     }
 
-    public void Upload(ReadOnlySpan<float> source, DeviceBuffer destination)
+    public void Upload(ReadOnlySpan<float> source, DeviceBuffer destination, long destinationStart = 0)
     {
-        var view = Prefix(View(destination, source.Length), source.Length);
-        if (source.Length > 0) ((ArrayView1D<float, Stride1D.Dense>)view).CopyFromCPU(_accelerator.DefaultStream, source);
+        var view = View(destination, destinationStart + source.Length);
+        if (source.Length > 0) ((ArrayView1D<float, Stride1D.Dense>)view.SubView(destinationStart, source.Length)).CopyFromCPU(_accelerator.DefaultStream, source);
     }
 
     public void Download(DeviceBuffer source, Span<float> destination)
