@@ -29,10 +29,19 @@ public static class ImageLoader
 
     public static GrayImage Load(string path)
     {
-        long length = new FileInfo(path).Length;
+        using var file = File.OpenHandle(path);
+        long length = RandomAccess.GetLength(file);
         if (length > MaxFileBytes)
             throw new InvalidDataException($"{path} is {length:N0} bytes; image files over {MaxFileBytes >> 20} MiB are not read");
-        return Decode(File.ReadAllBytes(path), path);
+        var data = new byte[length];
+        int read = 0;
+        while (read < data.Length)
+        {
+            int got = RandomAccess.Read(file, data.AsSpan(read), read);
+            if (got == 0) break;   // the file shrank since: what is there decodes as a truncated image
+            read += got;
+        }
+        return Decode(read == data.Length ? data : data[..read], path);
     }
 
     /// <summary>The seed notebook's input transform: convert("L"), Resize((height, width)) (PIL bilinear), ToTensor(),
