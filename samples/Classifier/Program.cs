@@ -122,7 +122,8 @@ int Run()
         SafeTensors.Write(weightsFile, StateDict.Of(network)); // names as PyTorch's state_dict: "0.weight", "0.bias", ...
 
         using var reloaded = NewNetwork(rng: null); // no initial weights drawn: Load fills them all
-        StateDict.Load(reloaded, SafeTensors.Read(weightsFile), weightsFile);
+        using (var file = SafeTensors.Open(weightsFile)) // read straight from the file into the tensors
+            StateDict.Load(reloaded, file, weightsFile);
         // </save-load>
 
         float[] before = Logits(network, test.Images), after = Logits(reloaded, test.Images);
