@@ -15,7 +15,7 @@ internal sealed unsafe partial class CpuBackend : IBackend
     /// <summary>Elements per piece of an element-wise kernel (256 KB of floats).</summary>
     private const int ChunkLength = 1 << 16;
 
-    private readonly BufferPool<float[]> _pool = new(length => GC.AllocateUninitializedArray<float>((int)length));
+    private readonly BufferPool<float[]> _pool = new(length => HugePages.Advise(GC.AllocateUninitializedArray<float>((int)length)));
     private readonly bool _wide;
 
     public CpuBackend() : this(Vector512.IsHardwareAccelerated) { }
