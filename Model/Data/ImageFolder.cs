@@ -1,3 +1,5 @@
+using System.IO.Enumeration;
+
 namespace SimilarFaces.Model.Data;
 
 /// <summary>
@@ -105,7 +107,7 @@ public sealed class ImageFolder : IFaceDataset
 
         var images = new List<string>();
         foreach (var folder in Sorted(folders))
-            foreach (var name in Sorted(Directory.EnumerateFiles(Path.Combine(Root, folder)).Where(f => !IsHidden(f)).Select(Path.GetFileName).OfType<string>()))
+            foreach (var name in VisibleFiles(Path.Combine(Root, folder)))
             {
                 string relative = folder + "/" + name;
                 if (ImageLoader.Extensions.Contains(Path.GetExtension(name).ToLowerInvariant()))
@@ -115,6 +117,14 @@ public sealed class ImageFolder : IFaceDataset
             }
         return images;
     }
+
+    // names of the folder's files that are not hidden, sorted; told from the folder's entries alone, where the system
+    // allows (on Linux a hidden file is one whose name starts with '.'), not with a call on each file
+    private static List<string> VisibleFiles(string folder) =>
+        Sorted(new FileSystemEnumerable<string>(folder, (ref FileSystemEntry entry) => entry.FileName.ToString(), new EnumerationOptions { AttributesToSkip = 0 })
+        {
+            ShouldIncludePredicate = (ref FileSystemEntry entry) => !entry.IsDirectory && !entry.FileName.StartsWith('.') && !entry.IsHidden,
+        });
 
     // names of the folder's sub-folders that are not hidden, sorted; links to folders go to `links` (relative to the root) instead
     private static List<string> SubFolders(string folder, string relative, List<string> links)

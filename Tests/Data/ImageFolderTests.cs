@@ -62,6 +62,7 @@ public class ImageFolderTests
         var data = new ImageFolder(_root, 4, 3);
         Assert.That(Enumerable.Range(0, data.Count).Select(data.RelativePath),
             Is.EqualTo(new[] { "p/z.pgm", "p/a/1.pgm", "p/a-b/1.pgm", "p/a/c/1.pgm", "q/1.pgm" }));
+        Assert.That(data.Warnings, Has.None.Contains("not an image extension"), "a folder is walked, never taken for a file");
     }
 
     [Test]
