@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace SimilarFaces.Model.Data;
 
@@ -27,19 +28,31 @@ public sealed class GrayImage
     {
         if (destination.Length != Pixels.Length)
             throw new ArgumentException($"destination holds {destination.Length} values, image has {Pixels.Length}", nameof(destination));
-        int lanes = Vector<float>.Count, i = 0;
+        var values = MemoryMarshal.Cast<float, int>(destination);   // the bytes as ints first, then each int as its float in place
+        Widen(Pixels, values);
+        int i = 0;
         var divisor = new Vector<float>(255f);
-        for (; i <= Pixels.Length - Vector<byte>.Count; i += Vector<byte>.Count)
+        for (; i <= values.Length - Vector<int>.Count; i += Vector<int>.Count)
+            (Vector.ConvertToSingle(new Vector<int>(values[i..])) / divisor).CopyTo(destination[i..]);
+        for (; i < values.Length; i++)
+            destination[i] = values[i] / 255f;
+    }
+
+    /// <summary>Each byte as an int, a vector of bytes at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Widen(ReadOnlySpan<byte> bytes, Span<int> ints)
+    {
+        int i = 0, lanes = Vector<int>.Count;
+        for (; i <= bytes.Length - Vector<byte>.Count; i += Vector<byte>.Count)
         {
-            Vector.Widen(new Vector<byte>(Pixels.AsSpan(i)), out var low, out var high);
+            Vector.Widen(new Vector<byte>(bytes[i..]), out var low, out var high);
             Vector.Widen(low, out var first, out var second);
             Vector.Widen(high, out var third, out var fourth);
-            (Vector.ConvertToSingle(first) / divisor).CopyTo(destination[i..]);
-            (Vector.ConvertToSingle(second) / divisor).CopyTo(destination[(i + lanes)..]);
-            (Vector.ConvertToSingle(third) / divisor).CopyTo(destination[(i + 2 * lanes)..]);
-            (Vector.ConvertToSingle(fourth) / divisor).CopyTo(destination[(i + 3 * lanes)..]);
+            Vector.AsVectorInt32(first).CopyTo(ints[i..]);
+            Vector.AsVectorInt32(second).CopyTo(ints[(i + lanes)..]);
+            Vector.AsVectorInt32(third).CopyTo(ints[(i + 2 * lanes)..]);
+            Vector.AsVectorInt32(fourth).CopyTo(ints[(i + 3 * lanes)..]);
         }
-        for (; i < Pixels.Length; i++)
-            destination[i] = Pixels[i] / 255f;
+        for (; i < bytes.Length; i++) ints[i] = bytes[i];
     }
 }

@@ -72,7 +72,7 @@ public static class Resize
         int width = source.Width, height = weights.Outputs;
         var output = new byte[height * width];
         var widened = new int[source.Height * width];   // the input's bytes as ints
-        Widen(source.Pixels, widened);
+        GrayImage.Widen(source.Pixels, widened);
         var sums = new int[width];
         for (int y = 0; y < height; y++)
         {
@@ -93,24 +93,6 @@ public static class Resize
             (new Vector<int>(sums[x..]) + new Vector<int>(row[x..]) * weight).CopyTo(sums[x..]);
         for (; x < sums.Length; x++)
             sums[x] += row[x] * weight;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Widen(ReadOnlySpan<byte> bytes, Span<int> ints)
-    {
-        int i = 0;
-        for (; i <= bytes.Length - Vector<byte>.Count; i += Vector<byte>.Count)
-        {
-            Vector.Widen(new Vector<byte>(bytes[i..]), out var low, out var high);
-            Vector.Widen(low, out var first, out var second);
-            Vector.Widen(high, out var third, out var fourth);
-            int lanes = Vector<int>.Count;
-            Vector.AsVectorInt32(first).CopyTo(ints[i..]);
-            Vector.AsVectorInt32(second).CopyTo(ints[(i + lanes)..]);
-            Vector.AsVectorInt32(third).CopyTo(ints[(i + 2 * lanes)..]);
-            Vector.AsVectorInt32(fourth).CopyTo(ints[(i + 3 * lanes)..]);
-        }
-        for (; i < bytes.Length; i++) ints[i] = bytes[i];
     }
 
     // each fixed-point sum as Clip8 makes it: clamped to [0, 2^30 − 1], then its top 8 bits
