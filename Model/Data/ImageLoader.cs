@@ -29,18 +29,12 @@ public static class ImageLoader
 
     public static GrayImage Load(string path)
     {
-        using var file = File.OpenHandle(path);
-        long length = RandomAccess.GetLength(file);
+        using var file = File.OpenRead(path);
+        long length = file.Length;
         if (length > MaxFileBytes)
             throw new InvalidDataException($"{path} is {length:N0} bytes; image files over {MaxFileBytes >> 20} MiB are not read");
         var data = new byte[length];
-        int read = 0;
-        while (read < data.Length)
-        {
-            int got = RandomAccess.Read(file, data.AsSpan(read), read);
-            if (got == 0) break;   // the file shrank since: what is there decodes as a truncated image
-            read += got;
-        }
+        int read = file.ReadAtLeast(data, data.Length, throwOnEndOfStream: false);   // less if it shrank since: a truncated image
         return Decode(read == data.Length ? data : data[..read], path);
     }
 
