@@ -23,13 +23,16 @@ public sealed class GrayImage
     public byte[] Pixels { get; }
 
     /// <summary>torchvision's ToTensor: each byte divided by 255 in float32, into (Height, Width).</summary>
+    public void ToUnitRange(Span<float> destination) => ToUnitRange(Pixels, destination);
+
+    /// <summary>torchvision's ToTensor of any pixels: each byte divided by 255 in float32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void ToUnitRange(Span<float> destination)
+    public static void ToUnitRange(ReadOnlySpan<byte> pixels, Span<float> destination)
     {
-        if (destination.Length != Pixels.Length)
-            throw new ArgumentException($"destination holds {destination.Length} values, image has {Pixels.Length}", nameof(destination));
+        if (destination.Length != pixels.Length)
+            throw new ArgumentException($"destination holds {destination.Length} values, image has {pixels.Length}", nameof(destination));
         var values = MemoryMarshal.Cast<float, int>(destination);   // the bytes as ints first, then each int as its float in place
-        Widen(Pixels, values);
+        Widen(pixels, values);
         int i = 0;
         var divisor = new Vector<float>(255f);
         for (; i <= values.Length - Vector<int>.Count; i += Vector<int>.Count)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using SkiaSharp;
 using StbImageSharp;
 
@@ -33,15 +34,34 @@ public static class ImageLoader
         long length = file.Length;
         if (length > MaxFileBytes)
             throw new InvalidDataException($"{path} is {length:N0} bytes; image files over {MaxFileBytes >> 20} MiB are not read");
-        var data = new byte[length];
-        int read = file.ReadAtLeast(data, data.Length, throwOnEndOfStream: false);   // less if it shrank since: a truncated image
-        return Decode(read == data.Length ? data : data[..read], path);
+        var data = ArrayPool<byte>.Shared.Rent((int)length);
+        try
+        {
+            int read = file.ReadAtLeast(data.AsSpan(0, (int)length), (int)length, throwOnEndOfStream: false);   // less if it shrank since: a truncated image
+            return Decode(data.AsSpan(0, read), path);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(data);
+        }
     }
 
     /// <summary>The seed notebook's input transform: convert("L"), Resize((height, width)) (PIL bilinear), ToTensor(),
     /// written into <paramref name="destination"/> as (height, width) values in [0, 1].</summary>
-    public static void LoadResized(string path, int width, int height, Span<float> destination) =>
-        Resize.Bilinear(Load(path), width, height).ToUnitRange(destination);
+    public static void LoadResized(string path, int width, int height, Span<float> destination)
+    {
+        var image = Load(path);
+        var resized = ArrayPool<byte>.Shared.Rent(width * height);
+        try
+        {
+            Resize.Bilinear(image, width, height, resized.AsSpan(0, width * height));
+            GrayImage.ToUnitRange(resized.AsSpan(0, width * height), destination);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(resized);
+        }
+    }
 
     /// <summary>Throws unless a <paramref name="width"/> × <paramref name="height"/> image fits the pixel budget.</summary>
     public static void CheckSize(long width, long height, string name)
@@ -53,7 +73,7 @@ public static class ImageLoader
     }
 
     /// <summary>Decodes a whole file's bytes; <paramref name="name"/> names the file in errors.</summary>
-    public static GrayImage Decode(byte[] data, string name)
+    public static GrayImage Decode(ReadOnlySpan<byte> data, string name)
     {
         if (Pgm.IsNetpbm(data))
         {
@@ -61,9 +81,10 @@ public static class ImageLoader
             var gray = netpbm.Channels == 1 ? netpbm.Samples : RgbToLuma(netpbm.Samples, 3);
             return new GrayImage(netpbm.Width, netpbm.Height, gray);
         }
-        if (data.AsSpan().StartsWith(PngSignature))
+        if (data.StartsWith(PngSignature))
             CheckPngChunks(data, name);
-        using var stream = new SKMemoryStream(data);
+        using var encoded = SKData.CreateCopy(data);
+        using var stream = new SKMemoryStream(encoded);
         using var codec = SKCodec.Create(stream, out var opened);
         if (codec is null)
             return Tga.Looks(data) ? DecodeTga(data, name)
@@ -116,7 +137,7 @@ public static class ImageLoader
 
     private static readonly Lock StbImageSharpLock = new();
 
-    private static GrayImage DecodeTga(byte[] data, string name)
+    private static GrayImage DecodeTga(ReadOnlySpan<byte> data, string name)
     {
         var (width, height) = Tga.Check(data, name);
         CheckSize(width, height, name);
@@ -125,7 +146,7 @@ public static class ImageLoader
         {
             // StbImageSharp keeps the reason for a failure in one static field, so two decodes at once could report
             // each other's error: TGA files are decoded one at a time (every other format is safe to decode in parallel).
-            lock (StbImageSharpLock) decoded = ImageResult.FromMemory(data, ColorComponents.RedGreenBlue);
+            lock (StbImageSharpLock) decoded = ImageResult.FromMemory(data.ToArray(), ColorComponents.RedGreenBlue);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

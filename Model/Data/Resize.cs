@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -10,48 +11,69 @@ namespace SimilarFaces.Model.Data;
 /// axis mapping n inputs to m outputs has centre c = (i + ½)·n/m; when shrinking the filter widens
 /// by s = n/m (antialiasing), so input j weighs tri((j + ½ − c)/s) over j in
 /// [round(c − s), round(c + s)), then the weights are normalised to sum 1 and turned into fixed
-/// point with 22 fraction bits. Pass order: horizontal first (only over the rows the vertical pass
-/// reads), then vertical; each pass rounds (adds ½) and clips its result to a byte, so the
-/// intermediate image is 8-bit too. An axis whose size does not change has no pass.
+/// point with 22 fraction bits. Pass order: horizontal first, then vertical (PIL's horizontal pass
+/// covers only the rows the vertical one reads, but without a crop box those are all of them: the
+/// first output's taps start at row 0 and the last one's end at the last row at any scale); each
+/// pass rounds (adds ½) and clips its result to a byte, so the intermediate image is 8-bit too. An
+/// axis whose size does not change has no pass.
 /// </summary>
 public static class Resize
 {
     private const int PrecisionBits = 32 - 8 - 2;
 
+    /// <summary>Columns the vertical pass sums at a time, in a stack buffer.</summary>
+    private const int ColumnBlock = 256;
+
     public static GrayImage Bilinear(GrayImage source, int width, int height)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
-        var horizontal = Weights.For(source.Width, width);
-        var vertical = Weights.For(source.Height, height);
-        var image = source;
-        if (width != source.Width)
-        {
-            // rows [first, last) of the source are all the vertical pass reads
-            int first = vertical.Start[0];
-            int last = vertical.Start[height - 1] + vertical.Count[height - 1];
-            image = ResampleRows(image, horizontal, first, last - first);
-            if (height != source.Height)
-                vertical = vertical.Shifted(-first);
-        }
-        if (height != source.Height)
-            image = ResampleColumns(image, vertical);
-        return image == source ? new GrayImage(width, height, (byte[])source.Pixels.Clone()) : image;
+        var output = new byte[width * height];
+        Bilinear(source, width, height, output);
+        return new GrayImage(width, height, output);
     }
 
-    // source (H, W) rows [firstRow, firstRow + rows) → (rows, weights.Outputs)
+    /// <summary>The same resize into <paramref name="destination"/> (<paramref name="height"/> rows of <paramref name="width"/>).</summary>
+    public static void Bilinear(GrayImage source, int width, int height, Span<byte> destination)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
+        if (destination.Length != (long)width * height)
+            throw new ArgumentException($"destination holds {destination.Length} pixels, a {width}x{height} image has {(long)width * height}", nameof(destination));
+        bool horizontal = width != source.Width, vertical = height != source.Height;
+        if (!horizontal && !vertical)
+            source.Pixels.CopyTo(destination);
+        else if (!vertical)
+            ResampleRows(source, Weights.For(source.Width, width), destination);
+        else if (!horizontal)
+            ResampleColumns(source.Pixels, width, Weights.For(source.Height, height), destination);
+        else
+        {
+            var between = ArrayPool<byte>.Shared.Rent(source.Height * width);
+            try
+            {
+                ResampleRows(source, Weights.For(source.Width, width), between);
+                ResampleColumns(between.AsSpan(0, source.Height * width), width, Weights.For(source.Height, height), destination);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(between);
+            }
+        }
+    }
+
+    // source (H, W) → output (H, weights.Outputs)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static GrayImage ResampleRows(GrayImage source, Weights weights, int firstRow, int rows)
+    private static void ResampleRows(GrayImage source, Weights weights, Span<byte> output)
     {
         int width = weights.Outputs, stride = weights.Stride;
         int[] starts = weights.Start, counts = weights.Count;
-        var output = new byte[rows * width];
         ref int fixedWeights = ref MemoryMarshal.GetArrayDataReference(weights.Fixed);
-        for (int y = 0; y < rows; y++)
+        for (int y = 0; y < source.Height; y++)
         {
             // Weights.For keeps every output's taps inside the input row: Start[x] + Count[x] ≤ source.Width
-            ref byte input = ref source.Pixels[(firstRow + y) * source.Width];
-            var outputRow = output.AsSpan(y * width, width);
+            ref byte input = ref source.Pixels[y * source.Width];
+            var outputRow = output.Slice(y * width, width);
             for (int x = 0; x < outputRow.Length; x++)
             {
                 ref byte taps = ref Unsafe.Add(ref input, starts[x]);
@@ -62,52 +84,94 @@ public static class Resize
                 outputRow[x] = Clip8(sum);
             }
         }
-        return new GrayImage(width, rows, output);
     }
 
-    // source (H, W) → (weights.Outputs, W): each output row a weighted sum of whole input rows, a vector of columns at a time
+    // source (H, width) → output (weights.Outputs, width): each output row a weighted sum of whole input rows,
+    // ColumnBlock columns at a time
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static GrayImage ResampleColumns(GrayImage source, Weights weights)
+    private static void ResampleColumns(ReadOnlySpan<byte> source, int width, Weights weights, Span<byte> output)
     {
-        int width = source.Width, height = weights.Outputs;
-        var output = new byte[height * width];
-        var widened = new int[source.Height * width];   // the input's bytes as ints
-        GrayImage.Widen(source.Pixels, widened);
-        var sums = new int[width];
-        for (int y = 0; y < height; y++)
+        Span<int> sums = stackalloc int[ColumnBlock];
+        for (int y = 0; y < weights.Outputs; y++)
         {
-            sums.AsSpan().Fill(1 << (PrecisionBits - 1));
-            for (int t = 0; t < weights.Count[y]; t++)
-                AddScaled(sums, widened.AsSpan((weights.Start[y] + t) * width, width), weights.Fixed[y * weights.Stride + t]);
-            ClipToBytes(sums, output.AsSpan(y * width, width));
+            int taps = weights.Count[y], top = weights.Start[y];
+            var rowWeights = weights.Fixed.AsSpan(y * weights.Stride, taps);
+            for (int x = 0; x < width; x += ColumnBlock)
+            {
+                var block = sums[..Math.Min(ColumnBlock, width - x)];
+                block.Fill(1 << (PrecisionBits - 1));
+                for (int t = 0; t < taps; t++)
+                    AddScaled(block, source.Slice((top + t) * width + x, block.Length), rowWeights[t]);
+                ClipToBytes(block, output.Slice(y * width + x, block.Length));
+            }
         }
-        return new GrayImage(width, height, output);
     }
 
-    // sums += weight · row
+    // sums += weight · row, the row's bytes widened to ints a vector at a time; a row at least a vector long ends on
+    // the vector that ends with it, its lanes already added masked out
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AddScaled(Span<int> sums, ReadOnlySpan<int> row, int weight)
+    private static void AddScaled(Span<int> sums, ReadOnlySpan<byte> row, int weight)
     {
-        int x = 0;
-        for (; x <= sums.Length - Vector<int>.Count; x += Vector<int>.Count)
-            (new Vector<int>(sums[x..]) + new Vector<int>(row[x..]) * weight).CopyTo(sums[x..]);
+        int x = 0, step = Vector<byte>.Count;
+        for (; x <= sums.Length - step; x += step)
+            AddScaled(sums[x..], new Vector<byte>(row[x..]), weight, 0);
+        if (x == sums.Length) return;
+        if (sums.Length >= step)
+        {
+            int end = x;
+            x = sums.Length - step;
+            AddScaled(sums[x..], new Vector<byte>(row[x..]), weight, end - x);
+            return;
+        }
         for (; x < sums.Length; x++)
             sums[x] += row[x] * weight;
     }
 
-    // each fixed-point sum as Clip8 makes it: clamped to [0, 2^30 − 1], then its top 8 bits
+    // sums[0, Vector<byte>.Count) += weight · bytes, except in the lanes below firstLane
+    private static void AddScaled(Span<int> sums, Vector<byte> bytes, int weight, int firstLane)
+    {
+        int lanes = Vector<int>.Count;
+        Vector.Widen(bytes, out var low, out var high);
+        Vector.Widen(low, out var first, out var second);
+        Vector.Widen(high, out var third, out var fourth);
+        var lane = Vector<int>.Indices - new Vector<int>(firstLane);
+        AddScaled(sums, first, weight, lane);
+        AddScaled(sums[lanes..], second, weight, lane + new Vector<int>(lanes));
+        AddScaled(sums[(2 * lanes)..], third, weight, lane + new Vector<int>(2 * lanes));
+        AddScaled(sums[(3 * lanes)..], fourth, weight, lane + new Vector<int>(3 * lanes));
+    }
+
+    // sums[0, Vector<int>.Count) += weight · values where lane ≥ 0
+    private static void AddScaled(Span<int> sums, Vector<uint> values, int weight, Vector<int> lane)
+    {
+        var added = Vector.AsVectorInt32(values) * weight & ~Vector.LessThan(lane, Vector<int>.Zero);
+        (new Vector<int>(sums) + added).CopyTo(sums);
+    }
+
+    // each fixed-point sum as Clip8 makes it: clamped to [0, 2^30 − 1], then its top 8 bits; a stretch at least four
+    // vectors long ends on the four vectors that end with it (writing some bytes twice, the same)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ClipToBytes(ReadOnlySpan<int> sums, Span<byte> bytes)
     {
-        int lanes = Vector<int>.Count, x = 0;
+        int lanes = Vector<int>.Count, step = 4 * lanes, x = 0;
         var top = new Vector<int>((1 << PrecisionBits << 8) - 1);
-        for (; x <= sums.Length - 4 * lanes; x += 4 * lanes)
+        for (; x <= sums.Length - step; x += step)
+            ClipToBytes(sums[x..], bytes[x..], top);
+        if (x == sums.Length) return;
+        if (sums.Length >= step)
         {
-            var low = Vector.Narrow(Scaled(sums[x..], top), Scaled(sums[(x + lanes)..], top));
-            var high = Vector.Narrow(Scaled(sums[(x + 2 * lanes)..], top), Scaled(sums[(x + 3 * lanes)..], top));
-            Vector.Narrow(low, high).CopyTo(bytes[x..]);
+            ClipToBytes(sums[^step..], bytes[^step..], top);
+            return;
         }
         for (; x < sums.Length; x++) bytes[x] = Clip8(sums[x]);
+    }
+
+    private static void ClipToBytes(ReadOnlySpan<int> sums, Span<byte> bytes, Vector<int> top)
+    {
+        int lanes = Vector<int>.Count;
+        var low = Vector.Narrow(Scaled(sums, top), Scaled(sums[lanes..], top));
+        var high = Vector.Narrow(Scaled(sums[(2 * lanes)..], top), Scaled(sums[(3 * lanes)..], top));
+        Vector.Narrow(low, high).CopyTo(bytes);
     }
 
     private static Vector<uint> Scaled(ReadOnlySpan<int> sums, Vector<int> top) =>
@@ -118,9 +182,23 @@ public static class Resize
 
     /// <summary>Per output sample: the first input it reads, how many, and their fixed-point weights
     /// (row o of <see cref="Fixed"/> starts at o·Stride).</summary>
-    private sealed record Weights(int Outputs, int Stride, int[] Start, int[] Count, int[] Fixed)
+    private sealed record Weights(int Inputs, int Outputs, int Stride, int[] Start, int[] Count, int[] Fixed)
     {
+        // the last few axes each thread resized, most recent first: a folder's images mostly share one size
+        [ThreadStatic] private static Weights?[]? _recent;
+
         public static Weights For(int inputs, int outputs)
+        {
+            var recent = _recent ??= new Weights?[4];
+            foreach (var known in recent)
+                if (known is not null && known.Inputs == inputs && known.Outputs == outputs) return known;
+            var made = Compute(inputs, outputs);
+            Array.Copy(recent, 0, recent, 1, recent.Length - 1);
+            recent[0] = made;
+            return made;
+        }
+
+        private static Weights Compute(int inputs, int outputs)
         {
             double scale = (double)inputs / outputs;
             double filterScale = Math.Max(scale, 1.0);
@@ -151,10 +229,8 @@ public static class Resize
                 start[o] = min;
                 count[o] = max - min;
             }
-            return new Weights(outputs, stride, start, count, fixedWeights);
+            return new Weights(inputs, outputs, stride, start, count, fixedWeights);
         }
-
-        public Weights Shifted(int offset) => this with { Start = Start.Select(s => s + offset).ToArray() };
 
         private static double Triangle(double x) => Math.Max(0, 1 - Math.Abs(x));
     }

@@ -121,4 +121,53 @@ public class ResizeTests
         var flat = new GrayImage(92, 112, Enumerable.Repeat((byte)77, 92 * 112).ToArray());
         Assert.That(Resize.Bilinear(flat, 100, 100).Pixels, Is.All.EqualTo((byte)77));
     }
+    /// <summary>The vertical pass sums whole rows a vector of columns at a time, blocks of 256 columns, and ends a row on
+    /// the vector that ends with it: each column must still come out as that column resized alone (a one-pixel-wide image,
+    /// summed one value at a time). Widths on both sides of the vector sizes and of the block.</summary>
+    [Test]
+    public void EachColumnOfAVerticalResizeIsThatColumnResizedAlone()
+    {
+        var random = new Random(7);
+        foreach (int width in new[] { 15, 16, 17, 31, 33, 63, 64, 65, 92, 100, 127, 129, 255, 256, 257, 300, 513 })
+            foreach (var (height, resizedHeight) in new[] { (112, 100), (37, 80), (50, 17) })
+            {
+                var pixels = new byte[width * height];
+                random.NextBytes(pixels);
+                var resized = Resize.Bilinear(new GrayImage(width, height, pixels), width, resizedHeight);
+                for (int x = 0; x < width; x++)
+                {
+                    var column = new GrayImage(1, height, Enumerable.Range(0, height).Select(y => pixels[y * width + x]).ToArray());
+                    var alone = Resize.Bilinear(column, 1, resizedHeight).Pixels;
+                    var inPlace = Enumerable.Range(0, resizedHeight).Select(y => resized.Pixels[y * width + x]).ToArray();
+                    Assert.That(inPlace, Is.EqualTo(alone), $"{width}x{height} → {width}x{resizedHeight}, column {x}");
+                }
+            }
+    }
+
+    /// <summary>Both axes: the horizontal pass over the rows the vertical one reads, then the vertical pass, which must
+    /// equal the two resizes one after the other.</summary>
+    [Test]
+    public void BothAxesAreTheRowPassThenTheColumnPass()
+    {
+        var random = new Random(8);
+        foreach (var (width, height, resizedWidth, resizedHeight) in new[] { (92, 112, 100, 100), (300, 200, 100, 100), (40, 30, 70, 90), (123, 77, 64, 65) })
+        {
+            var pixels = new byte[width * height];
+            random.NextBytes(pixels);
+            var image = new GrayImage(width, height, pixels);
+            var stepwise = Resize.Bilinear(Resize.Bilinear(image, resizedWidth, height), resizedWidth, resizedHeight);
+            var destination = new byte[resizedWidth * resizedHeight];
+            Resize.Bilinear(image, resizedWidth, resizedHeight, destination);
+            Assert.That(Resize.Bilinear(image, resizedWidth, resizedHeight).Pixels, Is.EqualTo(stepwise.Pixels), $"{width}x{height} → {resizedWidth}x{resizedHeight}");
+            Assert.That(destination, Is.EqualTo(stepwise.Pixels), $"{width}x{height} → {resizedWidth}x{resizedHeight} into a span");
+        }
+    }
+
+    [Test]
+    public void ADestinationOfTheWrongSizeIsRefused()
+    {
+        var image = new GrayImage(4, 4, new byte[16]);
+        var error = Assert.Throws<ArgumentException>(() => Resize.Bilinear(image, 3, 3, new byte[8]))!;
+        Assert.That(error.Message, Does.Contain("destination holds 8 pixels, a 3x3 image has 9"));
+    }
 }
