@@ -34,7 +34,7 @@ public sealed class ImageFolder : IFaceDataset
 
         var warnings = new List<string>();
         var links = new List<string>();
-        var identities = SubFolders(root, "", links);
+        var identities = Entries(root, "", links).Folders;
         if (identities.Count == 0)
             throw new InvalidDataException($"image folder '{root}' has no identity sub-folders (expected one folder per person, e.g. {Path.Combine(root, "s1", "1.pgm")}){NotFollowed(links)}");
         var files = identities.Select(identity => ImagesOf(identity, warnings, links)).ToList();
@@ -96,18 +96,19 @@ public sealed class ImageFolder : IFaceDataset
     // image paths relative to the root, '/'-separated: folders in sorted path order, files sorted within
     private List<string> ImagesOf(string identity, List<string> warnings, List<string> links)
     {
-        var folders = new List<string>();
+        var filesOf = new Dictionary<string, List<string>>();
         void Walk(string relative)
         {
-            folders.Add(relative);
-            foreach (var sub in SubFolders(Path.Combine(Root, relative), relative + "/", links))
+            var (files, folders) = Entries(Path.Combine(Root, relative), relative + "/", links);
+            filesOf[relative] = files;
+            foreach (var sub in folders)
                 Walk(relative + "/" + sub);
         }
         Walk(identity);
 
         var images = new List<string>();
-        foreach (var folder in Sorted(folders))
-            foreach (var name in VisibleFiles(Path.Combine(Root, folder)))
+        foreach (var folder in Sorted(filesOf.Keys))
+            foreach (var name in filesOf[folder])
             {
                 string relative = folder + "/" + name;
                 if (ImageLoader.Extensions.Contains(Path.GetExtension(name).ToLowerInvariant()))
@@ -118,24 +119,27 @@ public sealed class ImageFolder : IFaceDataset
         return images;
     }
 
-    // names of the folder's files that are not hidden, sorted; told from the folder's entries alone, where the system
-    // allows (on Linux a hidden file is one whose name starts with '.'), not with a call on each file
-    private static List<string> VisibleFiles(string folder) =>
-        Sorted(new FileSystemEnumerable<string>(folder, (ref FileSystemEntry entry) => entry.FileName.ToString(), new EnumerationOptions { AttributesToSkip = 0 })
-        {
-            ShouldIncludePredicate = (ref FileSystemEntry entry) => !entry.IsDirectory && !entry.FileName.StartsWith('.') && !entry.IsHidden,
-        });
-
-    // names of the folder's sub-folders that are not hidden, sorted; links to folders go to `links` (relative to the root) instead
-    private static List<string> SubFolders(string folder, string relative, List<string> links)
+    // the names of a folder's files and of its sub-folders that are not hidden, each sorted, from one pass over its
+    // entries; links to folders go to `links` (relative to the root) instead, and a folder that cannot be read is an
+    // error naming it. Hidden is told from the entries alone where the system allows (on Linux a hidden name starts
+    // with '.'), not with a call on each one.
+    private static (List<string> Files, List<string> Folders) Entries(string folder, string relative, List<string> links)
     {
-        var names = new List<string>();
-        foreach (var sub in new DirectoryInfo(folder).EnumerateDirectories().Where(d => !IsHidden(d.FullName)))
+        var files = new List<string>();
+        var folders = new List<string>();
+        var entries = new FileSystemEnumerable<(string Name, bool IsFolder, bool IsLink)>(folder,
+            (ref FileSystemEntry entry) => (entry.FileName.ToString(), entry.IsDirectory, entry.IsDirectory && entry.Attributes.HasFlag(FileAttributes.ReparsePoint)),
+            new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = false })
         {
-            if (sub.LinkTarget != null) links.Add(relative + sub.Name);
-            else names.Add(sub.Name);
+            ShouldIncludePredicate = (ref FileSystemEntry entry) => !entry.FileName.StartsWith('.') && !entry.IsHidden,
+        };
+        foreach (var (name, isFolder, isLink) in entries)
+        {
+            if (!isFolder) files.Add(name);
+            else if (isLink) links.Add(relative + name);
+            else folders.Add(name);
         }
-        return Sorted(names);
+        return (Sorted(files), Sorted(folders));
     }
 
     private static string NotFollowed(List<string> links) =>
@@ -147,7 +151,4 @@ public sealed class ImageFolder : IFaceDataset
         list.Sort(StringComparer.Ordinal);
         return list;
     }
-
-    private static bool IsHidden(string path) =>
-        Path.GetFileName(path).StartsWith('.') || File.GetAttributes(path).HasFlag(FileAttributes.Hidden);
 }
