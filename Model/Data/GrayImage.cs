@@ -41,21 +41,29 @@ public sealed class GrayImage
             destination[i] = values[i] / 255f;
     }
 
-    /// <summary>Each byte as an int, a vector of bytes at a time.</summary>
+    // each byte as an int, a vector of bytes at a time
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Widen(ReadOnlySpan<byte> bytes, Span<int> ints)
+    private static void Widen(ReadOnlySpan<byte> bytes, Span<int> ints)
     {
         int i = 0, lanes = Vector<int>.Count;
         for (; i <= bytes.Length - Vector<byte>.Count; i += Vector<byte>.Count)
         {
-            Vector.Widen(new Vector<byte>(bytes[i..]), out var low, out var high);
-            Vector.Widen(low, out var first, out var second);
-            Vector.Widen(high, out var third, out var fourth);
-            Vector.AsVectorInt32(first).CopyTo(ints[i..]);
-            Vector.AsVectorInt32(second).CopyTo(ints[(i + lanes)..]);
-            Vector.AsVectorInt32(third).CopyTo(ints[(i + 2 * lanes)..]);
-            Vector.AsVectorInt32(fourth).CopyTo(ints[(i + 3 * lanes)..]);
+            var (first, second, third, fourth) = Widen(new Vector<byte>(bytes[i..]));
+            first.CopyTo(ints[i..]);
+            second.CopyTo(ints[(i + lanes)..]);
+            third.CopyTo(ints[(i + 2 * lanes)..]);
+            fourth.CopyTo(ints[(i + 3 * lanes)..]);
         }
         for (; i < bytes.Length; i++) ints[i] = bytes[i];
+    }
+
+    /// <summary>A vector of bytes as four vectors of ints, in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static (Vector<int> First, Vector<int> Second, Vector<int> Third, Vector<int> Fourth) Widen(Vector<byte> bytes)
+    {
+        Vector.Widen(bytes, out var low, out var high);
+        Vector.Widen(low, out var first, out var second);
+        Vector.Widen(high, out var third, out var fourth);
+        return (Vector.AsVectorInt32(first), Vector.AsVectorInt32(second), Vector.AsVectorInt32(third), Vector.AsVectorInt32(fourth));
     }
 }

@@ -131,9 +131,7 @@ public static class Resize
     private static void AddScaled(Span<int> sums, Vector<byte> bytes, int weight, int firstLane)
     {
         int lanes = Vector<int>.Count;
-        Vector.Widen(bytes, out var low, out var high);
-        Vector.Widen(low, out var first, out var second);
-        Vector.Widen(high, out var third, out var fourth);
+        var (first, second, third, fourth) = GrayImage.Widen(bytes);
         var lane = Vector<int>.Indices - new Vector<int>(firstLane);
         AddScaled(sums, first, weight, lane);
         AddScaled(sums[lanes..], second, weight, lane + new Vector<int>(lanes));
@@ -142,9 +140,9 @@ public static class Resize
     }
 
     // sums[0, Vector<int>.Count) += weight · values where lane ≥ 0
-    private static void AddScaled(Span<int> sums, Vector<uint> values, int weight, Vector<int> lane)
+    private static void AddScaled(Span<int> sums, Vector<int> values, int weight, Vector<int> lane)
     {
-        var added = Vector.AsVectorInt32(values) * weight & ~Vector.LessThan(lane, Vector<int>.Zero);
+        var added = values * weight & ~Vector.LessThan(lane, Vector<int>.Zero);
         (new Vector<int>(sums) + added).CopyTo(sums);
     }
 
