@@ -62,27 +62,48 @@ public static class Resize
         }
     }
 
-    // source (H, W) → output (H, weights.Outputs)
+    // source (H, W) → output (H, weights.Outputs): Vector<int>.Count outputs at a time, each block of them summed over
+    // the input columns its taps span, one broadcast column × one vector of weights per column (Weights.Bands)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ResampleRows(GrayImage source, Weights weights, Span<byte> output)
     {
-        int width = weights.Outputs, stride = weights.Stride;
-        int[] starts = weights.Start, counts = weights.Count;
-        ref int fixedWeights = ref MemoryMarshal.GetArrayDataReference(weights.Fixed);
-        for (int y = 0; y < source.Height; y++)
+        int width = weights.Outputs, lanes = Vector<int>.Count;
+        var bands = weights.Bands;
+        int blocks = bands.First.Length;
+        int[] sums = ArrayPool<int>.Shared.Rent(2 * blocks * lanes);
+        try
         {
-            // Weights.For keeps every output's taps inside the input row: Start[x] + Count[x] ≤ source.Width
-            ref byte input = ref source.Pixels[y * source.Width];
-            var outputRow = output.Slice(y * width, width);
-            for (int x = 0; x < outputRow.Length; x++)
+            var rounding = new Vector<int>(1 << (PrecisionBits - 1));
+            ref int bandWeights = ref MemoryMarshal.GetArrayDataReference(bands.Weights);
+            for (int y = 0; y < source.Height; y += 2)
             {
-                ref byte taps = ref Unsafe.Add(ref input, starts[x]);
-                ref int weight = ref Unsafe.Add(ref fixedWeights, x * stride);
-                int sum = 1 << (PrecisionBits - 1);
-                for (int t = 0, count = counts[x]; t < count; t++)
-                    sum += Unsafe.Add(ref taps, t) * Unsafe.Add(ref weight, t);
-                outputRow[x] = Clip8(sum);
+                // two rows at a time (the last one twice when the count is odd), each weight vector loaded once for both;
+                // Bands keeps every block's columns inside the input row: First[b] + Span[b] ≤ source.Width
+                int next = Math.Min(y + 1, source.Height - 1);
+                ref byte input = ref source.Pixels[y * source.Width];
+                ref byte below = ref source.Pixels[next * source.Width];
+                for (int b = 0; b < blocks; b++)
+                {
+                    ref byte columns = ref Unsafe.Add(ref input, bands.First[b]);
+                    ref byte columnsBelow = ref Unsafe.Add(ref below, bands.First[b]);
+                    ref int blockWeights = ref Unsafe.Add(ref bandWeights, bands.Offset[b]);
+                    Vector<int> sum = rounding, sumBelow = rounding;
+                    for (int j = 0, span = bands.Span[b]; j < span; j++)
+                    {
+                        var weight = Vector.LoadUnsafe(ref blockWeights, (nuint)(j * lanes));
+                        sum += new Vector<int>(Unsafe.Add(ref columns, j)) * weight;
+                        sumBelow += new Vector<int>(Unsafe.Add(ref columnsBelow, j)) * weight;
+                    }
+                    sum.CopyTo(sums, b * lanes);
+                    sumBelow.CopyTo(sums, (blocks + b) * lanes);
+                }
+                ClipToBytes(sums.AsSpan(0, width), output.Slice(y * width, width));
+                ClipToBytes(sums.AsSpan(blocks * lanes, width), output.Slice(next * width, width));
             }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(sums);
         }
     }
 
@@ -182,6 +203,9 @@ public static class Resize
     /// (row o of <see cref="Fixed"/> starts at o·Stride).</summary>
     private sealed record Weights(int Inputs, int Outputs, int Stride, int[] Start, int[] Count, int[] Fixed)
     {
+        /// <summary>The same weights by blocks of Vector&lt;int&gt;.Count outputs, for the horizontal pass.</summary>
+        public Bands Bands { get; } = Bands.Of(Outputs, Start, Count, Stride, Fixed);
+
         // the last few axes each thread resized, most recent first: a folder's images mostly share one size
         [ThreadStatic] private static Weights?[]? _recent;
 
@@ -231,5 +255,44 @@ public static class Resize
         }
 
         private static double Triangle(double x) => Math.Max(0, 1 - Math.Abs(x));
+    }
+
+    /// <summary>
+    /// Weights by blocks of L = Vector&lt;int&gt;.Count outputs: block b (outputs b·L … b·L + L − 1, the last block's
+    /// lanes past the outputs all zero) reads input columns First[b] … First[b] + Span[b] − 1, and column j's weight
+    /// for each of its L outputs (zero where an output does not read it) is Weights[Offset[b] + j·L + lane]. An output's
+    /// sum takes the same products as its own taps, plus zeros: integers, so the same sum.
+    /// </summary>
+    private sealed record Bands(int[] First, int[] Span, int[] Offset, int[] Weights)
+    {
+        public static Bands Of(int outputs, int[] start, int[] count, int stride, int[] fixedWeights)
+        {
+            int lanes = Vector<int>.Count, blocks = (outputs + lanes - 1) / lanes;
+            var first = new int[blocks];
+            var span = new int[blocks];
+            var offset = new int[blocks];
+            int total = 0;
+            for (int b = 0; b < blocks; b++)
+            {
+                int from = b * lanes, to = Math.Min(outputs, from + lanes), end = 0;
+                first[b] = int.MaxValue;
+                for (int o = from; o < to; o++)
+                {
+                    first[b] = Math.Min(first[b], start[o]);
+                    end = Math.Max(end, start[o] + count[o]);
+                }
+                span[b] = end - first[b];
+                offset[b] = total;
+                total += span[b] * lanes;
+            }
+            var weights = new int[total];
+            for (int o = 0; o < outputs; o++)
+            {
+                int b = o / lanes, lane = o % lanes;
+                for (int t = 0; t < count[o]; t++)
+                    weights[offset[b] + (start[o] + t - first[b]) * lanes + lane] = fixedWeights[o * stride + t];
+            }
+            return new Bands(first, span, offset, weights);
+        }
     }
 }

@@ -144,6 +144,29 @@ public class ResizeTests
             }
     }
 
+    /// <summary>The horizontal pass sums blocks of a vector of outputs over the columns their taps span, two rows at a
+    /// time (the last row twice when the count is odd); the vertical pass sums each output's own taps. Resizing the width
+    /// must equal resizing the height of the transposed image, transposed back: widths and heights on both sides of the
+    /// vector sizes, odd and even row counts, growing and shrinking by small and large factors.</summary>
+    [Test]
+    public void AHorizontalResizeIsTheVerticalResizeOfTheTransposedImage()
+    {
+        var random = new Random(9);
+        foreach (var (width, resizedWidth) in new[] { (92, 100), (7, 100), (100, 92), (33, 8), (1, 17), (17, 1), (64, 65), (300, 31), (1000, 9), (9, 1000), (129, 127) })
+            foreach (int height in new[] { 1, 2, 3, 8, 17 })
+            {
+                var pixels = new byte[width * height];
+                random.NextBytes(pixels);
+                var resized = Resize.Bilinear(new GrayImage(width, height, pixels), resizedWidth, height);
+                var viaColumns = Transposed(Resize.Bilinear(Transposed(new GrayImage(width, height, pixels)), height, resizedWidth));
+                Assert.That(resized.Pixels, Is.EqualTo(viaColumns.Pixels), $"{width}x{height} → {resizedWidth}x{height}");
+            }
+    }
+
+    private static GrayImage Transposed(GrayImage image) =>
+        new(image.Height, image.Width,
+            Enumerable.Range(0, image.Width * image.Height).Select(i => image.Pixels[i % image.Height * image.Width + i / image.Height]).ToArray());
+
     /// <summary>Both axes: the horizontal pass over the rows the vertical one reads, then the vertical pass, which must
     /// equal the two resizes one after the other.</summary>
     [Test]
