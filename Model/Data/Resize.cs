@@ -203,8 +203,11 @@ public static class Resize
     /// (row o of <see cref="Fixed"/> starts at o·Stride).</summary>
     private sealed record Weights(int Inputs, int Outputs, int Stride, int[] Start, int[] Count, int[] Fixed)
     {
-        /// <summary>The same weights by blocks of Vector&lt;int&gt;.Count outputs, for the horizontal pass.</summary>
-        public Bands Bands { get; } = Bands.Of(Outputs, Start, Count, Stride, Fixed);
+        private Bands? _bands;
+
+        /// <summary>The same weights by blocks of Vector&lt;int&gt;.Count outputs, made when the horizontal pass first asks
+        /// (a vertical axis never does).</summary>
+        public Bands Bands => _bands ??= Bands.Of(this);
 
         // the last few axes each thread resized, most recent first: a folder's images mostly share one size
         [ThreadStatic] private static Weights?[]? _recent;
@@ -265,8 +268,9 @@ public static class Resize
     /// </summary>
     private sealed record Bands(int[] First, int[] Span, int[] Offset, int[] Weights)
     {
-        public static Bands Of(int outputs, int[] start, int[] count, int stride, int[] fixedWeights)
+        public static Bands Of(Weights axis)
         {
+            var (outputs, start, count) = (axis.Outputs, axis.Start, axis.Count);
             int lanes = Vector<int>.Count, blocks = (outputs + lanes - 1) / lanes;
             var first = new int[blocks];
             var span = new int[blocks];
@@ -290,7 +294,7 @@ public static class Resize
             {
                 int b = o / lanes, lane = o % lanes;
                 for (int t = 0; t < count[o]; t++)
-                    weights[offset[b] + (start[o] + t - first[b]) * lanes + lane] = fixedWeights[o * stride + t];
+                    weights[offset[b] + (start[o] + t - first[b]) * lanes + lane] = axis.Fixed[o * axis.Stride + t];
             }
             return new Bands(first, span, offset, weights);
         }
